@@ -1,0 +1,1 @@
+//! Model sources: local folders and Hub downloads.

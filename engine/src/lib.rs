@@ -1,0 +1,18 @@
+//! GPT-2 inference and decoding, exact to Hugging Face `transformers`.
+//!
+//! Layers, from the bottom: [`config`] (the model's shape), [`weights`]
+//! (safetensors checkpoints by Hugging Face names), [`tokenizer`] (GPT-2's
+//! byte-level BPE), [`backend`] (the forward pass behind the
+//! [`backend::LanguageModel`] trait), [`decoding`] (strategies written once over
+//! that trait) and, natively, [`hub`] (model folders and Hub downloads).
+
+pub mod backend;
+pub mod config;
+pub mod decoding;
+pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod hub;
+pub mod tokenizer;
+pub mod weights;
+
+pub use error::{Error, Result};
