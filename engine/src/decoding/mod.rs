@@ -1,1 +1,42 @@
+//! Decoding strategies, written once over [`crate::backend::LanguageModel`] so
+//! that every backend gets all of them.
 
+mod greedy;
+mod score;
+
+pub use greedy::{greedy, GenerateOptions, Generated};
+pub use score::{next_token_logprobs, score, Candidate};
+
+/// `log_softmax` of one row of logits, computed as `transformers` does in f32
+/// (max subtracted first); the sum is accumulated in f64.
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    let log_sum = sum.ln() as f32;
+    logits.iter().map(|&l| l - max - log_sum).collect()
+}
+
+/// Index of the largest value; the first one on ties, like `torch.argmax`.
+pub fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_softmax_normalizes_and_argmax_takes_the_first_tie() {
+        let lp = log_softmax(&[1.0, 3.0, 3.0, f32::NEG_INFINITY]);
+        let total: f32 = lp.iter().map(|l| l.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-6, "sum of probabilities {total}");
+        assert_eq!(lp[3], f32::NEG_INFINITY);
+        assert_eq!(argmax(&lp), 1);
+    }
+}

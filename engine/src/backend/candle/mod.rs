@@ -1,0 +1,159 @@
+//! GPT-2 on candle: CPU everywhere, CUDA behind the `cuda` feature.
+//!
+//! The model follows `transformers`' `modeling_gpt2.py` and keeps its names
+//! (`wte`, `wpe`, `h.{i}.ln_1`, `attn.c_attn`, `mlp.c_fc`, `ln_f`). On CPU the
+//! one-token decode path runs hand-written kernels ([`linear`], [`attention`])
+//! that stream the weights at close to memory bandwidth; larger inputs use
+//! candle's matrix multiply.
+
+mod attention;
+mod cache;
+mod linear;
+
+pub use cache::CandleCache;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::backend::{check_forward, LanguageModel, Logits};
+use crate::config::Gpt2Config;
+use crate::weights::Gpt2Checkpoint;
+use crate::Result;
+use linear::Linear;
+
+/// Layer norm parameters.
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn load(ckpt: &Gpt2Checkpoint, name: &str, c: usize, eps: f64, dev: &Device) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: Tensor::from_vec(ckpt.f32(&format!("{name}.weight"))?, c, dev)?,
+            bias: Tensor::from_vec(ckpt.f32(&format!("{name}.bias"))?, c, dev)?,
+            eps: eps as f32,
+        })
+    }
+
+    // x (.., C) -> (.., C)
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)?)
+    }
+}
+
+/// One transformer block.
+struct Block {
+    ln_1: LayerNorm,
+    c_attn: Linear,
+    attn_proj: Linear,
+    ln_2: LayerNorm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+}
+
+/// GPT-2 with its weights on a candle device.
+pub struct CandleModel {
+    config: Gpt2Config,
+    device: Device,
+    wte: Tensor, // (V, C), also the tied lm_head
+    wpe: Tensor, // (P, C)
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+}
+
+impl CandleModel {
+    /// Builds the model from a checked checkpoint (weights widened to f32).
+    pub fn load(ckpt: &Gpt2Checkpoint, config: &Gpt2Config, device: &Device) -> Result<Self> {
+        let (c, inner, eps) = (config.n_embd, config.n_inner(), config.layer_norm_epsilon);
+        let dev = device;
+        let wte = Tensor::from_vec(ckpt.f32("wte.weight")?, (config.vocab_size, c), dev)?;
+        let wpe = Tensor::from_vec(ckpt.f32("wpe.weight")?, (config.n_positions, c), dev)?;
+        let mut blocks = Vec::with_capacity(config.n_layer);
+        for i in 0..config.n_layer {
+            let p = |n: &str| format!("h.{i}.{n}");
+            blocks.push(Block {
+                ln_1: LayerNorm::load(ckpt, &p("ln_1"), c, eps, dev)?,
+                c_attn: Linear::load_conv1d(ckpt, &p("attn.c_attn"), c, 3 * c, dev)?,
+                attn_proj: Linear::load_conv1d(ckpt, &p("attn.c_proj"), c, c, dev)?,
+                ln_2: LayerNorm::load(ckpt, &p("ln_2"), c, eps, dev)?,
+                c_fc: Linear::load_conv1d(ckpt, &p("mlp.c_fc"), c, inner, dev)?,
+                mlp_proj: Linear::load_conv1d(ckpt, &p("mlp.c_proj"), inner, c, dev)?,
+            });
+        }
+        let ln_f = LayerNorm::load(ckpt, "ln_f", c, eps, dev)?;
+        Ok(CandleModel {
+            config: config.clone(),
+            device: device.clone(),
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+        })
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn forward_sync(
+        &self,
+        cache: &mut CandleCache,
+        tokens: &[&[u32]],
+        last: usize,
+    ) -> Result<Logits> {
+        let cfg = &self.config;
+        let n = check_forward(cfg, cache.len, cache.rows, tokens, last)?;
+        let (rows, c, past) = (tokens.len(), cfg.n_embd, cache.len);
+        cache.reserve(past + n)?;
+        let ids: Vec<u32> = tokens.iter().flat_map(|t| t.iter().copied()).collect();
+        let ids = Tensor::from_vec(ids, rows * n, &self.device)?;
+        // x (rows, n, C) = wte[ids] + wpe[past..past+n]
+        let tok = self.wte.index_select(&ids, 0)?.reshape((rows, n, c))?;
+        let pos = self.wpe.narrow(0, past, n)?;
+        let mut x = tok.broadcast_add(&pos)?;
+        for (layer, block) in self.blocks.iter().enumerate() {
+            let h = block.ln_1.forward(&x)?;
+            let qkv = block.c_attn.forward(&h)?; // (rows, n, 3C)
+            let (k_cache, v_cache) = cache.store(layer, &qkv, past)?;
+            let a = attention::attend(&qkv, k_cache, v_cache, past, cfg.n_head)?; // (rows, n, C)
+            x = (x + block.attn_proj.forward(&a)?)?;
+            let h = block.ln_2.forward(&x)?;
+            let h = block.c_fc.forward(&h)?.gelu()?; // gelu is the tanh form (gelu_new)
+            x = (x + block.mlp_proj.forward(&h)?)?;
+        }
+        cache.len = past + n;
+        let x = x.narrow(1, n - last, last)?;
+        let x = self.ln_f.forward(&x)?.reshape((rows * last, c))?;
+        let logits = linear::matmul_t(&x, &self.wte)?; // (rows * last, V)
+        let data = logits.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        Ok(Logits {
+            rows,
+            positions: last,
+            vocab: cfg.vocab_size,
+            data,
+        })
+    }
+}
+
+impl LanguageModel for CandleModel {
+    type Cache = CandleCache;
+
+    fn config(&self) -> &Gpt2Config {
+        &self.config
+    }
+
+    fn new_cache(&self, rows: usize) -> Result<CandleCache> {
+        CandleCache::new(&self.config, rows, &self.device)
+    }
+
+    async fn forward(
+        &self,
+        cache: &mut CandleCache,
+        tokens: &[&[u32]],
+        last: usize,
+    ) -> Result<Logits> {
+        self.forward_sync(cache, tokens, last)
+    }
+}

@@ -1,0 +1,52 @@
+//! Scoring: the log-probability a model gives each token of a text, and the
+//! distribution of the next token after a prompt.
+
+use crate::backend::{LanguageModel, Logits};
+use crate::decoding::log_softmax;
+use crate::{Error, Result};
+
+/// `token_logprobs[i] = log p(ids[i+1] | ids[..=i])`, in one forward pass.
+pub async fn score<M: LanguageModel>(model: &M, ids: &[u32]) -> Result<Vec<f32>> {
+    if ids.len() < 2 {
+        return Err(Error::input(format!(
+            "scoring needs at least 2 tokens (the first one is only context), got {}; \
+             start the text with <|endoftext|> to score its first word",
+            ids.len()
+        )));
+    }
+    let mut cache = model.new_cache(1)?;
+    let n = ids.len() - 1;
+    let logits: Logits = model.forward(&mut cache, &[&ids[..n]], n).await?;
+    Ok((0..n)
+        .map(|i| log_softmax(logits.get(0, i))[ids[i + 1] as usize])
+        .collect())
+}
+
+/// One possible next token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub id: u32,
+    pub logprob: f32,
+}
+
+/// The `top` most likely next tokens after `prompt`, most likely first.
+pub async fn next_token_logprobs<M: LanguageModel>(
+    model: &M,
+    prompt: &[u32],
+    top: usize,
+) -> Result<Vec<Candidate>> {
+    let mut cache = model.new_cache(1)?;
+    let logits = model.forward(&mut cache, &[prompt], 1).await?;
+    let logprobs = log_softmax(logits.last(0));
+    let mut order: Vec<u32> = (0..logprobs.len() as u32).collect();
+    // Stable sort: equal log-probs keep id order.
+    order.sort_by(|&a, &b| logprobs[b as usize].total_cmp(&logprobs[a as usize]));
+    Ok(order
+        .into_iter()
+        .take(top)
+        .map(|id| Candidate {
+            id,
+            logprob: logprobs[id as usize],
+        })
+        .collect())
+}

@@ -1,0 +1,68 @@
+//! Shared helpers for the integration tests: golden fixtures and the seeded
+//! random checkpoints they were made from.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use engine::backend::candle::CandleModel;
+use engine::config::Gpt2Config;
+use engine::weights::random::{Layout, RandomCheckpoint};
+use engine::weights::{Dtype, Gpt2Checkpoint, SafetensorsFile};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The repository's `tests/fixtures` folder.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// A golden fixture written by `tests/golden/make_fixtures.py`.
+pub fn fixture(name: &str) -> Value {
+    let path = fixtures_dir().join(format!("golden_{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The recipe recorded in a fixture.
+pub fn recipe(fixture: &Value) -> RandomCheckpoint {
+    let r = &fixture["checkpoint"];
+    let n = |k: &str| r[k].as_u64().unwrap() as usize;
+    let config = Gpt2Config::new(n("layers"), n("heads"), n("embd"), n("positions"));
+    RandomCheckpoint {
+        config,
+        seed: n("seed") as u64,
+        dtype: match r["dtype"].as_str().unwrap() {
+            "f16" => Dtype::F16,
+            "bf16" => Dtype::BF16,
+            _ => Dtype::F32,
+        },
+        layout: match r["layout"].as_str().unwrap() {
+            "hub" => Layout::Hub,
+            _ => Layout::Transformers,
+        },
+    }
+}
+
+/// Regenerates the fixture's checkpoint, checks it is byte-identical to the one
+/// `transformers` saw, and loads it on the CPU.
+pub fn model_for(fixture: &Value) -> CandleModel {
+    let recipe = recipe(fixture);
+    let bytes = recipe.safetensors_bytes();
+    let sha = format!("{:x}", Sha256::digest(&bytes));
+    assert_eq!(sha, fixture["sha256"].as_str().unwrap(), "regenerated checkpoint differs from the fixture's");
+    let file = SafetensorsFile::from_bytes(bytes, "model.safetensors").unwrap();
+    let ckpt = Gpt2Checkpoint::new(file, &recipe.config).unwrap();
+    CandleModel::load(&ckpt, &recipe.config, &candle_core::Device::Cpu).unwrap()
+}
+
+/// Writes a fixture's checkpoint as a model folder (for command-line tests).
+pub fn model_dir(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    recipe(&fixture(name)).write(dir.path()).unwrap();
+    dir
+}
+
+/// A JSON array of numbers as `u32`s.
+pub fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}

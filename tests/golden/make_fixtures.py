@@ -1,0 +1,158 @@
+"""Golden fixtures from Hugging Face `transformers`, the engine's oracle.
+
+For each seeded random GPT-2 checkpoint below, the engine's own generator
+(`engine/examples/random_checkpoint.rs`) writes the model folder; `transformers`
+loads it and records next-token log-probabilities, whole-text scores and greedy
+continuations into `tests/fixtures/golden_<name>.json`, with the recipe and the
+sha256 of `model.safetensors` so the Rust tests regenerate the very same file.
+
+Run from the repository root (pinned: torch 2.15, transformers 5.23):
+
+    python3 -m venv ../venv && ../venv/bin/pip install 'torch==2.15.*' 'transformers==5.23.*'
+    ../venv/bin/python tests/golden/make_fixtures.py
+"""
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+import transformers
+from transformers import GPT2LMHeadModel, GPT2TokenizerFast
+
+assert transformers.__version__.startswith("5.23."), transformers.__version__
+assert torch.__version__.startswith("2.15."), torch.__version__
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+
+# name -> generator recipe. "odd" has sizes that are multiples of nothing
+# convenient (3 layers, 5 heads of 16) and the Hub's original layout.
+CHECKPOINTS = {
+    "tiny": dict(layers=2, heads=4, embd=64, positions=128, seed=1, dtype="f32", layout="transformers"),
+    "odd": dict(layers=3, heads=5, embd=80, positions=64, seed=2, dtype="f32", layout="hub"),
+    "odd_f16": dict(layers=3, heads=5, embd=80, positions=64, seed=2, dtype="f16", layout="hub"),
+    "odd_bf16": dict(layers=3, heads=5, embd=80, positions=64, seed=2, dtype="bf16", layout="transformers"),
+}
+
+PROMPTS = [
+    "See you",
+    "I have a dream",
+    "Hello, world!",
+    "<|endoftext|>The quick brown fox",
+    " 🤗 naïve café, 東京",
+    "In 1984 the number was 1234567, and then",
+]
+
+TEXTS = [
+    "<|endoftext|>See you later, alligator.<|endoftext|>",
+    "<|endoftext|>See you later, crocodile.<|endoftext|>",
+    "<|endoftext|>See you later, asdf.<|endoftext|>",
+    "The cat sat on the mat.\n\nThe dog did not.",
+]
+
+# Ids whose log-probabilities are recorded at every next-token check, besides the top 20.
+PROBE_IDS = [0, 1, 13, 198, 262, 11, 50256, 12345, 31337, 50255]
+
+TOP = 20
+GREEDY_TOKENS = 24
+
+
+def generate_checkpoint(recipe, out):
+    args = ["cargo", "run", "--release", "-q", "-p", "engine", "--example", "random_checkpoint", "--", out]
+    for key in ("layers", "heads", "embd", "positions", "seed", "dtype", "layout"):
+        args += [f"--{key}", str(recipe[key])]
+    subprocess.run(args, cwd=ROOT, check=True)
+    with open(os.path.join(out, "model.safetensors"), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def log_probs(model, ids):
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0].float()
+    return torch.log_softmax(logits, dim=-1)
+
+
+def next_case(model, ids):
+    lp = log_probs(model, ids)[-1]
+    top = torch.topk(lp, TOP)
+    return {
+        "prompt_ids": ids,
+        "top": [[int(i), float(v)] for v, i in zip(top.values, top.indices)],
+        "probes": [[i, float(lp[i])] for i in PROBE_IDS],
+    }
+
+
+def score_case(model, ids):
+    lp = log_probs(model, ids)
+    token_logprobs = [float(lp[i, ids[i + 1]]) for i in range(len(ids) - 1)]
+    return {"ids": ids, "token_logprobs": token_logprobs, "total_logprob": math.fsum(token_logprobs)}
+
+
+def greedy_case(model, ids, max_new_tokens, min_new_tokens=0):
+    with torch.no_grad():
+        out = model.generate(
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
+            pad_token_id=50256,
+            eos_token_id=50256,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+    new = out.sequences[0, len(ids):].tolist()
+    # The smallest gap between the best and second-best logit over the steps:
+    # how far the engine's numerics are from flipping a greedy choice.
+    gaps = []
+    for step in out.scores:
+        best = torch.topk(step[0].float(), 2).values
+        gaps.append(float(best[0] - best[1]))
+    return {
+        "prompt_ids": ids,
+        "max_new_tokens": max_new_tokens,
+        "min_new_tokens": min_new_tokens,
+        "new_ids": new,
+        "min_top2_gap": min(gaps),
+    }
+
+
+def main():
+    os.makedirs(FIXTURES, exist_ok=True)
+    torch.manual_seed(0)
+    for name, recipe in CHECKPOINTS.items():
+        with tempfile.TemporaryDirectory() as folder:
+            sha = generate_checkpoint(recipe, folder)
+            tok = GPT2TokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"))
+            model = GPT2LMHeadModel.from_pretrained(
+                folder, dtype=torch.float32, attn_implementation="eager"
+            ).eval()
+            encode = lambda text: tok(text)["input_ids"]
+            n_pos = recipe["positions"]
+            fixture = {
+                "checkpoint": recipe,
+                "sha256": sha,
+                "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+                "next": [next_case(model, encode(p)) for p in PROMPTS],
+                "score": [score_case(model, encode(t)) for t in TEXTS],
+                "greedy": [greedy_case(model, encode(p), GREEDY_TOKENS) for p in PROMPTS],
+            }
+            # Up to the end of the context, and with end-of-text held back.
+            first = encode(PROMPTS[0])
+            fixture["greedy"].append(greedy_case(model, first, n_pos - len(first)))
+            fixture["greedy"].append(greedy_case(model, first, 8, min_new_tokens=8))
+        path = os.path.join(FIXTURES, f"golden_{name}.json")
+        with open(path, "w") as f:
+            json.dump(fixture, f, indent=1)
+            f.write("\n")
+        gaps = [g["min_top2_gap"] for g in fixture["greedy"]]
+        print(f"{path}: sha256 {sha[:12]}..., smallest greedy top-2 gap {min(gaps):.2e}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
