@@ -65,6 +65,10 @@ impl Error {
 
 impl From<candle_core::Error> for Error {
     fn from(e: candle_core::Error) -> Self {
-        Error::Backend(e.to_string())
+        // candle attaches a backtrace when RUST_BACKTRACE is set: keep the message only.
+        match e {
+            candle_core::Error::WithBacktrace { inner, .. } => Error::Backend(inner.to_string()),
+            e => Error::Backend(e.to_string()),
+        }
     }
 }

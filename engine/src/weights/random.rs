@@ -130,7 +130,7 @@ fn encode(values: &[f32], dtype: Dtype) -> (&'static str, Vec<u8>) {
 
 /// Serialises tensors as safetensors, with the `{"format": "pt"}` metadata
 /// `transformers` expects, the header padded to 8 bytes.
-pub(crate) fn write_safetensors(tensors: &[(String, &str, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+pub fn write_safetensors(tensors: &[(String, &str, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
     let mut header = serde_json::Map::new();
     header.insert("__metadata__".into(), serde_json::json!({"format": "pt"}));
     let mut offset = 0;

@@ -124,7 +124,7 @@ impl CandleModel {
             x = (x + block.mlp_proj.forward(&h)?)?;
         }
         cache.len = past + n;
-        let x = x.narrow(1, n - last, last)?;
+        let x = x.narrow(1, n - last, last)?.contiguous()?;
         let x = self.ln_f.forward(&x)?.reshape((rows * last, c))?;
         let logits = linear::matmul_t(&x, &self.wte)?; // (rows * last, V)
         let data = logits.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;

@@ -1,0 +1,64 @@
+//! Turning `--model` / `--device` / `--prompt` into a loaded model and token ids.
+
+use engine::backend::candle::CandleModel;
+use engine::config::Gpt2Config;
+use engine::hub::{self, BarProgress, NoProgress, Progress};
+use engine::tokenizer::Tokenizer;
+use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
+use engine::{Error, Result};
+
+use crate::args::{DeviceArg, ModelArgs, PromptArgs};
+
+/// A model ready to run, with its tokenizer.
+pub struct Loaded {
+    pub model: CandleModel,
+    pub tokenizer: Tokenizer,
+}
+
+/// Finds (downloading if needed), checks and loads the model.
+pub fn load(args: &ModelArgs) -> Result<Loaded> {
+    let device = match args.device {
+        DeviceArg::Cpu => candle_core::Device::Cpu,
+        DeviceArg::Cuda => {
+            return Err(Error::input(
+                "--device cuda: this gpt2 was built without CUDA support; use --device cpu",
+            ))
+        }
+        DeviceArg::Wgpu => {
+            return Err(Error::input(
+                "--device wgpu: this gpt2 was built without the WebGPU backend; use --device cpu",
+            ))
+        }
+    };
+    // Progress bars are for people; JSON output stays clean.
+    let progress: &dyn Progress = if args.json { &NoProgress } else { &BarProgress::default() };
+    let files = hub::resolve(&args.model, progress)?;
+    let config = Gpt2Config::from_file(&files.config)?;
+    let tokenizer = Tokenizer::from_file(&files.tokenizer)?;
+    if tokenizer.vocab_size() > config.vocab_size {
+        return Err(Error::checkpoint(
+            &files.tokenizer,
+            format!(
+                "the tokenizer has {} tokens but config.json's vocab_size is {}",
+                tokenizer.vocab_size(),
+                config.vocab_size
+            ),
+        ));
+    }
+    let checkpoint = Gpt2Checkpoint::new(SafetensorsFile::open(&files.weights)?, &config)?;
+    let model = CandleModel::load(&checkpoint, &config, &device)?;
+    Ok(Loaded { model, tokenizer })
+}
+
+/// The prompt's token ids (ids given directly are used as they are).
+pub fn prompt_ids(prompt: &PromptArgs, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
+    let ids = match (&prompt.prompt, &prompt.prompt_ids) {
+        (Some(text), _) => tokenizer.encode(text)?,
+        (None, Some(ids)) => ids.clone(),
+        (None, None) => Vec::new(),
+    };
+    if ids.is_empty() {
+        return Err(Error::input("the prompt is empty: give --prompt TEXT or --prompt-ids 1,2,3"));
+    }
+    Ok(ids)
+}
