@@ -1,1 +1,0 @@
-//! Model sources: local folders and Hub downloads.
