@@ -108,7 +108,10 @@ impl Gpt2Config {
         let mut value = serde_json::to_value(self).expect("config serializes");
         let obj = value.as_object_mut().expect("config is an object");
         obj.insert("model_type".into(), "gpt2".into());
-        obj.insert("architectures".into(), serde_json::json!(["GPT2LMHeadModel"]));
+        obj.insert(
+            "architectures".into(),
+            serde_json::json!(["GPT2LMHeadModel"]),
+        );
         obj.insert("n_ctx".into(), self.n_positions.into());
         serde_json::to_string_pretty(&value).expect("config serializes")
     }
@@ -125,7 +128,9 @@ impl Gpt2Config {
         ];
         for (name, value) in positive {
             if value == 0 {
-                return Err(Error::input(format!("config.json: {name} must be positive")));
+                return Err(Error::input(format!(
+                    "config.json: {name} must be positive"
+                )));
             }
         }
         if self.n_embd % self.n_head != 0 {
@@ -168,8 +173,14 @@ mod tests {
     #[test]
     fn presets_have_the_published_parameter_counts() {
         // transformers: sum(p.numel() for p in GPT2LMHeadModel.from_pretrained(name).parameters())
-        assert_eq!(Gpt2Config::preset("gpt2").unwrap().num_params(), 124_439_808);
-        assert_eq!(Gpt2Config::preset("gpt2-xl").unwrap().num_params(), 1_557_611_200);
+        assert_eq!(
+            Gpt2Config::preset("gpt2").unwrap().num_params(),
+            124_439_808
+        );
+        assert_eq!(
+            Gpt2Config::preset("gpt2-xl").unwrap().num_params(),
+            1_557_611_200
+        );
     }
 
     #[test]

@@ -11,8 +11,14 @@ use engine::weights::SafetensorsFile;
 
 /// Runs `gpt2 args…`; returns (exit code, stderr).
 fn gpt2(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gpt2")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_gpt2"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// `gpt2 next` on `dir`, expecting exit 2 and `needle` in the message.
@@ -25,18 +31,28 @@ fn assert_bad_input(dir: &Path, extra: &[&str], needle: &str) {
     let (code, stderr) = gpt2(&args);
     assert_eq!(code, 2, "exit status for {needle:?}; stderr: {stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
 }
 
 /// Rewrites the folder's model.safetensors with `edit` applied to its tensors.
-fn edit_tensors(dir: &Path, edit: impl FnOnce(&mut Vec<(String, &'static str, Vec<usize>, Vec<u8>)>)) {
+fn edit_tensors(
+    dir: &Path,
+    edit: impl FnOnce(&mut Vec<(String, &'static str, Vec<usize>, Vec<u8>)>),
+) {
     let path = dir.join("model.safetensors");
     let file = SafetensorsFile::open(&path).unwrap();
     let mut tensors: Vec<_> = file
         .names()
         .map(|n| {
             let t = file.get(n).unwrap();
-            let dtype: &'static str = match t.dtype_name { "F16" => "F16", "BF16" => "BF16", _ => "F32" };
+            let dtype: &'static str = match t.dtype_name {
+                "F16" => "F16",
+                "BF16" => "BF16",
+                _ => "F32",
+            };
             (n.to_string(), dtype, t.shape.clone(), t.bytes.to_vec())
         })
         .collect();
@@ -75,7 +91,9 @@ fn header_that_is_not_json() {
 #[test]
 fn missing_tensor() {
     let dir = common::model_dir("odd");
-    edit_tensors(dir.path(), |t| t.retain(|(n, ..)| n != "h.1.mlp.c_fc.weight"));
+    edit_tensors(dir.path(), |t| {
+        t.retain(|(n, ..)| n != "h.1.mlp.c_fc.weight")
+    });
     assert_bad_input(dir.path(), &[], "h.1.mlp.c_fc.weight is missing");
 }
 
@@ -83,10 +101,17 @@ fn missing_tensor() {
 fn tensor_of_the_wrong_shape() {
     let dir = common::model_dir("odd");
     edit_tensors(dir.path(), |t| {
-        let e = t.iter_mut().find(|(n, ..)| n == "h.0.attn.c_proj.weight").unwrap();
+        let e = t
+            .iter_mut()
+            .find(|(n, ..)| n == "h.0.attn.c_proj.weight")
+            .unwrap();
         e.2 = vec![40, 160]; // same number of elements, wrong shape
     });
-    assert_bad_input(dir.path(), &[], "h.0.attn.c_proj.weight has shape [40, 160]");
+    assert_bad_input(
+        dir.path(),
+        &[],
+        "h.0.attn.c_proj.weight has shape [40, 160]",
+    );
 }
 
 #[test]
@@ -104,9 +129,17 @@ fn config_that_disagrees_with_the_weights() {
     let dir = common::model_dir("odd");
     let config_path = dir.path().join("config.json");
     let config = std::fs::read_to_string(&config_path).unwrap();
-    std::fs::write(&config_path, config.replace("\"n_layer\": 3", "\"n_layer\": 2")).unwrap();
+    std::fs::write(
+        &config_path,
+        config.replace("\"n_layer\": 3", "\"n_layer\": 2"),
+    )
+    .unwrap();
     assert_bad_input(dir.path(), &[], "n_layer=2");
-    std::fs::write(&config_path, config.replace("\"n_embd\": 80", "\"n_embd\": 60")).unwrap();
+    std::fs::write(
+        &config_path,
+        config.replace("\"n_embd\": 80", "\"n_embd\": 60"),
+    )
+    .unwrap();
     assert_bad_input(dir.path(), &[], "the config does not match the weights");
     std::fs::write(&config_path, "{\"n_layer\": ").unwrap();
     assert_bad_input(dir.path(), &[], "config.json is not valid JSON");
@@ -118,7 +151,13 @@ fn prompt_longer_than_the_context() {
     let long = "word ".repeat(100);
     assert_bad_input(dir.path(), &["--prompt", &long], "context of 64 positions");
     let (code, stderr) = gpt2(&[
-        "generate", "--model", dir.path().to_str().unwrap(), "--strategy", "greedy", "--prompt", &long,
+        "generate",
+        "--model",
+        dir.path().to_str().unwrap(),
+        "--strategy",
+        "greedy",
+        "--prompt",
+        &long,
     ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("n_positions"), "{stderr}");
@@ -127,7 +166,11 @@ fn prompt_longer_than_the_context() {
 #[test]
 fn ids_outside_the_vocabulary() {
     let dir = common::model_dir("odd");
-    assert_bad_input(dir.path(), &["--prompt-ids", "1,2,50257"], "token id 50257 is outside the vocabulary");
+    assert_bad_input(
+        dir.path(),
+        &["--prompt-ids", "1,2,50257"],
+        "token id 50257 is outside the vocabulary",
+    );
 }
 
 #[test]

@@ -28,14 +28,30 @@ fn next_token_logprobs_match_transformers() {
             let logits = block_on(model.forward(&mut cache, &[&prompt], 1)).unwrap();
             let lp = log_softmax(logits.last(0));
             let mut max_diff = 0f32;
-            for pair in case["top"].as_array().unwrap().iter().chain(case["probes"].as_array().unwrap()) {
-                let (id, want) = (pair[0].as_u64().unwrap() as usize, pair[1].as_f64().unwrap() as f32);
+            for pair in case["top"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(case["probes"].as_array().unwrap())
+            {
+                let (id, want) = (
+                    pair[0].as_u64().unwrap() as usize,
+                    pair[1].as_f64().unwrap() as f32,
+                );
                 max_diff = max_diff.max((lp[id] - want).abs());
             }
-            assert!(max_diff < TOLERANCE, "{name} {prompt:?}: max |Δ logprob| = {max_diff:e}");
+            assert!(
+                max_diff < TOLERANCE,
+                "{name} {prompt:?}: max |Δ logprob| = {max_diff:e}"
+            );
             // The ranking itself: the engine's top 20 ids are transformers' top 20.
             let top = block_on(next_token_logprobs(&model, &prompt, 20)).unwrap();
-            let want: Vec<u32> = case["top"].as_array().unwrap().iter().map(|p| p[0].as_u64().unwrap() as u32).collect();
+            let want: Vec<u32> = case["top"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p[0].as_u64().unwrap() as u32)
+                .collect();
             let got: Vec<u32> = top.iter().map(|c| c.id).collect();
             assert_eq!(got, want, "{name} {prompt:?}: top-20 order");
         }
@@ -50,13 +66,28 @@ fn text_scores_match_transformers() {
         for case in fx["score"].as_array().unwrap() {
             let ids = ids(&case["ids"]);
             let got = block_on(score(&model, &ids)).unwrap();
-            let want: Vec<f32> = case["token_logprobs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let want: Vec<f32> = case["token_logprobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
             assert_eq!(got.len(), want.len());
-            let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(max_diff < TOLERANCE, "{name} {ids:?}: max |Δ token logprob| = {max_diff:e}");
+            let max_diff = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                max_diff < TOLERANCE,
+                "{name} {ids:?}: max |Δ token logprob| = {max_diff:e}"
+            );
             let total: f32 = got.iter().sum();
             let want_total = case["total_logprob"].as_f64().unwrap() as f32;
-            assert!((total - want_total).abs() < 1e-3, "{name}: total {total} vs {want_total}");
+            assert!(
+                (total - want_total).abs() < 1e-3,
+                "{name}: total {total} vs {want_total}"
+            );
         }
     }
 }
@@ -76,7 +107,11 @@ fn greedy_ids_match_transformers_exactly() {
             let mut streamed = Vec::new();
             let out = block_on(greedy(&model, &prompt, &options, |id| streamed.push(id))).unwrap();
             let want = ids(&case["new_ids"]);
-            assert_eq!(out.ids, want, "{name} {prompt:?} (transformers' smallest top-2 gap {})", case["min_top2_gap"]);
+            assert_eq!(
+                out.ids, want,
+                "{name} {prompt:?} (transformers' smallest top-2 gap {})",
+                case["min_top2_gap"]
+            );
             assert_eq!(streamed, want, "streamed tokens");
         }
     }

@@ -11,10 +11,15 @@ fn model() -> CandleModel {
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
-const A: [u32; 12] = [464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13, 198, 50256];
+const A: [u32; 12] = [
+    464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13, 198, 50256,
+];
 const B: [u32; 12] = [40, 423, 257, 4320, 326, 530, 1110, 11, 617, 1110, 318, 0];
 
 #[test]
@@ -88,7 +93,10 @@ fn context_limit_and_bad_ids_are_errors() {
     let mut cache = m.new_cache(1).unwrap();
     let long = vec![1u32; 65];
     let err = block_on(m.forward(&mut cache, &[&long], 1)).unwrap_err();
-    assert!(err.is_bad_input() && err.to_string().contains("context of 64"), "{err}");
+    assert!(
+        err.is_bad_input() && err.to_string().contains("context of 64"),
+        "{err}"
+    );
     let err = block_on(m.forward(&mut cache, &[&[50257]], 1)).unwrap_err();
     assert!(err.to_string().contains("outside the vocabulary"), "{err}");
     assert_eq!(cache.len(), 0, "a failed call leaves the cache as it was");

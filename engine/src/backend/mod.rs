@@ -93,10 +93,14 @@ pub fn check_forward(
     }
     let n = tokens.first().map_or(0, |t| t.len());
     if n == 0 {
-        return Err(Error::input("no tokens to run the model on: the prompt is empty"));
+        return Err(Error::input(
+            "no tokens to run the model on: the prompt is empty",
+        ));
     }
     if tokens.iter().any(|t| t.len() != n) {
-        return Err(Error::input("every row must get the same number of new tokens"));
+        return Err(Error::input(
+            "every row must get the same number of new tokens",
+        ));
     }
     if last == 0 || last > n {
         return Err(Error::input(format!(
@@ -111,7 +115,11 @@ pub fn check_forward(
             config.n_positions
         )));
     }
-    if let Some(&id) = tokens.iter().flat_map(|t| t.iter()).find(|&&id| id as usize >= config.vocab_size) {
+    if let Some(&id) = tokens
+        .iter()
+        .flat_map(|t| t.iter())
+        .find(|&&id| id as usize >= config.vocab_size)
+    {
         return Err(Error::input(format!(
             "token id {id} is outside the vocabulary (0..{})",
             config.vocab_size

@@ -28,7 +28,9 @@ impl GenerateOptions {
     /// Checks the options against the prompt and the model's context.
     pub fn check(&self, prompt_len: usize, n_positions: usize) -> Result<()> {
         if prompt_len == 0 {
-            return Err(Error::input("the prompt is empty: give some text or ids to start from"));
+            return Err(Error::input(
+                "the prompt is empty: give some text or ids to start from",
+            ));
         }
         if prompt_len > n_positions {
             return Err(Error::input(format!(

@@ -6,8 +6,8 @@
 //! buffers `h.{i}.attn.bias`). Both are read. GPT-2 uses Conv1D, so linear
 //! weights are stored `[in, out]`; `lm_head` is tied to `wte`.
 
-mod safetensors_file;
 pub mod random;
+mod safetensors_file;
 
 pub use safetensors_file::{Dtype, SafetensorsFile, TensorView};
 

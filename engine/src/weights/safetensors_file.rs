@@ -56,24 +56,35 @@ impl TensorView<'_> {
         self.shape.iter().product()
     }
 
-    /// The values converted to f32 (f16 and bf16 widen exactly).
-    pub fn to_f32(&self) -> Vec<f32> {
+    /// Converts the values into `out` (which must hold [`Self::numel`] values).
+    pub fn read_f32_into(&self, out: &mut [f32]) {
+        for (o, v) in out.iter_mut().zip(self.to_f32_iter()) {
+            *o = v;
+        }
+    }
+
+    fn to_f32_iter(&self) -> Box<dyn Iterator<Item = f32> + '_> {
         let b = self.bytes;
         match self.dtype {
-            Dtype::F32 => b
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F16 => b
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => b
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::Other => Vec::new(),
+            Dtype::F32 => Box::new(
+                b.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            ),
+            Dtype::F16 => Box::new(
+                b.chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
+            ),
+            Dtype::BF16 => Box::new(
+                b.chunks_exact(2)
+                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
+            ),
+            Dtype::Other => Box::new(std::iter::empty()),
         }
+    }
+
+    /// The values converted to f32 (f16 and bf16 widen exactly).
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.to_f32_iter().collect()
     }
 }
 
@@ -158,8 +169,8 @@ impl SafetensorsFile {
                 all.len()
             )));
         }
-        let raw: BTreeMap<String, serde_json::Value> =
-            serde_json::from_slice(&all[8..data_start]).map_err(|e| {
+        let raw: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&all[8..data_start])
+            .map_err(|e| {
                 err(format!(
                     "header is not valid JSON ({e}): this is not a safetensors file"
                 ))

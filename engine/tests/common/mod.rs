@@ -49,7 +49,11 @@ pub fn model_for(fixture: &Value) -> CandleModel {
     let recipe = recipe(fixture);
     let bytes = recipe.safetensors_bytes();
     let sha = format!("{:x}", Sha256::digest(&bytes));
-    assert_eq!(sha, fixture["sha256"].as_str().unwrap(), "regenerated checkpoint differs from the fixture's");
+    assert_eq!(
+        sha,
+        fixture["sha256"].as_str().unwrap(),
+        "regenerated checkpoint differs from the fixture's"
+    );
     let file = SafetensorsFile::from_bytes(bytes, "model.safetensors").unwrap();
     let ckpt = Gpt2Checkpoint::new(file, &recipe.config).unwrap();
     CandleModel::load(&ckpt, &recipe.config, &candle_core::Device::Cpu).unwrap()
@@ -64,5 +68,9 @@ pub fn model_dir(name: &str) -> tempfile::TempDir {
 
 /// A JSON array of numbers as `u32`s.
 pub fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }

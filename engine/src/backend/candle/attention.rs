@@ -12,7 +12,13 @@ use super::linear::slice;
 use crate::Result;
 
 // qkv (rows, n, 3C), k/v (rows, cap, C) -> (rows, n, C)
-pub(super) fn attend(qkv: &Tensor, k: &Tensor, v: &Tensor, past: usize, n_head: usize) -> Result<Tensor> {
+pub(super) fn attend(
+    qkv: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    past: usize,
+    n_head: usize,
+) -> Result<Tensor> {
     if qkv.device().is_cpu() {
         let op = CpuAttention { past, n_head };
         return Ok(qkv.contiguous()?.apply_op3_no_bwd(k, v, &op)?);
@@ -21,14 +27,24 @@ pub(super) fn attend(qkv: &Tensor, k: &Tensor, v: &Tensor, past: usize, n_head: 
     let (c, hd) = (c3 / 3, c3 / 3 / n_head);
     let total = past + n;
     let heads = |t: Tensor, len: usize| -> Result<Tensor> {
-        Ok(t.reshape((rows, len, n_head, hd))?.transpose(1, 2)?.contiguous()?)
+        Ok(t.reshape((rows, len, n_head, hd))?
+            .transpose(1, 2)?
+            .contiguous()?)
     };
     let q = heads(qkv.narrow(2, 0, c)?, n)?; // (rows, H, n, hd)
     let k = heads(k.narrow(1, 0, total)?, total)?; // (rows, H, total, hd)
     let v = heads(v.narrow(1, 0, total)?, total)?;
     let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?; // (rows, H, n, total)
     let mask: Vec<f32> = (0..n)
-        .flat_map(|i| (0..total).map(move |j| if j <= past + i { 0.0 } else { f32::NEG_INFINITY }))
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j <= past + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
         .collect();
     let mask = Tensor::from_vec(mask, (n, total), qkv.device())?;
     let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
@@ -80,7 +96,12 @@ impl CustomOp3 for CpuAttention {
                     let mut max = f32::NEG_INFINITY;
                     for (j, s) in scores[..seen].iter_mut().enumerate() {
                         let k0 = (r * cap + j) * c + head * hd;
-                        *s = q.iter().zip(&k[k0..k0 + hd]).map(|(a, b)| a * b).sum::<f32>() * scale;
+                        *s = q
+                            .iter()
+                            .zip(&k[k0..k0 + hd])
+                            .map(|(a, b)| a * b)
+                            .sum::<f32>()
+                            * scale;
                         max = max.max(*s);
                     }
                     let mut sum = 0f32;

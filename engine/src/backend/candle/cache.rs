@@ -38,13 +38,21 @@ impl CandleCache {
             k: vec![],
             v: vec![],
         };
-        cache.k = (0..config.n_layer).map(|_| cache.empty(0)).collect::<Result<_>>()?;
-        cache.v = (0..config.n_layer).map(|_| cache.empty(0)).collect::<Result<_>>()?;
+        cache.k = (0..config.n_layer)
+            .map(|_| cache.empty(0))
+            .collect::<Result<_>>()?;
+        cache.v = (0..config.n_layer)
+            .map(|_| cache.empty(0))
+            .collect::<Result<_>>()?;
         Ok(cache)
     }
 
     fn empty(&self, capacity: usize) -> Result<Tensor> {
-        Ok(Tensor::zeros((self.rows, capacity, self.width), DType::F32, &self.device)?)
+        Ok(Tensor::zeros(
+            (self.rows, capacity, self.width),
+            DType::F32,
+            &self.device,
+        )?)
     }
 
     /// Makes room for `needed` positions, keeping what is held.
@@ -52,7 +60,10 @@ impl CandleCache {
         if needed <= self.capacity {
             return Ok(());
         }
-        let capacity = needed.max(2 * self.capacity).max(INITIAL_CAPACITY).min(self.max);
+        let capacity = needed
+            .max(2 * self.capacity)
+            .max(INITIAL_CAPACITY)
+            .min(self.max);
         for t in self.k.iter_mut().chain(self.v.iter_mut()) {
             let grown = Tensor::zeros((self.rows, capacity, self.width), DType::F32, &self.device)?;
             if self.len > 0 {
@@ -66,7 +77,12 @@ impl CandleCache {
 
     /// Writes the keys and values of `qkv (rows, n, 3C)` at positions
     /// `past..past+n` of `layer` and returns that layer's caches.
-    pub(super) fn store(&self, layer: usize, qkv: &Tensor, past: usize) -> Result<(&Tensor, &Tensor)> {
+    pub(super) fn store(
+        &self,
+        layer: usize,
+        qkv: &Tensor,
+        past: usize,
+    ) -> Result<(&Tensor, &Tensor)> {
         let c = self.width;
         let (k, v) = (&self.k[layer], &self.v[layer]);
         k.slice_set(&qkv.narrow(2, c, c)?.contiguous()?, 1, past)?;

@@ -8,7 +8,7 @@
 
 mod attention;
 mod cache;
-mod linear;
+pub mod linear;
 
 pub use cache::CandleCache;
 
@@ -38,7 +38,12 @@ impl LayerNorm {
 
     // x (.., C) -> (.., C)
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)?)
+        Ok(candle_nn::ops::layer_norm(
+            x,
+            &self.weight,
+            &self.bias,
+            self.eps,
+        )?)
     }
 }
 
@@ -67,7 +72,9 @@ impl CandleModel {
     pub fn load(ckpt: &Gpt2Checkpoint, config: &Gpt2Config, device: &Device) -> Result<Self> {
         let (c, inner, eps) = (config.n_embd, config.n_inner(), config.layer_norm_epsilon);
         let dev = device;
-        let wte = Tensor::from_vec(ckpt.f32("wte.weight")?, (config.vocab_size, c), dev)?;
+        let mut wte = linear::weight_buffer(config.vocab_size * c);
+        ckpt.tensor("wte.weight")?.read_f32_into(&mut wte);
+        let wte = Tensor::from_vec(wte, (config.vocab_size, c), dev)?;
         let wpe = Tensor::from_vec(ckpt.f32("wpe.weight")?, (config.n_positions, c), dev)?;
         let mut blocks = Vec::with_capacity(config.n_layer);
         for i in 0..config.n_layer {
@@ -127,7 +134,10 @@ impl CandleModel {
         let x = x.narrow(1, n - last, last)?.contiguous()?;
         let x = self.ln_f.forward(&x)?.reshape((rows * last, c))?;
         let logits = linear::matmul_t(&x, &self.wte)?; // (rows * last, V)
-        let data = logits.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        let data = logits
+            .flatten_all()?
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?;
         Ok(Logits {
             rows,
             positions: last,

@@ -3,7 +3,11 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "gpt2", version, about = "GPT-2 next-token distributions, text scores and generation")]
+#[command(
+    name = "gpt2",
+    version,
+    about = "GPT-2 next-token distributions, text scores and generation"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

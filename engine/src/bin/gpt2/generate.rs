@@ -52,7 +52,11 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     let n = out.ids.len();
     // Prefill (the prompt plus the first token) apart from the steady decode rate.
     let prefill = first_token_at.map_or(seconds, |t| (t - start).as_secs_f64());
-    let decode_rate = if n > 1 { (n - 1) as f64 / (seconds - prefill) } else { 0.0 };
+    let decode_rate = if n > 1 {
+        (n - 1) as f64 / (seconds - prefill)
+    } else {
+        0.0
+    };
     let stats = json!({
         "new_tokens": n,
         "seconds": seconds,
@@ -63,7 +67,10 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     if json {
         let text = tokenizer.decode(&out.ids)?;
         let sequences = json!([{"ids": out.ids, "text": text, "score": out.score}]);
-        println!("{}", json!({"prompt_ids": prompt, "sequences": sequences, "stats": stats}));
+        println!(
+            "{}",
+            json!({"prompt_ids": prompt, "sequences": sequences, "stats": stats})
+        );
     } else {
         println!("{}", decoder.finish());
         eprintln!(

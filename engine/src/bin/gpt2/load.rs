@@ -17,21 +17,24 @@ pub struct Loaded {
 
 /// Finds (downloading if needed), checks and loads the model.
 pub fn load(args: &ModelArgs) -> Result<Loaded> {
-    let device = match args.device {
-        DeviceArg::Cpu => candle_core::Device::Cpu,
-        DeviceArg::Cuda => {
-            return Err(Error::input(
-                "--device cuda: this gpt2 was built without CUDA support; use --device cpu",
-            ))
-        }
-        DeviceArg::Wgpu => {
-            return Err(Error::input(
+    let device =
+        match args.device {
+            DeviceArg::Cpu => candle_core::Device::Cpu,
+            DeviceArg::Cuda => {
+                return Err(Error::input(
+                    "--device cuda: this gpt2 was built without CUDA support; use --device cpu",
+                ))
+            }
+            DeviceArg::Wgpu => return Err(Error::input(
                 "--device wgpu: this gpt2 was built without the WebGPU backend; use --device cpu",
-            ))
-        }
-    };
+            )),
+        };
     // Progress bars are for people; JSON output stays clean.
-    let progress: &dyn Progress = if args.json { &NoProgress } else { &BarProgress::default() };
+    let progress: &dyn Progress = if args.json {
+        &NoProgress
+    } else {
+        &BarProgress::default()
+    };
     let files = hub::resolve(&args.model, progress)?;
     let config = Gpt2Config::from_file(&files.config)?;
     let tokenizer = Tokenizer::from_file(&files.tokenizer)?;
@@ -58,7 +61,9 @@ pub fn prompt_ids(prompt: &PromptArgs, tokenizer: &Tokenizer) -> Result<Vec<u32>
         (None, None) => Vec::new(),
     };
     if ids.is_empty() {
-        return Err(Error::input("the prompt is empty: give --prompt TEXT or --prompt-ids 1,2,3"));
+        return Err(Error::input(
+            "the prompt is empty: give --prompt TEXT or --prompt-ids 1,2,3",
+        ));
     }
     Ok(ids)
 }

@@ -15,12 +15,17 @@ pub fn run(args: &NextArgs) -> Result<()> {
     let mut rows = Vec::new();
     for c in &candidates {
         let token = loaded.tokenizer.token_text(c.id)?;
-        rows.push(json!({"id": c.id, "token": token, "logprob": c.logprob, "prob": c.logprob.exp()}));
+        rows.push(
+            json!({"id": c.id, "token": token, "logprob": c.logprob, "prob": c.logprob.exp()}),
+        );
     }
     if args.model.json {
         println!("{}", json!({"prompt_ids": ids, "candidates": rows}));
     } else {
-        println!("{:>4}  {:>7}  {:>9}  {:>8}  token", "rank", "id", "logprob", "prob");
+        println!(
+            "{:>4}  {:>7}  {:>9}  {:>8}  token",
+            "rank", "id", "logprob", "prob"
+        );
         for (rank, row) in rows.iter().enumerate() {
             println!(
                 "{:>4}  {:>7}  {:>9.4}  {:>7.3}%  {:?}",
