@@ -19,25 +19,40 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
-    /// Loads a Conv1D layer (`{name}.weight (in, out)`, `{name}.bias (out)`).
-    pub(super) fn load_conv1d(
+    /// Loads the Conv1D layer `h.{i}.{name}` (`weight (in, out)`, `bias (out)`)
+    /// of every block. The weights of all blocks share one buffer, so that
+    /// nearly all of it lies on huge pages (see [`weight_buffer`]); each block's
+    /// weight is a view into it.
+    pub(super) fn load_conv1d_stack(
         ckpt: &Gpt2Checkpoint,
         name: &str,
+        layers: usize,
         d_in: usize,
         d_out: usize,
         dev: &Device,
-    ) -> Result<Self> {
-        let w = ckpt.f32(&format!("{name}.weight"))?;
-        let mut t = weight_buffer(w.len());
-        for i in 0..d_in {
-            for o in 0..d_out {
-                t[o * d_in + i] = w[i * d_out + o];
+    ) -> Result<Vec<Self>> {
+        let size = d_in * d_out;
+        let mut all = weight_buffer(layers * size);
+        let mut biases = Vec::with_capacity(layers);
+        for (i, t) in all.chunks_exact_mut(size).enumerate() {
+            let w = ckpt.f32(&format!("h.{i}.{name}.weight"))?;
+            for (k, &value) in w.iter().enumerate() {
+                let (row, col) = (k / d_out, k % d_out);
+                t[col * d_in + row] = value;
             }
+            biases.push(ckpt.f32(&format!("h.{i}.{name}.bias"))?);
         }
-        Ok(Linear {
-            weight: Tensor::from_vec(t, (d_out, d_in), dev)?,
-            bias: Tensor::from_vec(ckpt.f32(&format!("{name}.bias"))?, d_out, dev)?,
-        })
+        let all = Tensor::from_vec(all, (layers, d_out, d_in), dev)?;
+        biases
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| {
+                Ok(Linear {
+                    weight: all.get(i)?,
+                    bias: Tensor::from_vec(b, d_out, dev)?,
+                })
+            })
+            .collect()
     }
 
     // x (rows, n, in) -> (rows, n, out)

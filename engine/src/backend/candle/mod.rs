@@ -76,16 +76,27 @@ impl CandleModel {
         ckpt.tensor("wte.weight")?.read_f32_into(&mut wte);
         let wte = Tensor::from_vec(wte, (config.vocab_size, c), dev)?;
         let wpe = Tensor::from_vec(ckpt.f32("wpe.weight")?, (config.n_positions, c), dev)?;
-        let mut blocks = Vec::with_capacity(config.n_layer);
-        for i in 0..config.n_layer {
+        let layers = config.n_layer;
+        let stack =
+            |name, d_in, d_out| Linear::load_conv1d_stack(ckpt, name, layers, d_in, d_out, dev);
+        let linears = [
+            stack("attn.c_attn", c, 3 * c)?,
+            stack("attn.c_proj", c, c)?,
+            stack("mlp.c_fc", c, inner)?,
+            stack("mlp.c_proj", inner, c)?,
+        ];
+        let [mut c_attn, mut attn_proj, mut c_fc, mut mlp_proj] = linears.map(|l| l.into_iter());
+        let mut blocks = Vec::with_capacity(layers);
+        for i in 0..layers {
             let p = |n: &str| format!("h.{i}.{n}");
+            let next = |it: &mut std::vec::IntoIter<Linear>| it.next().expect("one per layer");
             blocks.push(Block {
                 ln_1: LayerNorm::load(ckpt, &p("ln_1"), c, eps, dev)?,
-                c_attn: Linear::load_conv1d(ckpt, &p("attn.c_attn"), c, 3 * c, dev)?,
-                attn_proj: Linear::load_conv1d(ckpt, &p("attn.c_proj"), c, c, dev)?,
+                c_attn: next(&mut c_attn),
+                attn_proj: next(&mut attn_proj),
                 ln_2: LayerNorm::load(ckpt, &p("ln_2"), c, eps, dev)?,
-                c_fc: Linear::load_conv1d(ckpt, &p("mlp.c_fc"), c, inner, dev)?,
-                mlp_proj: Linear::load_conv1d(ckpt, &p("mlp.c_proj"), inner, c, dev)?,
+                c_fc: next(&mut c_fc),
+                mlp_proj: next(&mut mlp_proj),
             });
         }
         let ln_f = LayerNorm::load(ckpt, "ln_f", c, eps, dev)?;
