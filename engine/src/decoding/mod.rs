@@ -3,9 +3,11 @@
 
 mod greedy;
 mod score;
+pub mod steps;
 
 pub use greedy::{greedy, GenerateOptions, Generated};
 pub use score::{next_token_logprobs, score, Candidate};
+pub use steps::Step;
 
 /// `log_softmax` of one row of logits, computed as `transformers` does in f32
 /// (max subtracted first); the sum is accumulated in f64.
