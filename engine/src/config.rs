@@ -133,7 +133,7 @@ impl Gpt2Config {
                 )));
             }
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return Err(Error::input(format!(
                 "config.json: n_embd ({}) must be a multiple of n_head ({})",
                 self.n_embd, self.n_head

@@ -143,7 +143,7 @@ pub fn write_safetensors(tensors: &[(String, &str, Vec<usize>, Vec<u8>)]) -> Vec
         offset += bytes.len();
     }
     let mut header = serde_json::to_vec(&header).expect("header serializes");
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + header.len() + offset);
