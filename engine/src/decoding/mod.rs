@@ -2,10 +2,16 @@
 //! that every backend gets all of them.
 
 mod greedy;
+pub mod processors;
+pub mod rng;
+mod sample;
 mod score;
 pub mod steps;
 
 pub use greedy::{greedy, GenerateOptions, Generated};
+pub use processors::{Processed, SamplingParams};
+pub use rng::Rng;
+pub use sample::sample;
 pub use score::{next_token_logprobs, score, Candidate};
 pub use steps::Step;
 

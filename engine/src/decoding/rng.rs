@@ -1,0 +1,79 @@
+//! A small seeded random number generator whose draws are identical on every
+//! platform (wasm32 and native): xoshiro256** (Blackman & Vigna, "Scrambled
+//! linear pseudorandom number generators", 2018, <https://prng.di.unimi.it/>)
+//! seeded through splitmix64 (Steele, Lea & Flood 2014). Only integer
+//! arithmetic produces the bits; a uniform double is `(x >> 11) · 2⁻⁵³`.
+
+/// xoshiro256**, seeded through splitmix64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rng {
+    s: [u64; 4],
+}
+
+impl Rng {
+    /// A generator whose whole stream is determined by `seed`.
+    pub fn new(seed: u64) -> Self {
+        let mut state = seed;
+        let mut splitmix = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        Rng {
+            s: [splitmix(), splitmix(), splitmix(), splitmix()],
+        }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// A uniform draw from `[0, 1)` with 53 random bits.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// An index drawn with probability proportional to `probs[i]`, by inverse
+    /// CDF in f64 over one uniform draw. The weights need not sum to exactly 1;
+    /// an index whose weight is not positive is never returned.
+    ///
+    /// Panics when no weight is positive.
+    pub fn categorical(&mut self, probs: &[f32]) -> usize {
+        let positive = |p: f32| p > 0.0; // false for NaN too
+        let total: f64 = probs
+            .iter()
+            .filter(|&&p| positive(p))
+            .map(|&p| p as f64)
+            .sum();
+        assert!(
+            total > 0.0,
+            "categorical: no index has a positive probability"
+        );
+        let u = self.next_f64() * total;
+        let mut cumulative = 0.0f64;
+        let mut last = 0;
+        for (i, &p) in probs.iter().enumerate() {
+            if positive(p) {
+                cumulative += p as f64;
+                if u < cumulative {
+                    return i;
+                }
+                last = i;
+            }
+        }
+        // u rounded up to the total: the last index with a positive weight.
+        last
+    }
+}

@@ -1,0 +1,407 @@
+//! Sampling draws what it claims: the RNG's pinned stream, chi-square tests of
+//! `Rng::categorical` and of `sample`'s first token against the processed
+//! distribution (bins with expected count < 5 pooled; critical value at
+//! p = 0.001 from the Wilson–Hilferty approximation), reproducibility, greedy
+//! at temperature 0, several rows that stop independently, and bad options.
+
+mod common;
+
+use std::cell::RefCell;
+
+use common::{fixture, ids, model_for};
+use engine::backend::{block_on, check_forward, KvCache, LanguageModel, Logits};
+use engine::config::Gpt2Config;
+use engine::decoding::steps::Cut;
+use engine::decoding::{greedy, sample, GenerateOptions, Generated, Rng, SamplingParams, Step};
+use engine::Result;
+
+/// Chi-square statistic, degrees of freedom and critical value at p = 0.001.
+fn chi_square(counts: &[u64], probs: &[f32]) -> (f64, usize, f64) {
+    let n: u64 = counts.iter().sum();
+    let mut bins: Vec<(f64, f64)> = Vec::new(); // (expected, observed)
+    let mut pooled = (0.0, 0.0);
+    for (&c, &p) in counts.iter().zip(probs) {
+        let expected = p as f64 * n as f64;
+        assert!(p > 0.0 || c == 0, "drew a token of probability 0");
+        if expected >= 5.0 {
+            bins.push((expected, c as f64));
+        } else {
+            pooled = (pooled.0 + expected, pooled.1 + c as f64);
+        }
+    }
+    if pooled.0 >= 5.0 {
+        bins.push(pooled);
+    } else if pooled.0 > 0.0 {
+        let smallest = bins.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).unwrap();
+        *smallest = (smallest.0 + pooled.0, smallest.1 + pooled.1);
+    }
+    let stat = bins.iter().map(|(e, o)| (o - e) * (o - e) / e).sum();
+    let df = bins.len() - 1;
+    assert!(df >= 3, "too few bins for a test: {df} degrees of freedom");
+    // Wilson–Hilferty: χ²(df) quantile ≈ df·(1 − 2/(9df) + z·√(2/(9df)))³, z = Φ⁻¹(0.999).
+    let (k, z) = (df as f64, 3.090_232_306_167_813);
+    let critical = k * (1.0 - 2.0 / (9.0 * k) + z * (2.0 / (9.0 * k)).sqrt()).powi(3);
+    (stat, df, critical)
+}
+
+fn assert_fits(name: &str, counts: &[u64], probs: &[f32]) {
+    let (stat, df, critical) = chi_square(counts, probs);
+    println!("{name}: χ² = {stat:.1} with {df} df (critical {critical:.1} at p = 0.001)");
+    assert!(
+        stat < critical,
+        "{name}: χ² = {stat:.1} ≥ {critical:.1} ({df} df)"
+    );
+}
+
+#[test]
+fn rng_stream_is_pinned() {
+    // Computed independently (Python, integer arithmetic): any change of the
+    // generator or a platform difference shows here.
+    let mut rng = Rng::new(42);
+    let bits: Vec<u64> = (0..3).map(|_| rng.next_u64()).collect();
+    assert_eq!(
+        bits,
+        [0x15780b2e0c2ec716, 0x6104d9866d113a7e, 0xae17533239e499a1]
+    );
+    let draws: Vec<f64> = (0..4).map(|_| rng.next_f64()).collect();
+    assert_eq!(
+        draws,
+        [
+            0.9246929453253876,
+            0.9918039142821028,
+            0.7697394604342425,
+            0.7192585778779156
+        ]
+    );
+}
+
+fn random_logits(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let (u, v) = (1.0 - rng.next_f64(), rng.next_f64());
+            (2.0 * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+        })
+        .collect()
+}
+
+#[test]
+fn categorical_draws_fit_the_processed_distribution() {
+    let logits = random_logits(1000, 7);
+    let chains = [
+        SamplingParams::default(),
+        SamplingParams {
+            temperature: 0.7,
+            top_k: Some(50),
+            ..Default::default()
+        },
+        SamplingParams {
+            top_p: Some(0.9),
+            ..Default::default()
+        },
+        SamplingParams {
+            temperature: 1.3,
+            min_p: Some(0.05),
+            repetition_penalty: Some(1.3),
+            ..Default::default()
+        },
+    ];
+    for (c, params) in chains.iter().enumerate() {
+        let probs = params.process(&logits, &[1, 2, 3]).probs;
+        let mut rng = Rng::new(100 + c as u64);
+        let mut counts = vec![0u64; probs.len()];
+        for _ in 0..20_000 {
+            counts[rng.categorical(&probs)] += 1;
+        }
+        assert_fits(&format!("categorical {params:?}"), &counts, &probs);
+    }
+}
+
+const EOS: u32 = 50256;
+
+fn options(max_new_tokens: usize) -> GenerateOptions {
+    GenerateOptions {
+        max_new_tokens,
+        min_new_tokens: 0,
+        eos_token_id: Some(EOS),
+    }
+}
+
+fn run<M: LanguageModel>(
+    model: &M,
+    prompt: &[u32],
+    options: &GenerateOptions,
+    params: &SamplingParams,
+    seed: u64,
+    rows: usize,
+) -> (Vec<Generated>, Vec<Step>) {
+    let mut steps = Vec::new();
+    let out = block_on(sample(
+        model,
+        prompt,
+        options,
+        params,
+        seed,
+        rows,
+        &mut |s| steps.push(s),
+    ))
+    .unwrap();
+    (out, steps)
+}
+
+#[test]
+fn first_token_fits_the_models_distribution() {
+    let fx = fixture("tiny");
+    let model = model_for(&fx);
+    let prompt = ids(&fx["next"][1]["prompt_ids"]);
+    let mut cache = model.new_cache(1).unwrap();
+    let logits = block_on(model.forward(&mut cache, &[&prompt], 1)).unwrap();
+    for params in [
+        SamplingParams {
+            temperature: 0.7,
+            top_k: Some(40),
+            ..Default::default()
+        },
+        SamplingParams {
+            temperature: 1.5,
+            top_p: Some(0.9),
+            min_p: Some(0.1),
+            ..Default::default()
+        },
+    ] {
+        let processed = params.process(logits.last(0), &prompt);
+        let mut counts = vec![0u64; processed.probs.len()];
+        for seed in 0..20 {
+            let (out, steps) = run(&model, &prompt, &options(1), &params, seed, 100);
+            assert_eq!((out.len(), steps.len()), (100, 100));
+            for g in &out {
+                counts[g.ids[0] as usize] += 1;
+                assert_eq!(g.score, processed.logprob(g.ids[0]));
+            }
+        }
+        assert_fits(
+            &format!("first token {params:?}"),
+            &counts,
+            &processed.probs,
+        );
+    }
+}
+
+#[test]
+fn same_seed_same_output_and_rows_differ() {
+    let fx = fixture("tiny");
+    let model = model_for(&fx);
+    let prompt = ids(&fx["next"][0]["prompt_ids"]);
+    let params = SamplingParams {
+        temperature: 1.2,
+        top_p: Some(0.95),
+        repetition_penalty: Some(1.2),
+        ..Default::default()
+    };
+    let a = run(&model, &prompt, &options(12), &params, 9, 3);
+    let b = run(&model, &prompt, &options(12), &params, 9, 3);
+    assert_eq!(a, b, "same seed, different output");
+    assert_eq!(a.0.len(), 3);
+    assert!(a
+        .0
+        .iter()
+        .all(|g| g.ids.len() == 12 && g.score.is_finite() && g.score < 0.0));
+    assert_ne!(a.0[0].ids, a.0[1].ids, "rows drew the same tokens");
+    let c = run(&model, &prompt, &options(12), &params, 10, 3);
+    assert_ne!(a.0, c.0, "another seed gave the same output");
+    // One event per row per step, in row order, the chosen token among the candidates.
+    for (i, step) in a.1.iter().enumerate() {
+        let Step::Token {
+            row,
+            chosen,
+            candidates,
+        } = step
+        else {
+            panic!("{step:?}")
+        };
+        assert_eq!((*row, *chosen), (i % 3, a.0[i % 3].ids[i / 3]));
+        assert!(candidates.iter().any(|c| c.id == *chosen && c.prob > 0.0));
+        assert!(candidates.len() >= 20);
+    }
+}
+
+#[test]
+fn temperature_zero_is_greedy() {
+    let fx = fixture("tiny");
+    let model = model_for(&fx);
+    let params = SamplingParams {
+        temperature: 0.0,
+        top_k: Some(3),
+        ..Default::default()
+    };
+    for case in fx["greedy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(3)
+        .chain(fx["greedy"].as_array().unwrap().last())
+    {
+        let prompt = ids(&case["prompt_ids"]);
+        let options = GenerateOptions {
+            max_new_tokens: case["max_new_tokens"].as_u64().unwrap() as usize,
+            min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
+            eos_token_id: Some(EOS),
+        };
+        let want = block_on(greedy(&model, &prompt, &options, |_| {})).unwrap();
+        for rows in [1, 2] {
+            let (out, _) = run(&model, &prompt, &options, &params, 1, rows);
+            assert!(
+                out.iter().all(|g| *g == want),
+                "{rows} rows: {out:?} vs greedy {want:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn invalid_options_are_clear_errors() {
+    let fx = fixture("tiny");
+    let model = model_for(&fx);
+    let err = |params: &SamplingParams, rows: usize| {
+        let e = block_on(sample(
+            &model,
+            &[1, 2],
+            &options(4),
+            params,
+            0,
+            rows,
+            &mut |_| {},
+        ))
+        .unwrap_err();
+        assert!(e.is_bad_input());
+        e.to_string()
+    };
+    let top_p = SamplingParams {
+        top_p: Some(0.0),
+        ..Default::default()
+    };
+    assert_eq!(err(&top_p, 1), "--top-p must be in (0, 1], got 0");
+    assert_eq!(
+        err(&SamplingParams::default(), 0),
+        "--num-return-sequences must be at least 1, got 0"
+    );
+    let e = block_on(sample(
+        &model,
+        &[],
+        &options(4),
+        &SamplingParams::default(),
+        0,
+        1,
+        &mut |_| {},
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("prompt is empty"), "{e}");
+}
+
+/// A model whose next token is uniform over 0..7 or end-of-text (7) with
+/// probability `e / (7 + e)`; it records how many rows each forward ran.
+struct Dice {
+    config: Gpt2Config,
+    rows_seen: RefCell<Vec<usize>>,
+}
+
+struct DiceCache {
+    len: usize,
+    rows: usize,
+}
+
+impl KvCache for DiceCache {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+    fn reorder(&mut self, rows: &[usize]) -> Result<()> {
+        assert!(rows.iter().all(|&r| r < self.rows));
+        self.rows = rows.len();
+        Ok(())
+    }
+}
+
+impl LanguageModel for Dice {
+    type Cache = DiceCache;
+    fn config(&self) -> &Gpt2Config {
+        &self.config
+    }
+    fn new_cache(&self, rows: usize) -> Result<DiceCache> {
+        Ok(DiceCache { len: 0, rows })
+    }
+    async fn forward(
+        &self,
+        cache: &mut DiceCache,
+        tokens: &[&[u32]],
+        last: usize,
+    ) -> Result<Logits> {
+        let n = check_forward(&self.config, cache.len, cache.rows, tokens, last)?;
+        cache.len += n;
+        self.rows_seen.borrow_mut().push(tokens.len());
+        let row = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0];
+        Ok(Logits {
+            rows: tokens.len(),
+            positions: 1,
+            vocab: 8,
+            data: row.repeat(tokens.len()),
+        })
+    }
+}
+
+#[test]
+fn rows_stop_at_end_of_text_independently() {
+    let mut config = Gpt2Config::new(1, 1, 8, 64);
+    config.vocab_size = 8;
+    let model = Dice {
+        config,
+        rows_seen: RefCell::new(Vec::new()),
+    };
+    let options = GenerateOptions {
+        max_new_tokens: 30,
+        min_new_tokens: 3,
+        eos_token_id: Some(7),
+    };
+    let (out, steps) = run(&model, &[1, 2], &options, &SamplingParams::default(), 5, 8);
+    let lengths: Vec<usize> = out.iter().map(|g| g.ids.len()).collect();
+    println!(
+        "row lengths {lengths:?}, rows per forward {:?}",
+        model.rows_seen.borrow()
+    );
+    for g in &out {
+        let eos_at = g.ids.iter().position(|&t| t == 7);
+        assert!(
+            eos_at.is_none_or(|i| i >= 3 && i == g.ids.len() - 1),
+            "{:?}",
+            g.ids
+        );
+        assert!(eos_at.is_some() || g.ids.len() == 30);
+    }
+    assert!(
+        lengths.iter().any(|&l| l != lengths[0]),
+        "every row stopped at once: {lengths:?}"
+    );
+    assert_eq!(
+        steps.len(),
+        lengths.iter().sum::<usize>(),
+        "one event per row per step"
+    );
+    // The cache is compacted: each forward runs only the rows still going.
+    let seen = model.rows_seen.borrow();
+    assert_eq!(seen[0], 1, "the prompt runs once");
+    for (s, &r) in seen.iter().enumerate().skip(1) {
+        assert_eq!(r, lengths.iter().filter(|&&l| l > s).count(), "forward {s}");
+    }
+    // Before min_new_tokens end-of-text is cut, and reported so.
+    let Step::Token { candidates, .. } = &steps[0] else {
+        panic!()
+    };
+    let eos = candidates.iter().find(|c| c.id == 7).unwrap();
+    assert_eq!((eos.prob, eos.cut), (0.0, Some(Cut::MinNewTokens)));
+    assert!(eos.raw_prob > 0.2);
+}
