@@ -12,7 +12,7 @@ mod common;
 
 use common::{fixture, ids, model_for};
 use engine::backend::{block_on, LanguageModel};
-use engine::decoding::{greedy, log_softmax, next_token_logprobs, score, GenerateOptions};
+use engine::decoding::{greedy, log_softmax, next_token_logprobs, score, GenerateOptions, Step};
 
 const TOLERANCE: f32 = 1e-4;
 const CHECKPOINTS: [&str; 4] = ["tiny", "odd", "odd_f16", "odd_bf16"];
@@ -105,14 +105,19 @@ fn greedy_ids_match_transformers_exactly() {
                 eos_token_id: Some(50256),
             };
             let mut streamed = Vec::new();
-            let out = block_on(greedy(&model, &prompt, &options, |id| streamed.push(id))).unwrap();
+            let mut on_step = |step: Step| {
+                if let Step::Token { chosen, .. } = step {
+                    streamed.push(chosen)
+                }
+            };
+            let out = block_on(greedy(&model, &prompt, &options, &mut on_step)).unwrap();
             let want = ids(&case["new_ids"]);
             assert_eq!(
                 out.ids, want,
                 "{name} {prompt:?} (transformers' smallest top-2 gap {})",
                 case["min_top2_gap"]
             );
-            assert_eq!(streamed, want, "streamed tokens");
+            assert_eq!(streamed, want, "tokens reported by the step events");
         }
     }
 }

@@ -35,7 +35,7 @@ fn greedy_text(model: &CandleModel, tok: &Tokenizer, prompt: &str, n: usize) -> 
         model,
         &tok.encode(prompt).unwrap(),
         &options,
-        |_| {},
+        &mut |_| {},
     ))
     .unwrap();
     tok.decode(&out.ids).unwrap()

@@ -2,13 +2,15 @@
 //! that every backend gets all of them.
 
 mod greedy;
+mod options;
 pub mod processors;
 pub mod rng;
 mod sample;
 mod score;
 pub mod steps;
 
-pub use greedy::{greedy, GenerateOptions, Generated};
+pub use greedy::greedy;
+pub use options::{GenerateOptions, Generated};
 pub use processors::{Processed, SamplingParams};
 pub use rng::Rng;
 pub use sample::sample;

@@ -80,10 +80,42 @@ pub struct ScoreArgs {
     pub ids: Option<Vec<u32>>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Strategy {
     /// The most likely token at every step.
     Greedy,
+    /// Beam search, as in transformers.
+    Beam,
+    /// Multinomial sampling after the logit processors.
+    Sample,
+    /// Contrastive decoding with an amateur model (Li et al. 2022).
+    Contrastive,
+    /// Speculative decoding with a draft model (Leviathan et al. 2022).
+    Speculative,
+}
+
+/// The sampling processors, applied in this order: repetition penalty,
+/// temperature, top-k, top-p, min-p.
+#[derive(Args)]
+pub struct SamplingArgs {
+    /// Divide the logits by T (0 means greedy).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Keep the K most likely tokens.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Keep the smallest set of tokens whose probability reaches P.
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Keep tokens at least P times as likely as the most likely one.
+    #[arg(long)]
+    pub min_p: Option<f32>,
+    /// Penalise tokens already present (CTRL's θ; 1 means none).
+    #[arg(long)]
+    pub repetition_penalty: Option<f32>,
+    /// Seed of the random draws.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Args)]
@@ -101,4 +133,58 @@ pub struct GenerateArgs {
     /// End-of-text is not chosen before this many new tokens.
     #[arg(long, default_value_t = 0)]
     pub min_new_tokens: usize,
+    /// Print every decoding step (candidates, beams, drafts) too.
+    #[arg(long)]
+    pub steps: bool,
+    /// beam, sample: how many sequences to return.
+    #[arg(long)]
+    pub num_return_sequences: Option<usize>,
+    /// beam: how many beams.
+    #[arg(long)]
+    pub num_beams: Option<usize>,
+    /// beam: finished hypotheses score sum_logprobs / length^F.
+    #[arg(long)]
+    pub length_penalty: Option<f32>,
+    /// beam: stop as soon as num_beams hypotheses are finished.
+    #[arg(long)]
+    pub early_stopping: bool,
+    /// beam, sample: never repeat an n-gram of this size.
+    #[arg(long)]
+    pub no_repeat_ngram_size: Option<usize>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// contrastive: the amateur model (a folder or Hub name).
+    #[arg(long)]
+    pub amateur: Option<String>,
+    /// contrastive: plausibility cut, keep p_expert ≥ A·max p_expert.
+    #[arg(long)]
+    pub alpha: Option<f32>,
+    /// contrastive: weight of the amateur's log-probability.
+    #[arg(long)]
+    pub lambda: Option<f32>,
+    /// contrastive: temperature of the amateur.
+    #[arg(long)]
+    pub amateur_temperature: Option<f32>,
+    /// speculative: the draft model (a folder or Hub name).
+    #[arg(long)]
+    pub draft: Option<String>,
+    /// speculative: tokens drafted per target pass.
+    #[arg(long)]
+    pub gamma: Option<usize>,
+    /// speculative: verify by sampling (with the sampling options) instead of greedily.
+    #[arg(long)]
+    pub sample: bool,
+}
+
+impl Strategy {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Greedy => "greedy",
+            Strategy::Beam => "beam",
+            Strategy::Sample => "sample",
+            Strategy::Contrastive => "contrastive",
+            Strategy::Speculative => "speculative",
+        }
+    }
 }

@@ -1,18 +1,21 @@
-//! `gpt2 generate`: continue a prompt, streaming the text as it is chosen.
+//! `gpt2 generate`: continue a prompt with a decoding strategy, streaming the
+//! text as it is chosen; `--steps` records every step for inspection.
 
 use std::io::Write;
 use std::time::Instant;
 
-use engine::backend::{block_on, LanguageModel};
-use engine::decoding::{greedy, GenerateOptions};
-use engine::tokenizer::IncrementalDecoder;
-use engine::Result;
-use serde_json::json;
+use engine::backend::block_on;
+use engine::backend::LanguageModel;
+use engine::decoding::{greedy, sample, GenerateOptions, Generated, SamplingParams, Step};
+use engine::tokenizer::{IncrementalDecoder, Tokenizer};
+use engine::{Error, Result};
+use serde_json::{json, Value};
 
 use crate::args::{GenerateArgs, Strategy};
 use crate::load::{load, prompt_ids};
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
+    check_flags(args)?;
     let loaded = load(&args.model)?;
     let (model, tokenizer) = (&loaded.model, &loaded.tokenizer);
     let prompt = prompt_ids(&args.prompt, tokenizer)?;
@@ -21,62 +24,324 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         min_new_tokens: args.min_new_tokens,
         eos_token_id: Some(model.config().eos_token_id),
     };
+    let sampling = sampling_params(args);
+    sampling.validate()?;
+    let seed = args.sampling.seed.unwrap_or(0);
+    let returns = args.num_return_sequences.unwrap_or(1);
     let json = args.model.json;
-    let mut stdout = std::io::stdout();
+
+    let mut stream = Stream::new(tokenizer, !json, options.eos_token_id);
     if !json {
-        print!("{}", tokenizer.decode(&prompt)?);
-        let _ = stdout.flush();
+        stream.print(&tokenizer.decode(&prompt)?);
     }
-    let mut decoder = IncrementalDecoder::new();
-    let mut stream_error = None;
+    let mut steps: Vec<Step> = Vec::new();
+    let extra = serde_json::Map::new();
     let start = Instant::now();
-    let mut first_token_at = None;
-    let out = match args.strategy {
-        Strategy::Greedy => block_on(greedy(model, &prompt, &options, |id| {
-            first_token_at.get_or_insert_with(Instant::now);
-            if !json {
-                match decoder.push(tokenizer, id) {
-                    Ok(text) => {
-                        print!("{text}");
-                        let _ = stdout.flush();
-                    }
-                    Err(e) => stream_error = Some(e),
-                }
-            }
-        }))?,
+    let mut on_step = |step: Step| {
+        stream.step(&step);
+        if args.steps {
+            steps.push(step);
+        }
+    };
+    let sequences: Vec<Generated> = match args.strategy {
+        Strategy::Greedy => vec![block_on(greedy(model, &prompt, &options, &mut on_step))?],
+        Strategy::Beam => return Err(Error::input("beam search is not available yet")),
+        Strategy::Sample => block_on(sample(
+            model,
+            &prompt,
+            &options,
+            &sampling,
+            seed,
+            returns,
+            &mut on_step,
+        ))?,
+        Strategy::Contrastive | Strategy::Speculative => {
+            return Err(Error::input("not available yet"))
+        }
     };
     let seconds = start.elapsed().as_secs_f64();
-    if let Some(e) = stream_error {
-        return Err(e);
-    }
-    let n = out.ids.len();
-    // Prefill (the prompt plus the first token) apart from the steady decode rate.
-    let prefill = first_token_at.map_or(seconds, |t| (t - start).as_secs_f64());
-    let decode_rate = if n > 1 {
-        (n - 1) as f64 / (seconds - prefill)
+    let first_token = stream
+        .first_token_at
+        .map_or(seconds, |t| (t - start).as_secs_f64());
+    stream.finish();
+    let n: usize = sequences.iter().map(|s| s.ids.len()).sum();
+    let longest = sequences.iter().map(|s| s.ids.len()).max().unwrap_or(0);
+    let decode_rate = if longest > 1 {
+        (longest - 1) as f64 / (seconds - first_token)
     } else {
         0.0
     };
-    let stats = json!({
+    let mut stats = json!({
         "new_tokens": n,
         "seconds": seconds,
         "tokens_per_second": n as f64 / seconds,
-        "prefill_seconds": prefill,
+        "prefill_seconds": first_token,
         "decode_tokens_per_second": decode_rate,
     });
+    stats.as_object_mut().expect("object").extend(extra);
+    if let Some(e) = stream.error.take() {
+        return Err(e);
+    }
+    let mut rendered = Vec::new();
+    for s in &sequences {
+        rendered.push(json!({"ids": s.ids, "text": tokenizer.decode(&s.ids)?, "score": s.score}));
+    }
     if json {
-        let text = tokenizer.decode(&out.ids)?;
-        let sequences = json!([{"ids": out.ids, "text": text, "score": out.score}]);
-        println!(
-            "{}",
-            json!({"prompt_ids": prompt, "sequences": sequences, "stats": stats})
-        );
+        let mut out = json!({"prompt_ids": prompt, "sequences": rendered, "stats": stats});
+        if args.steps {
+            out["steps"] =
+                serde_json::to_value(&steps).map_err(|e| Error::Backend(e.to_string()))?;
+        }
+        println!("{out}");
     } else {
-        println!("{}", decoder.finish());
-        eprintln!(
-            "{n} tokens in {seconds:.2} s: prefill {:.0} ms, decode {decode_rate:.1} tokens/s",
-            prefill * 1000.0
-        );
+        print_for_people(args, &rendered, &stats, &steps, tokenizer)?;
     }
     Ok(())
+}
+
+/// Flags that belong to another strategy are mistakes: say so rather than ignore them.
+fn check_flags(args: &GenerateArgs) -> Result<()> {
+    use Strategy::*;
+    let s = args.strategy;
+    let sampled = s == Sample || (s == Speculative && args.sample);
+    let sa = &args.sampling;
+    let rules: [(&str, bool, bool); 16] = [
+        ("--num-beams", args.num_beams.is_some(), s == Beam),
+        ("--length-penalty", args.length_penalty.is_some(), s == Beam),
+        ("--early-stopping", args.early_stopping, s == Beam),
+        (
+            "--num-return-sequences",
+            args.num_return_sequences.is_some(),
+            s == Beam || sampled,
+        ),
+        (
+            "--no-repeat-ngram-size",
+            args.no_repeat_ngram_size.is_some(),
+            s == Beam || sampled,
+        ),
+        ("--temperature", sa.temperature.is_some(), sampled),
+        ("--top-k", sa.top_k.is_some(), sampled),
+        ("--top-p", sa.top_p.is_some(), sampled),
+        ("--min-p", sa.min_p.is_some(), sampled),
+        (
+            "--repetition-penalty",
+            sa.repetition_penalty.is_some(),
+            sampled,
+        ),
+        ("--seed", sa.seed.is_some(), sampled),
+        ("--amateur", args.amateur.is_some(), s == Contrastive),
+        (
+            "--alpha / --lambda / --amateur-temperature",
+            args.alpha.is_some() || args.lambda.is_some() || args.amateur_temperature.is_some(),
+            s == Contrastive,
+        ),
+        ("--draft", args.draft.is_some(), s == Speculative),
+        ("--gamma", args.gamma.is_some(), s == Speculative),
+        ("--sample", args.sample, s == Speculative),
+    ];
+    for (flag, given, applies) in rules {
+        if given && !applies {
+            let name = args.strategy.name();
+            return Err(Error::input(format!(
+                "{flag} does not apply to --strategy {name}{}",
+                if s == Speculative {
+                    " without --sample"
+                } else {
+                    ""
+                }
+            )));
+        }
+    }
+    if s == Contrastive && args.amateur.is_none() {
+        return Err(Error::input(
+            "--strategy contrastive needs --amateur MODEL (e.g. --amateur gpt2)",
+        ));
+    }
+    if s == Speculative && args.draft.is_none() {
+        return Err(Error::input(
+            "--strategy speculative needs --draft MODEL (e.g. --draft gpt2)",
+        ));
+    }
+    if args.num_return_sequences == Some(0) {
+        return Err(Error::input("--num-return-sequences must be at least 1"));
+    }
+    Ok(())
+}
+
+fn sampling_params(args: &GenerateArgs) -> SamplingParams {
+    let sa = &args.sampling;
+    SamplingParams {
+        temperature: sa.temperature.unwrap_or(1.0),
+        top_k: sa.top_k,
+        top_p: sa.top_p,
+        min_p: sa.min_p,
+        repetition_penalty: sa.repetition_penalty,
+        no_repeat_ngram_size: args.no_repeat_ngram_size,
+    }
+}
+
+/// Prints the text of a single sequence as its tokens are chosen.
+struct Stream<'a> {
+    tokenizer: &'a Tokenizer,
+    decoder: IncrementalDecoder,
+    enabled: bool,
+    eos: Option<u32>,
+    ended: bool,
+    first_token_at: Option<Instant>,
+    error: Option<Error>,
+}
+
+impl<'a> Stream<'a> {
+    fn new(tokenizer: &'a Tokenizer, enabled: bool, eos: Option<u32>) -> Self {
+        Stream {
+            tokenizer,
+            decoder: IncrementalDecoder::new(),
+            enabled,
+            eos,
+            ended: false,
+            first_token_at: None,
+            error: None,
+        }
+    }
+
+    fn print(&self, text: &str) {
+        if self.enabled {
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    fn step(&mut self, step: &Step) {
+        self.first_token_at.get_or_insert_with(Instant::now);
+        let ids: Vec<u32> = match step {
+            Step::Token { row: 0, chosen, .. } | Step::Contrastive { chosen, .. } => vec![*chosen],
+            Step::Speculative { drafted, added, .. } => drafted
+                .iter()
+                .take_while(|d| d.accepted)
+                .map(|d| d.id)
+                .chain([*added])
+                .collect(),
+            _ => vec![],
+        };
+        for id in ids {
+            if self.ended {
+                return;
+            }
+            match self.decoder.push(self.tokenizer, id) {
+                Ok(text) => self.print(&text),
+                Err(e) => self.error = Some(e),
+            }
+            self.ended = Some(id) == self.eos;
+        }
+    }
+
+    fn finish(&mut self) {
+        let rest = std::mem::take(&mut self.decoder).finish();
+        self.print(&rest);
+    }
+}
+
+fn print_for_people(
+    args: &GenerateArgs,
+    sequences: &[Value],
+    stats: &Value,
+    steps: &[Step],
+    tokenizer: &Tokenizer,
+) -> Result<()> {
+    let streamed = sequences.len() == 1 && args.strategy != Strategy::Beam;
+    if streamed {
+        println!();
+    } else {
+        println!();
+        for (i, s) in sequences.iter().enumerate() {
+            println!(
+                "--- sequence {} (score {:.4})",
+                i + 1,
+                s["score"].as_f64().unwrap_or_default()
+            );
+            println!("{}", s["text"].as_str().unwrap_or_default());
+        }
+    }
+    for (i, step) in steps.iter().enumerate() {
+        println!("step {i}: {}", describe(step, tokenizer)?);
+    }
+    let rate = |k: &str| stats[k].as_f64().unwrap_or_default();
+    let mut line = format!(
+        "{} tokens in {:.2} s: prefill {:.0} ms, decode {:.1} tokens/s",
+        stats["new_tokens"],
+        rate("seconds"),
+        1000.0 * rate("prefill_seconds"),
+        rate("decode_tokens_per_second")
+    );
+    if let Some(a) = stats.get("acceptance_rate") {
+        line += &format!(", acceptance rate {:.2}", a.as_f64().unwrap_or_default());
+    }
+    eprintln!("{line}");
+    Ok(())
+}
+
+/// One line per step for people.
+fn describe(step: &Step, tok: &Tokenizer) -> Result<String> {
+    let t = |id: u32| tok.token_text(id).map(|s| format!("{s:?}"));
+    Ok(match step {
+        Step::Token {
+            row,
+            chosen,
+            candidates,
+        } => {
+            let mut s = format!("row {row} chose {} |", t(*chosen)?);
+            for c in candidates.iter().take(5) {
+                let cut = c.cut.map(|c| format!(" cut by {c:?}")).unwrap_or_default();
+                s += &format!(" {} {:.3}→{:.3}{cut};", t(c.id)?, c.raw_prob, c.prob);
+            }
+            s
+        }
+        Step::Beams { beams } => {
+            let mut s = String::from("beams |");
+            for b in beams {
+                let text = tok.decode(&b.ids)?;
+                s += &format!(
+                    " {text:?} {:.3}{};",
+                    b.logprob,
+                    if b.finished { " (done)" } else { "" }
+                );
+            }
+            s
+        }
+        Step::Speculative {
+            drafted,
+            added,
+            resampled,
+        } => {
+            let mut s = String::from("drafted |");
+            for d in drafted {
+                s += &format!(
+                    " {} p={:.3} q={:.3} {};",
+                    t(d.id)?,
+                    d.p,
+                    d.q,
+                    if d.accepted { "accepted" } else { "rejected" }
+                );
+            }
+            s + &format!(
+                " target added {}{}",
+                t(*added)?,
+                if *resampled { " (resampled)" } else { "" }
+            )
+        }
+        Step::Contrastive { chosen, candidates } => {
+            let mut s = format!("chose {} |", t(*chosen)?);
+            for c in candidates.iter().take(5) {
+                s += &format!(
+                    " {} e={:.2} a={:.2} s={:.2}{};",
+                    t(c.id)?,
+                    c.expert_logprob,
+                    c.amateur_logprob,
+                    c.score,
+                    if c.plausible { "" } else { " implausible" }
+                );
+            }
+            s
+        }
+    })
 }

@@ -17,6 +17,21 @@ pub struct Loaded {
 
 /// Finds (downloading if needed), checks and loads the model.
 pub fn load(args: &ModelArgs) -> Result<Loaded> {
+    load_named(&args.model, args)
+}
+
+/// The second model of contrastive (`role` = "amateur") or speculative ("draft")
+/// decoding, on the same device as the first.
+pub fn load_second(name: &str, args: &ModelArgs, role: &str) -> Result<CandleModel> {
+    load_named(name, args)
+        .map(|l| l.model)
+        .map_err(|e| match e {
+            Error::Input(m) => Error::Input(format!("--{role}: {m}")),
+            e => e,
+        })
+}
+
+fn load_named(name: &str, args: &ModelArgs) -> Result<Loaded> {
     let device =
         match args.device {
             DeviceArg::Cpu => candle_core::Device::Cpu,
@@ -35,7 +50,7 @@ pub fn load(args: &ModelArgs) -> Result<Loaded> {
     } else {
         &BarProgress::default()
     };
-    let files = hub::resolve(&args.model, progress)?;
+    let files = hub::resolve(name, progress)?;
     let config = Gpt2Config::from_file(&files.config)?;
     let tokenizer = Tokenizer::from_file(&files.tokenizer)?;
     if tokenizer.vocab_size() > config.vocab_size {
