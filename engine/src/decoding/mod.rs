@@ -1,20 +1,24 @@
 //! Decoding strategies, written once over [`crate::backend::LanguageModel`] so
 //! that every backend gets all of them.
 
+mod contrastive;
 mod greedy;
 mod options;
 pub mod processors;
 pub mod rng;
 mod sample;
 mod score;
+mod speculative;
 pub mod steps;
 
+pub use contrastive::{contrastive, ContrastiveParams};
 pub use greedy::greedy;
 pub use options::{GenerateOptions, Generated};
 pub use processors::{Processed, SamplingParams};
 pub use rng::Rng;
 pub use sample::sample;
 pub use score::{next_token_logprobs, score, Candidate};
+pub use speculative::{speculative, SpeculativeStats, Verify};
 pub use steps::Step;
 
 /// `log_softmax` of one row of logits, computed as `transformers` does in f32

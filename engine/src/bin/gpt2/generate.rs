@@ -6,13 +6,16 @@ use std::time::Instant;
 
 use engine::backend::block_on;
 use engine::backend::LanguageModel;
-use engine::decoding::{greedy, sample, GenerateOptions, Generated, SamplingParams, Step};
+use engine::decoding::{
+    contrastive, greedy, sample, speculative, ContrastiveParams, GenerateOptions, Generated, Rng,
+    SamplingParams, Step, Verify,
+};
 use engine::tokenizer::{IncrementalDecoder, Tokenizer};
 use engine::{Error, Result};
 use serde_json::{json, Value};
 
 use crate::args::{GenerateArgs, Strategy};
-use crate::load::{load, prompt_ids};
+use crate::load::{load, load_second, prompt_ids};
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
     check_flags(args)?;
@@ -35,7 +38,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         stream.print(&tokenizer.decode(&prompt)?);
     }
     let mut steps: Vec<Step> = Vec::new();
-    let extra = serde_json::Map::new();
+    let mut extra = serde_json::Map::new();
     let start = Instant::now();
     let mut on_step = |step: Step| {
         stream.step(&step);
@@ -55,8 +58,74 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             returns,
             &mut on_step,
         ))?,
-        Strategy::Contrastive | Strategy::Speculative => {
-            return Err(Error::input("not available yet"))
+        Strategy::Contrastive => {
+            let amateur = load_second(
+                args.amateur.as_deref().unwrap_or_default(),
+                &args.model,
+                "amateur",
+            )?;
+            let params = ContrastiveParams {
+                alpha: args.alpha.unwrap_or(0.1),
+                lambda: args.lambda.unwrap_or(1.0),
+                amateur_temperature: args.amateur_temperature.unwrap_or(1.0),
+            };
+            params.validate()?;
+            vec![block_on(contrastive(
+                model,
+                &amateur,
+                &prompt,
+                &options,
+                &params,
+                &mut on_step,
+            ))?]
+        }
+        Strategy::Speculative => {
+            let draft = load_second(
+                args.draft.as_deref().unwrap_or_default(),
+                &args.model,
+                "draft",
+            )?;
+            let gamma = args.gamma.unwrap_or(4);
+            let mut out = Vec::new();
+            let (mut drafted, mut accepted, mut target_passes) = (0, 0, 0);
+            for r in 0..returns {
+                // Sequence r draws from its own stream, so R samples are independent.
+                let mut rng = Rng::new(seed.wrapping_add(r as u64));
+                let mut uniform = || rng.next_f64();
+                let probs =
+                    |logits: &[f32], context: &[u32]| sampling.process(logits, context).probs;
+                let verify = if args.sample {
+                    Verify::Sample {
+                        probs: &probs,
+                        uniform: &mut uniform,
+                    }
+                } else {
+                    Verify::Greedy
+                };
+                let (g, s) = block_on(speculative(
+                    model,
+                    &draft,
+                    &prompt,
+                    &options,
+                    gamma,
+                    verify,
+                    &mut on_step,
+                ))?;
+                drafted += s.drafted;
+                accepted += s.accepted;
+                target_passes += s.target_passes;
+                out.push(g);
+            }
+            extra.insert("drafted".into(), drafted.into());
+            extra.insert("accepted".into(), accepted.into());
+            extra.insert("target_passes".into(), target_passes.into());
+            let rate = if drafted > 0 {
+                accepted as f64 / drafted as f64
+            } else {
+                0.0
+            };
+            extra.insert("acceptance_rate".into(), json!(rate));
+            out
         }
     };
     let seconds = start.elapsed().as_secs_f64();

@@ -1,0 +1,305 @@
+//! Speculative decoding: a small *draft* model proposes γ tokens one by one,
+//! the *target* model scores all of them in one forward pass, and a rejection
+//! rule keeps a prefix of them so that the output is distributed exactly as if
+//! the target had decoded alone.
+//!
+//! Leviathan, Kalman & Matias 2022, "Fast Inference from Transformers via
+//! Speculative Decoding" (arXiv:2211.17192), Algorithm 1; Chen et al. 2023,
+//! "Accelerating Large Language Model Decoding with Speculative Sampling"
+//! (arXiv:2302.01318). Drafted `x ~ q` is accepted with probability
+//! `min(1, p(x)/q(x))`; on rejection the token is drawn from
+//! `norm(max(0, p − q))`; after γ acceptances a bonus token is drawn from `p`.
+//! With greedy verification a draft is accepted when it is the target's argmax,
+//! and the output is the target's greedy output.
+
+use crate::backend::{KvCache, LanguageModel};
+use crate::decoding::steps::{Draft, Step};
+use crate::decoding::{argmax, log_softmax, GenerateOptions, Generated};
+use crate::{Error, Result};
+
+/// How the target checks the drafted tokens.
+#[allow(clippy::type_complexity)]
+pub enum Verify<'a> {
+    /// Accept a draft while it is the target's most likely token.
+    Greedy,
+    /// Rejection sampling (Leviathan et al., Algorithm 1).
+    Sample {
+        /// `probs(logits, context)`: the normalized distribution to sample from
+        /// (processors applied), used alike on target and draft logits.
+        probs: &'a dyn Fn(&[f32], &[u32]) -> Vec<f32>,
+        /// Uniform draws in [0, 1), taken in order: one per drafted token (its
+        /// draw from q), one per verified draft, one for the resampled or bonus token.
+        uniform: &'a mut dyn FnMut() -> f64,
+    },
+}
+
+/// Counters of a speculative run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpeculativeStats {
+    /// Tokens the draft proposed.
+    pub drafted: usize,
+    /// Drafted tokens the target accepted.
+    pub accepted: usize,
+    /// Forward passes of the target.
+    pub target_passes: usize,
+    /// Forward passes of the draft.
+    pub draft_passes: usize,
+}
+
+impl SpeculativeStats {
+    /// Accepted ÷ drafted (0 when nothing was drafted).
+    pub fn acceptance_rate(&self) -> f64 {
+        if self.drafted == 0 {
+            0.0
+        } else {
+            self.accepted as f64 / self.drafted as f64
+        }
+    }
+}
+
+/// Index drawn from the weights `w` by inverse CDF with `u` in [0, 1); never
+/// an index of weight 0. `None` when every weight is 0.
+fn inverse_cdf(w: impl Iterator<Item = f64> + Clone, u: f64) -> Option<usize> {
+    let total: f64 = w.clone().sum();
+    if total <= 0.0 || total.is_nan() {
+        return None;
+    }
+    let target = u * total;
+    let (mut acc, mut last) = (0.0, None);
+    for (i, x) in w.enumerate() {
+        if x > 0.0 {
+            acc += x;
+            last = Some(i);
+            if acc > target {
+                return last;
+            }
+        }
+    }
+    last
+}
+
+/// Draws a token from a distribution with `u` in [0, 1).
+fn sample(dist: &[f32], u: f64) -> u32 {
+    inverse_cdf(dist.iter().map(|&p| p as f64), u).unwrap_or_else(|| argmax(dist)) as u32
+}
+
+/// One position's distribution: log-probabilities for greedy verification
+/// (so that argmax and score are greedy decoding's), probabilities for sampling.
+enum Dist {
+    Log(Vec<f32>),
+    Probs(Vec<f32>),
+}
+
+impl Dist {
+    /// The masked softmax for greedy, `probs(logits, context)` for sampling.
+    fn new(verify: &Verify, logits: &[f32], context: &[u32]) -> Self {
+        match verify {
+            Verify::Greedy => Dist::Log(log_softmax(logits)),
+            Verify::Sample { probs, .. } => Dist::Probs(probs(logits, context)),
+        }
+    }
+
+    fn prob(&self, x: u32) -> f32 {
+        match self {
+            Dist::Log(l) => l[x as usize].exp(),
+            Dist::Probs(p) => p[x as usize],
+        }
+    }
+
+    fn logprob(&self, x: u32) -> f32 {
+        match self {
+            Dist::Log(l) => l[x as usize],
+            Dist::Probs(p) => p[x as usize].ln(),
+        }
+    }
+
+    /// The most likely token (the first on ties).
+    fn top(&self) -> u32 {
+        match self {
+            Dist::Log(v) | Dist::Probs(v) => argmax(v) as u32,
+        }
+    }
+
+    /// The greedy choice, or a draw with `uniform` when sampling.
+    fn choose(&self, verify: &mut Verify) -> u32 {
+        match (self, verify) {
+            (Dist::Probs(p), Verify::Sample { uniform, .. }) => sample(p, uniform()),
+            _ => self.top(),
+        }
+    }
+}
+
+/// Speculative decoding of up to `max_new_tokens` after `prompt`: `draft`
+/// proposes up to `gamma` tokens per round, `target` verifies them in one
+/// pass. `on_step` sees each round; the tokens a round emits are its accepted
+/// drafts followed by `added` (an accepted end-of-text ends the round as its
+/// `added` token, and later drafts go unreported). The score is the sum of the
+/// emitted tokens' log-probabilities under the target's distribution (the one
+/// `probs` gives when sampling). Stops at end-of-text or the target's context.
+pub async fn speculative<T: LanguageModel, D: LanguageModel>(
+    target: &T,
+    draft: &D,
+    prompt: &[u32],
+    options: &GenerateOptions,
+    gamma: usize,
+    mut verify: Verify<'_>,
+    on_step: &mut dyn FnMut(Step),
+) -> Result<(Generated, SpeculativeStats)> {
+    if gamma == 0 {
+        return Err(Error::input(
+            "speculative decoding needs gamma ≥ 1 (the number of tokens drafted per round)",
+        ));
+    }
+    let (vt, vd) = (target.config().vocab_size, draft.config().vocab_size);
+    if vt != vd {
+        return Err(Error::input(format!(
+            "the draft's vocabulary ({vd}) differs from the target's ({vt}): \
+             speculative decoding needs two models with the same tokenizer"
+        )));
+    }
+    let (tn, dn) = (target.config().n_positions, draft.config().n_positions);
+    options.check(prompt.len(), tn)?;
+    let mut tcache = target.new_cache(1)?;
+    let mut dcache = draft.new_cache(1)?;
+    let mut stats = SpeculativeStats::default();
+    let mut out = Generated {
+        ids: Vec::new(),
+        score: 0.0,
+    };
+    // The prompt and every emitted token; drafts are pushed on and popped off.
+    // Invariant between rounds: each cache holds a prefix of `seq` short of its last token.
+    let mut seq = prompt.to_vec();
+    while out.ids.len() < options.max_new_tokens && seq.len() < tn {
+        let len = seq.len();
+        let made = out.ids.len();
+        // A round emits up to γ + 1 tokens: fit them in max_new_tokens and the
+        // target's context; the draft sees up to len + γ − 1 positions.
+        let g = gamma
+            .min(options.max_new_tokens - made - 1)
+            .min(tn - len - 1)
+            .min((dn + 1).saturating_sub(len));
+
+        // Draft: γ tokens, one forward pass each.
+        let mut qs: Vec<Dist> = Vec::with_capacity(g);
+        for i in 0..g {
+            let unseen = &seq[dcache.len()..];
+            let l = draft.forward(&mut dcache, &[unseen], 1).await?;
+            stats.draft_passes += 1;
+            let mut logits = l.last(0).to_vec();
+            options.suppress_early_eos(made + i, &mut logits);
+            let q = Dist::new(&verify, &logits, &seq);
+            let x = q.choose(&mut verify);
+            qs.push(q);
+            seq.push(x);
+            if Some(x) == options.eos_token_id {
+                break; // nothing after end-of-text can be emitted
+            }
+        }
+        let g = qs.len();
+        stats.drafted += g;
+
+        // Target: every draft position and the one after, in one pass.
+        let unseen = &seq[tcache.len()..];
+        let l = target.forward(&mut tcache, &[unseen], g + 1).await?;
+        stats.target_passes += 1;
+        let mut drafted = Vec::with_capacity(g);
+        let mut emitted: Vec<(u32, f32)> = Vec::with_capacity(g + 1);
+        let mut added = None;
+        for (i, q) in qs.iter().map(Some).chain([None]).enumerate() {
+            let mut logits = l.get(0, i).to_vec();
+            options.suppress_early_eos(made + i, &mut logits);
+            let p = Dist::new(&verify, &logits, &seq[..len + i]);
+            let Some(q) = q else {
+                // Every draft accepted: the bonus token, from p.
+                let x = p.choose(&mut verify);
+                added = Some((x, p.logprob(x), false));
+                break;
+            };
+            let x = seq[len + i];
+            let (px, qx) = (p.prob(x), q.prob(x));
+            let accepted = match &mut verify {
+                Verify::Greedy => p.top() == x,
+                Verify::Sample { uniform, .. } => uniform() * (qx as f64) < px as f64,
+            };
+            if accepted && Some(x) == options.eos_token_id {
+                stats.accepted += 1;
+                added = Some((x, p.logprob(x), false));
+                break;
+            }
+            drafted.push(Draft {
+                id: x,
+                p: px,
+                q: qx,
+                accepted,
+            });
+            if accepted {
+                stats.accepted += 1;
+                emitted.push((x, p.logprob(x)));
+                continue;
+            }
+            // Rejected: the target's own choice, from norm(max(0, p − q)).
+            let x = match (&p, q, &mut verify) {
+                (Dist::Probs(p), Dist::Probs(q), Verify::Sample { uniform, .. }) => {
+                    let residual = p
+                        .iter()
+                        .zip(q)
+                        .map(|(&a, &b)| (a as f64 - b as f64).max(0.0));
+                    let u = uniform();
+                    inverse_cdf(residual, u).map_or_else(|| sample(p, u), |x| x as u32)
+                }
+                _ => p.top(),
+            };
+            added = Some((x, p.logprob(x), true));
+            break;
+        }
+        let (added, logp_added, resampled) = added.expect("a round always adds a token");
+        emitted.push((added, logp_added));
+
+        // Keep the accepted drafts and the added token; roll both caches back.
+        seq.truncate(len + emitted.len() - 1);
+        seq.push(added);
+        tcache.truncate(seq.len() - 1);
+        dcache.truncate(seq.len() - 1);
+        for &(x, logp) in &emitted {
+            out.ids.push(x);
+            out.score += logp;
+        }
+        on_step(Step::Speculative {
+            drafted,
+            added,
+            resampled,
+        });
+        if Some(added) == options.eos_token_id {
+            break;
+        }
+    }
+    Ok((out, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inverse_cdf_skips_zero_weights() {
+        let w = [0.0, 0.25, 0.0, 0.75, 0.0];
+        let pick = |u: f64| inverse_cdf(w.iter().copied(), u);
+        assert_eq!(pick(0.0), Some(1));
+        assert_eq!(pick(0.2499), Some(1));
+        assert_eq!(pick(0.25), Some(3));
+        assert_eq!(pick(0.999_999_999), Some(3));
+        assert_eq!(pick(1.0), Some(3));
+        assert_eq!(inverse_cdf([0.0, 0.0].into_iter(), 0.5), None);
+    }
+
+    #[test]
+    fn acceptance_rate_of_nothing_is_zero() {
+        assert_eq!(SpeculativeStats::default().acceptance_rate(), 0.0);
+        let s = SpeculativeStats {
+            drafted: 4,
+            accepted: 3,
+            ..Default::default()
+        };
+        assert_eq!(s.acceptance_rate(), 0.75);
+    }
+}
