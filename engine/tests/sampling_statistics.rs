@@ -12,7 +12,7 @@ use common::{fixture, ids, model_for};
 use engine::backend::{block_on, check_forward, KvCache, LanguageModel, Logits};
 use engine::config::Gpt2Config;
 use engine::decoding::steps::Cut;
-use engine::decoding::{greedy, sample, GenerateOptions, Generated, Rng, SamplingParams, Step};
+use engine::decoding::{sample, GenerateOptions, Generated, Rng, SamplingParams, Step};
 use engine::Result;
 
 /// Chi-square statistic, degrees of freedom and critical value at p = 0.001.

@@ -20,7 +20,7 @@ pub enum Command {
     /// The log-probability of every token of a text.
     Score(ScoreArgs),
     /// Continue a prompt with a decoding strategy.
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
 }
 
 /// Which model, on which device.
