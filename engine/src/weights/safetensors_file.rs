@@ -58,33 +58,32 @@ impl TensorView<'_> {
 
     /// Converts the values into `out` (which must hold [`Self::numel`] values).
     pub fn read_f32_into(&self, out: &mut [f32]) {
-        for (o, v) in out.iter_mut().zip(self.to_f32_iter()) {
-            *o = v;
-        }
-    }
-
-    fn to_f32_iter(&self) -> Box<dyn Iterator<Item = f32> + '_> {
         let b = self.bytes;
         match self.dtype {
-            Dtype::F32 => Box::new(
-                b.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            ),
-            Dtype::F16 => Box::new(
-                b.chunks_exact(2)
-                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()),
-            ),
-            Dtype::BF16 => Box::new(
-                b.chunks_exact(2)
-                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()),
-            ),
-            Dtype::Other => Box::new(std::iter::empty()),
+            Dtype::F32 => {
+                for (o, c) in out.iter_mut().zip(b.chunks_exact(4)) {
+                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+            Dtype::F16 => {
+                for (o, c) in out.iter_mut().zip(b.chunks_exact(2)) {
+                    *o = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
+                }
+            }
+            Dtype::BF16 => {
+                for (o, c) in out.iter_mut().zip(b.chunks_exact(2)) {
+                    *o = half::bf16::from_le_bytes([c[0], c[1]]).to_f32();
+                }
+            }
+            Dtype::Other => {}
         }
     }
 
     /// The values converted to f32 (f16 and bf16 widen exactly).
     pub fn to_f32(&self) -> Vec<f32> {
-        self.to_f32_iter().collect()
+        let mut out = vec![0f32; self.numel()];
+        self.read_f32_into(&mut out);
+        out
     }
 }
 

@@ -36,10 +36,7 @@ impl Linear {
         let mut biases = Vec::with_capacity(layers);
         for (i, t) in all.chunks_exact_mut(size).enumerate() {
             let w = ckpt.f32(&format!("h.{i}.{name}.weight"))?;
-            for (k, &value) in w.iter().enumerate() {
-                let (row, col) = (k / d_out, k % d_out);
-                t[col * d_in + row] = value;
-            }
+            transpose(&w, d_in, d_out, t);
             biases.push(ckpt.f32(&format!("h.{i}.{name}.bias"))?);
         }
         let all = Tensor::from_vec(all, (layers, d_out, d_in), dev)?;
@@ -66,6 +63,21 @@ impl Linear {
             x2.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?
         };
         Ok(y.reshape((rows, n, ()))?)
+    }
+}
+
+/// `dst (cols, rows) = src (rows, cols)ᵀ`, in 32×32 tiles so that both sides
+/// are read and written a cache line at a time.
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const T: usize = 32;
+    for r0 in (0..rows).step_by(T) {
+        for c0 in (0..cols).step_by(T) {
+            for r in r0..(r0 + T).min(rows) {
+                for c in c0..(c0 + T).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
     }
 }
 
