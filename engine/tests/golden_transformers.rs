@@ -22,6 +22,7 @@ fn next_token_logprobs_match_transformers() {
     for name in CHECKPOINTS {
         let fx = fixture(name);
         let model = model_for(&fx);
+        let mut worst = 0f32;
         for case in fx["next"].as_array().unwrap() {
             let prompt = ids(&case["prompt_ids"]);
             let mut cache = model.new_cache(1).unwrap();
@@ -44,6 +45,7 @@ fn next_token_logprobs_match_transformers() {
                 max_diff < TOLERANCE,
                 "{name} {prompt:?}: max |Δ logprob| = {max_diff:e}"
             );
+            worst = worst.max(max_diff);
             // The ranking itself: the engine's top 20 ids are transformers' top 20.
             let top = block_on(next_token_logprobs(&model, &prompt, 20)).unwrap();
             let want: Vec<u32> = case["top"]
@@ -55,6 +57,7 @@ fn next_token_logprobs_match_transformers() {
             let got: Vec<u32> = top.iter().map(|c| c.id).collect();
             assert_eq!(got, want, "{name} {prompt:?}: top-20 order");
         }
+        eprintln!("{name}: next-token max |Δ logprob| vs transformers = {worst:.2e}");
     }
 }
 
@@ -63,6 +66,7 @@ fn text_scores_match_transformers() {
     for name in CHECKPOINTS {
         let fx = fixture(name);
         let model = model_for(&fx);
+        let mut worst = 0f32;
         for case in fx["score"].as_array().unwrap() {
             let ids = ids(&case["ids"]);
             let got = block_on(score(&model, &ids)).unwrap();
@@ -82,6 +86,7 @@ fn text_scores_match_transformers() {
                 max_diff < TOLERANCE,
                 "{name} {ids:?}: max |Δ token logprob| = {max_diff:e}"
             );
+            worst = worst.max(max_diff);
             let total: f32 = got.iter().sum();
             let want_total = case["total_logprob"].as_f64().unwrap() as f32;
             assert!(
@@ -89,6 +94,7 @@ fn text_scores_match_transformers() {
                 "{name}: total {total} vs {want_total}"
             );
         }
+        eprintln!("{name}: score max |Δ token logprob| vs transformers = {worst:.2e}");
     }
 }
 
