@@ -173,3 +173,46 @@ fn invalid_combinations_are_clear_errors() {
         );
     }
 }
+
+#[test]
+fn beam_json_matches_transformers() {
+    let dir = common::model_dir("odd");
+    let model = dir.path().to_str().unwrap();
+    let args = [
+        "--strategy",
+        "beam",
+        "--num-beams",
+        "4",
+        "--num-return-sequences",
+        "3",
+        "--min-new-tokens",
+        "5",
+        "--max-new-tokens",
+        "8",
+    ];
+    let out = generate(model, &args);
+    // transformers: generate(num_beams=4, num_return_sequences=3, min_new_tokens=5, max_new_tokens=8)
+    let fx: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixtures_dir().join("beam.json")).unwrap(),
+    )
+    .unwrap();
+    let case = fx["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["checkpoint"] == "odd" && c["prompt"] == "See you")
+        .unwrap();
+    for (got, want) in out["sequences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(case["sequences"].as_array().unwrap())
+    {
+        assert_eq!(common::ids(&got["ids"]), common::ids(&want["new_ids"]));
+        let (g, w) = (
+            got["score"].as_f64().unwrap(),
+            want["score"].as_f64().unwrap(),
+        );
+        assert!((g - w).abs() < 1e-4, "sequences_scores {g} vs {w}");
+    }
+}

@@ -1,6 +1,7 @@
 //! Decoding strategies, written once over [`crate::backend::LanguageModel`] so
 //! that every backend gets all of them.
 
+mod beam;
 mod contrastive;
 mod greedy;
 mod options;
@@ -11,6 +12,7 @@ mod score;
 mod speculative;
 pub mod steps;
 
+pub use beam::{beam_search, BeamParams, EarlyStopping};
 pub use contrastive::{contrastive, ContrastiveParams};
 pub use greedy::greedy;
 pub use options::{GenerateOptions, Generated};

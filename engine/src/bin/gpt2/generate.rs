@@ -7,8 +7,8 @@ use std::time::Instant;
 use engine::backend::block_on;
 use engine::backend::LanguageModel;
 use engine::decoding::{
-    contrastive, greedy, sample, speculative, ContrastiveParams, GenerateOptions, Generated, Rng,
-    SamplingParams, Step, Verify,
+    beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams,
+    EarlyStopping, GenerateOptions, Generated, Rng, SamplingParams, Step, Verify,
 };
 use engine::tokenizer::{IncrementalDecoder, Tokenizer};
 use engine::{Error, Result};
@@ -48,7 +48,21 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     };
     let sequences: Vec<Generated> = match args.strategy {
         Strategy::Greedy => vec![block_on(greedy(model, &prompt, &options, &mut on_step))?],
-        Strategy::Beam => return Err(Error::input("beam search is not available yet")),
+        Strategy::Beam => {
+            let params = BeamParams {
+                num_beams: args.num_beams.unwrap_or(4),
+                length_penalty: args.length_penalty.unwrap_or(1.0),
+                early_stopping: if args.early_stopping {
+                    EarlyStopping::True
+                } else {
+                    EarlyStopping::False
+                },
+                num_return_sequences: returns,
+                no_repeat_ngram_size: args.no_repeat_ngram_size,
+            };
+            params.validate()?;
+            block_on(beam_search(model, &prompt, &options, &params, &mut on_step))?
+        }
         Strategy::Sample => block_on(sample(
             model,
             &prompt,

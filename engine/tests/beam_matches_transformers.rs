@@ -1,0 +1,237 @@
+//! Beam search against Hugging Face `transformers` 5.23 on the seeded random
+//! checkpoints `tiny` and `odd` (fixture `tests/fixtures/beam.json`, written by
+//! `tests/golden/make_beam_fixtures.py`):
+//!
+//! ```python
+//! model.generate(ids, do_sample=False, num_beams=K, length_penalty=..., early_stopping=...,
+//!                num_return_sequences=R, no_repeat_ngram_size=N, max_new_tokens=..., min_new_tokens=...,
+//!                output_scores=True, return_dict_in_generate=True, pad_token_id=50256, eos_token_id=50256)
+//! ```
+//!
+//! Every returned sequence's ids must be identical and its score within 1e-4
+//! of `sequences_scores` (`num_beams = 1` cases are transformers' greedy search,
+//! which has no `sequences_scores`: ids only).
+
+mod common;
+
+use common::{fixture, ids, model_for};
+use engine::backend::block_on;
+use engine::decoding::steps::Step;
+use engine::decoding::{
+    beam_search, greedy, BeamParams, EarlyStopping, GenerateOptions, Generated,
+};
+use serde_json::Value;
+
+const TOLERANCE: f32 = 1e-4;
+const EOS: u32 = 50256;
+
+fn options(settings: &Value) -> GenerateOptions {
+    GenerateOptions {
+        max_new_tokens: settings["max_new_tokens"].as_u64().unwrap() as usize,
+        min_new_tokens: settings["min_new_tokens"].as_u64().unwrap() as usize,
+        eos_token_id: Some(EOS),
+    }
+}
+
+fn params(settings: &Value) -> BeamParams {
+    BeamParams {
+        num_beams: settings["num_beams"].as_u64().unwrap() as usize,
+        length_penalty: settings["length_penalty"].as_f64().unwrap() as f32,
+        early_stopping: match &settings["early_stopping"] {
+            Value::Bool(true) => EarlyStopping::True,
+            Value::Bool(false) => EarlyStopping::False,
+            Value::String(s) if s == "never" => EarlyStopping::Never,
+            other => panic!("early_stopping {other}"),
+        },
+        num_return_sequences: settings["num_return_sequences"].as_u64().unwrap() as usize,
+        no_repeat_ngram_size: settings["no_repeat_ngram_size"]
+            .as_u64()
+            .map(|n| n as usize),
+    }
+}
+
+#[test]
+fn beam_search_matches_transformers() {
+    let fx = fixture_file();
+    let mut failures = Vec::new();
+    let mut eos_endings = 0;
+    for name in ["tiny", "odd"] {
+        let model = model_for(&fx["checkpoints"][name]);
+        for case in fx["cases"].as_array().unwrap() {
+            if case["checkpoint"] != name {
+                continue;
+            }
+            let prompt = ids(&case["prompt_ids"]);
+            let settings = &case["settings"];
+            let mut steps = 0;
+            let got = block_on(beam_search(
+                &model,
+                &prompt,
+                &options(settings),
+                &params(settings),
+                &mut |step| {
+                    assert!(matches!(step, Step::Beams { .. }));
+                    steps += 1;
+                },
+            ))
+            .unwrap();
+            assert!(steps >= 1);
+            let want: Vec<(Vec<u32>, Option<f32>)> = case["sequences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (ids(&s["new_ids"]), s["score"].as_f64().map(|v| v as f32)))
+                .collect();
+            eos_endings += want.iter().filter(|w| w.0.last() == Some(&EOS)).count();
+            if !same(&got, &want) {
+                failures.push(format!(
+                    "{name} {:?} {prompt:?} {settings}\n  expected {want:?}\n  got      {:?}",
+                    case["prompt"],
+                    got.iter().map(|g| (&g.ids, g.score)).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    assert!(
+        eos_endings > 0,
+        "no case ends a hypothesis with end-of-text"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn same(got: &[Generated], want: &[(Vec<u32>, Option<f32>)]) -> bool {
+    got.len() == want.len()
+        && got.iter().zip(want).all(|(g, (ids, score))| {
+            g.ids == *ids && score.is_none_or(|s| (g.score - s).abs() < TOLERANCE)
+        })
+}
+
+fn fixture_file() -> Value {
+    let path = common::fixtures_dir().join("beam.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn one_beam_is_greedy() {
+    let model = model_for(&fixture("tiny"));
+    let prompt = [40, 423, 257, 4320];
+    for min_new_tokens in [0, 5] {
+        let options = GenerateOptions {
+            max_new_tokens: 12,
+            min_new_tokens,
+            eos_token_id: Some(EOS),
+        };
+        let want = block_on(greedy(&model, &prompt, &options, &mut |_| {})).unwrap();
+        let got = block_on(beam_search(
+            &model,
+            &prompt,
+            &options,
+            &BeamParams::default(),
+            &mut |_| {},
+        ))
+        .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].ids, want.ids);
+        // Beam scores are length-normalized (length_penalty 1: the mean).
+        let mean = want.score / want.ids.len() as f32;
+        assert!(
+            (got[0].score - mean).abs() < TOLERANCE,
+            "{} vs {mean}",
+            got[0].score
+        );
+    }
+}
+
+#[test]
+fn steps_report_live_and_finished_beams() {
+    let model = model_for(&fixture("tiny"));
+    // " refuses": end-of-text is the most likely first token on `tiny`.
+    let options = GenerateOptions {
+        max_new_tokens: 4,
+        min_new_tokens: 0,
+        eos_token_id: Some(EOS),
+    };
+    let params = BeamParams {
+        num_beams: 3,
+        ..BeamParams::default()
+    };
+    let mut steps = Vec::new();
+    block_on(beam_search(&model, &[17567], &options, &params, &mut |s| {
+        steps.push(s)
+    }))
+    .unwrap();
+    let Step::Beams { beams } = &steps[0] else {
+        panic!("not a beam step")
+    };
+    let live: Vec<_> = beams.iter().filter(|b| !b.finished).collect();
+    assert_eq!(live.len(), 3);
+    assert!(live.windows(2).all(|w| w[0].logprob >= w[1].logprob));
+    assert!(live.iter().all(|b| b.ids.len() == 1 && b.ids[0] != EOS));
+    assert!(beams.iter().any(|b| b.finished && b.ids == [EOS]));
+}
+
+#[test]
+fn invalid_params_are_clear_errors() {
+    let model = model_for(&fixture("tiny"));
+    let options = GenerateOptions {
+        max_new_tokens: 4,
+        min_new_tokens: 0,
+        eos_token_id: Some(EOS),
+    };
+    let cases = [
+        (
+            BeamParams {
+                num_beams: 0,
+                ..BeamParams::default()
+            },
+            "--num-beams must be at least 1",
+        ),
+        (
+            BeamParams {
+                num_beams: 2,
+                num_return_sequences: 3,
+                ..BeamParams::default()
+            },
+            "--num-return-sequences must be between 1 and --num-beams (2), got 3",
+        ),
+        (
+            BeamParams {
+                num_return_sequences: 0,
+                ..BeamParams::default()
+            },
+            "--num-return-sequences must be between 1",
+        ),
+        (
+            BeamParams {
+                length_penalty: f32::NAN,
+                ..BeamParams::default()
+            },
+            "--length-penalty must be a finite number",
+        ),
+        (
+            BeamParams {
+                no_repeat_ngram_size: Some(0),
+                ..BeamParams::default()
+            },
+            "--no-repeat-ngram-size must be at least 1",
+        ),
+    ];
+    for (params, message) in cases {
+        let err = params.validate().unwrap_err();
+        assert!(err.is_bad_input());
+        assert!(err.to_string().starts_with(message), "{err}");
+        let err =
+            block_on(beam_search(&model, &[1, 2], &options, &params, &mut |_| {})).unwrap_err();
+        assert!(err.to_string().starts_with(message), "{err}");
+    }
+    let err = block_on(beam_search(
+        &model,
+        &[],
+        &options,
+        &BeamParams::default(),
+        &mut |_| {},
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("prompt is empty"), "{err}");
+}

@@ -1,0 +1,141 @@
+"""Beam-search fixtures from Hugging Face `transformers`, for the engine's
+`decoding::beam_search` (test: `engine/tests/beam_matches_transformers.rs`).
+
+The seeded random checkpoints `tiny` and `odd` are built exactly as
+`tests/golden/make_fixtures.py` builds them (its recipes and generator are
+imported), `transformers` runs `model.generate(..., num_beams=K, ...)` on them
+for each setting below, and `tests/fixtures/beam.json` records the prompt ids,
+the setting, and every returned sequence's new ids and `sequences_scores`.
+
+Run from the repository root (pinned: torch 2.15, transformers 5.23.0):
+
+    python3 -m venv ../venv && ../venv/bin/pip install 'torch==2.15.*' 'transformers==5.23.0'
+    ../venv/bin/python tests/golden/make_beam_fixtures.py
+
+With random weights end-of-text is rare. Prompts that make it likely were found
+by scanning next-token ranks over the vocabulary: on `tiny`, end-of-text is the
+most likely token after " refuses" alone and the second most likely after
+"The waiter refuses"; on `odd`, it is the most likely token after
+" Murdoch<|endoftext|>" (ids [30370, 50256]). The cases with those prompts
+finish hypotheses with end-of-text; the script prints, for each case, how many
+returned sequences end with it.
+"""
+
+import json
+import os
+import sys
+import tempfile
+
+import torch
+import transformers
+from transformers import GPT2LMHeadModel, GPT2TokenizerFast
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import CHECKPOINTS, FIXTURES, generate_checkpoint  # noqa: E402
+
+assert transformers.__version__ == "5.23.0", transformers.__version__
+assert torch.__version__.startswith("2.15."), torch.__version__
+
+EOS = 50256
+
+# (checkpoint, prompt, settings). Settings left out take transformers' defaults:
+# length_penalty 1.0, early_stopping False, num_return_sequences 1, no n-gram rule.
+CASES = [
+    ("tiny", "I have a dream", dict(num_beams=2, max_new_tokens=12)),
+    ("tiny", "Hello, world!", dict(num_beams=4, length_penalty=0.5, early_stopping=True, num_return_sequences=3, max_new_tokens=10)),
+    ("tiny", "See you", dict(num_beams=5, length_penalty=2.0, early_stopping="never", num_return_sequences=3, no_repeat_ngram_size=2, max_new_tokens=12)),
+    ("tiny", "The waiter refuses", dict(num_beams=4, num_return_sequences=3, max_new_tokens=8)),
+    ("tiny", " refuses", dict(num_beams=2, early_stopping=True, num_return_sequences=2, max_new_tokens=10)),
+    ("tiny", " refuses", dict(num_beams=3, length_penalty=2.0, num_return_sequences=3, max_new_tokens=10)),
+    ("tiny", " refuses", dict(num_beams=4, early_stopping="never", num_return_sequences=3, no_repeat_ngram_size=2, max_new_tokens=10)),
+    ("tiny", " refuses", dict(num_beams=4, early_stopping=True, num_return_sequences=3, no_repeat_ngram_size=3, max_new_tokens=10)),
+    ("tiny", " refuses", dict(num_beams=2, length_penalty=-1.0, max_new_tokens=10)),
+    ("tiny", " refuses", dict(num_beams=5, length_penalty=0.5, early_stopping="never", num_return_sequences=3, no_repeat_ngram_size=2, max_new_tokens=10)),
+    ("tiny", " refuses", dict(num_beams=4, num_return_sequences=3, min_new_tokens=3, max_new_tokens=8)),
+    ("tiny", "<|endoftext|>The quick brown fox", dict(num_beams=1, max_new_tokens=10)),
+    ("odd", "In 1984 the number was 1234567, and then", dict(num_beams=4, no_repeat_ngram_size=3, max_new_tokens=16)),
+    ("odd", "See you", dict(num_beams=4, num_return_sequences=3, min_new_tokens=5, max_new_tokens=8)),
+    ("odd", " Murdoch<|endoftext|>", dict(num_beams=4, early_stopping=True, num_return_sequences=3, max_new_tokens=10)),
+    ("odd", " Murdoch<|endoftext|>", dict(num_beams=5, length_penalty=2.0, early_stopping="never", num_return_sequences=3, max_new_tokens=8)),
+    ("odd", " Murdoch<|endoftext|>", dict(num_beams=2, length_penalty=-1.0, max_new_tokens=10)),
+    ("odd", " Murdoch<|endoftext|>", dict(num_beams=4, num_return_sequences=3, no_repeat_ngram_size=2, max_new_tokens=10)),
+    ("odd", "Hello, world!", dict(num_beams=1, max_new_tokens=12)),
+]
+
+DEFAULTS = dict(length_penalty=1.0, early_stopping=False, num_return_sequences=1, no_repeat_ngram_size=None, min_new_tokens=0)
+
+
+def beam_case(model, prompt_ids, settings):
+    settings = {**DEFAULTS, **settings}
+    kwargs = dict(settings)
+    if kwargs["no_repeat_ngram_size"] is None:
+        del kwargs["no_repeat_ngram_size"]
+    if kwargs["num_beams"] == 1:
+        # Greedy search in transformers: the beam options do not apply.
+        del kwargs["length_penalty"], kwargs["early_stopping"]
+    with torch.no_grad():
+        out = model.generate(
+            torch.tensor([prompt_ids]),
+            attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
+            do_sample=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+            pad_token_id=EOS,
+            eos_token_id=EOS,
+            **kwargs,
+        )
+    n = len(prompt_ids)
+    sequences = []
+    for i in range(out.sequences.shape[0]):
+        new = out.sequences[i, n:].tolist()
+        if settings["num_beams"] > 1:
+            # beam_indices holds -1 past each sequence's own length.
+            length = int((out.beam_indices[i] >= 0).sum())
+            assert all(t == EOS for t in new[length:]), new
+            new = new[:length]
+            score = float(out.sequences_scores[i])
+        else:
+            # Greedy: no sequences_scores; the padding after end-of-text is cut.
+            if EOS in new:
+                new = new[: new.index(EOS) + 1]
+            score = None
+        sequences.append({"new_ids": new, "score": score})
+    return {"prompt_ids": prompt_ids, "settings": settings, "sequences": sequences}
+
+
+def main():
+    fixture = {
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "checkpoints": {},
+        "cases": [],
+    }
+    names = sorted({c[0] for c in CASES}, key=[c[0] for c in CASES].index)
+    for name in names:
+        recipe = CHECKPOINTS[name]
+        with tempfile.TemporaryDirectory() as folder:
+            sha = generate_checkpoint(recipe, folder)
+            tok = GPT2TokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"))
+            model = GPT2LMHeadModel.from_pretrained(
+                folder, dtype=torch.float32, attn_implementation="eager"
+            ).eval()
+        fixture["checkpoints"][name] = {"checkpoint": recipe, "sha256": sha}
+        for checkpoint, prompt, settings in CASES:
+            if checkpoint != name:
+                continue
+            case = {"checkpoint": name, "prompt": prompt, **beam_case(model, tok(prompt)["input_ids"], settings)}
+            fixture["cases"].append(case)
+            ends = sum(1 for s in case["sequences"] if s["new_ids"][-1:] == [EOS])
+            shown = {k: v for k, v in case["settings"].items() if DEFAULTS.get(k, "-") != v}
+            print(f"{name} {prompt!r} {shown}: {len(case['sequences'])} returned, {ends} ending with end-of-text",
+                  file=sys.stderr)
+    assert any(s["new_ids"][-1:] == [EOS] for c in fixture["cases"] for s in c["sequences"]), \
+        "no case finished a hypothesis with end-of-text"
+    path = os.path.join(FIXTURES, "beam.json")
+    with open(path, "w") as f:
+        json.dump(fixture, f, indent=1)
+        f.write("\n")
+    print(f"wrote {path}: {len(fixture['cases'])} cases", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
