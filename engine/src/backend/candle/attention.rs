@@ -8,7 +8,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use super::linear::slice;
+use super::linear::{dot, slice};
 use crate::Result;
 
 // qkv (rows, n, 3C), k/v (rows, cap, C) -> (rows, n, C)
@@ -96,12 +96,7 @@ impl CustomOp3 for CpuAttention {
                     let mut max = f32::NEG_INFINITY;
                     for (j, s) in scores[..seen].iter_mut().enumerate() {
                         let k0 = (r * cap + j) * c + head * hd;
-                        *s = q
-                            .iter()
-                            .zip(&k[k0..k0 + hd])
-                            .map(|(a, b)| a * b)
-                            .sum::<f32>()
-                            * scale;
+                        *s = dot(q, &k[k0..k0 + hd]) * scale;
                         max = max.max(*s);
                     }
                     let mut sum = 0f32;
