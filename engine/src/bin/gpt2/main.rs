@@ -5,6 +5,7 @@ mod args;
 mod generate;
 mod load;
 mod next;
+mod render;
 mod score;
 
 use clap::Parser;
