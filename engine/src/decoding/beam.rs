@@ -29,6 +29,7 @@
 //! log-probability sums did not occur in any fixture case.
 
 use crate::backend::{KvCache, LanguageModel};
+use crate::decoding::processors::banned_ngram_tokens;
 use crate::decoding::steps::{BeamState, Step};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
 use crate::{Error, Result};
@@ -135,16 +136,9 @@ struct Candidate {
 /// Sets to −∞ every token that would repeat an n-gram of `tokens` (the prompt
 /// and the beam's new tokens), as transformers' `NoRepeatNGramLogitsProcessor`.
 fn ban_repeated_ngrams(tokens: &[u32], n: usize, scores: &mut [f32]) {
-    let len = tokens.len();
-    if len < n {
-        return;
-    }
-    let prefix = &tokens[len + 1 - n..];
-    for window in tokens.windows(n) {
-        if window[..n - 1] == *prefix {
-            if let Some(s) = scores.get_mut(window[n - 1] as usize) {
-                *s = f32::NEG_INFINITY;
-            }
+    for id in banned_ngram_tokens(tokens, n) {
+        if let Some(s) = scores.get_mut(id as usize) {
+            *s = f32::NEG_INFINITY;
         }
     }
 }
