@@ -10,7 +10,8 @@
 //!
 //! Every returned sequence's ids must be identical and its score within 1e-4
 //! of `sequences_scores` (`num_beams = 1` cases are transformers' greedy search,
-//! which has no `sequences_scores`: ids only).
+//! which has no `sequences_scores`: ids only). A few cases make a frequent token
+//! the end token (`eos_token_id`) so that the `early_stopping` modes differ.
 
 mod common;
 
@@ -29,7 +30,7 @@ fn options(settings: &Value) -> GenerateOptions {
     GenerateOptions {
         max_new_tokens: settings["max_new_tokens"].as_u64().unwrap() as usize,
         min_new_tokens: settings["min_new_tokens"].as_u64().unwrap() as usize,
-        eos_token_id: Some(EOS),
+        eos_token_id: Some(settings["eos_token_id"].as_u64().unwrap() as u32),
     }
 }
 

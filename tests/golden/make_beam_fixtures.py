@@ -18,7 +18,9 @@ most likely token after " refuses" alone and the second most likely after
 "The waiter refuses"; on `odd`, it is the most likely token after
 " Murdoch<|endoftext|>" (ids [30370, 50256]). The cases with those prompts
 finish hypotheses with end-of-text; the script prints, for each case, how many
-returned sequences end with it.
+returned sequences end with it. Even so, end-of-text finishes too few
+hypotheses for `early_stopping` True, False and "never" to differ, so the last
+cases make a frequent token the end token (`eos_token_id`, padding stays 50256).
 """
 
 import json
@@ -36,10 +38,11 @@ from make_fixtures import CHECKPOINTS, FIXTURES, generate_checkpoint  # noqa: E4
 assert transformers.__version__ == "5.23.0", transformers.__version__
 assert torch.__version__.startswith("2.15."), torch.__version__
 
-EOS = 50256
+EOS = 50256  # end-of-text, and always the padding; a few cases pick another end token
 
 # (checkpoint, prompt, settings). Settings left out take transformers' defaults:
-# length_penalty 1.0, early_stopping False, num_return_sequences 1, no n-gram rule.
+# length_penalty 1.0, early_stopping False, num_return_sequences 1, no n-gram
+# rule, min_new_tokens 0; end-of-text is 50256 unless eos_token_id says otherwise.
 CASES = [
     ("tiny", "I have a dream", dict(num_beams=2, max_new_tokens=12)),
     ("tiny", "Hello, world!", dict(num_beams=4, length_penalty=0.5, early_stopping=True, num_return_sequences=3, max_new_tokens=10)),
@@ -60,9 +63,27 @@ CASES = [
     ("odd", " Murdoch<|endoftext|>", dict(num_beams=2, length_penalty=-1.0, max_new_tokens=10)),
     ("odd", " Murdoch<|endoftext|>", dict(num_beams=4, num_return_sequences=3, no_repeat_ngram_size=2, max_new_tokens=10)),
     ("odd", "Hello, world!", dict(num_beams=1, max_new_tokens=12)),
+    # A frequent token as end-of-text finishes many hypotheses early, so the
+    # early_stopping modes give different results (found by running the engine
+    # over prompts, tokens and settings, then confirmed here).
+    ("tiny", "Hello, world!", dict(num_beams=2, early_stopping=False, num_return_sequences=2, max_new_tokens=10, eos_token_id=35617)),
+    ("tiny", "Hello, world!", dict(num_beams=2, early_stopping="never", num_return_sequences=2, max_new_tokens=10, eos_token_id=35617)),
+    ("tiny", "The waiter refuses", dict(num_beams=3, length_penalty=2.0, early_stopping=False, num_return_sequences=3, max_new_tokens=10, eos_token_id=3969)),
+    ("tiny", "The waiter refuses", dict(num_beams=3, length_penalty=2.0, early_stopping=True, num_return_sequences=3, max_new_tokens=10, eos_token_id=3969)),
+    ("odd", " Murdoch<|endoftext|>", dict(num_beams=2, early_stopping=False, num_return_sequences=2, max_new_tokens=10, eos_token_id=6546)),
+    ("odd", " Murdoch<|endoftext|>", dict(num_beams=2, early_stopping="never", num_return_sequences=2, max_new_tokens=10, eos_token_id=6546)),
+    ("odd", "See you", dict(num_beams=3, early_stopping=True, num_return_sequences=3, max_new_tokens=10, eos_token_id=1311)),
+    ("odd", "See you", dict(num_beams=3, early_stopping=False, num_return_sequences=3, max_new_tokens=10, eos_token_id=1311)),
 ]
 
-DEFAULTS = dict(length_penalty=1.0, early_stopping=False, num_return_sequences=1, no_repeat_ngram_size=None, min_new_tokens=0)
+DEFAULTS = dict(
+    length_penalty=1.0,
+    early_stopping=False,
+    num_return_sequences=1,
+    no_repeat_ngram_size=None,
+    min_new_tokens=0,
+    eos_token_id=EOS,
+)
 
 
 def beam_case(model, prompt_ids, settings):
@@ -81,7 +102,6 @@ def beam_case(model, prompt_ids, settings):
             output_scores=True,
             return_dict_in_generate=True,
             pad_token_id=EOS,
-            eos_token_id=EOS,
             **kwargs,
         )
     n = len(prompt_ids)
@@ -96,8 +116,9 @@ def beam_case(model, prompt_ids, settings):
             score = float(out.sequences_scores[i])
         else:
             # Greedy: no sequences_scores; the padding after end-of-text is cut.
-            if EOS in new:
-                new = new[: new.index(EOS) + 1]
+            eos = settings["eos_token_id"]
+            if eos in new:
+                new = new[: new.index(eos) + 1]
             score = None
         sequences.append({"new_ids": new, "score": score})
     return {"prompt_ids": prompt_ids, "settings": settings, "sequences": sequences}
@@ -124,9 +145,10 @@ def main():
                 continue
             case = {"checkpoint": name, "prompt": prompt, **beam_case(model, tok(prompt)["input_ids"], settings)}
             fixture["cases"].append(case)
-            ends = sum(1 for s in case["sequences"] if s["new_ids"][-1:] == [EOS])
+            eos = case["settings"]["eos_token_id"]
+            ends = sum(1 for s in case["sequences"] if s["new_ids"][-1:] == [eos])
             shown = {k: v for k, v in case["settings"].items() if DEFAULTS.get(k, "-") != v}
-            print(f"{name} {prompt!r} {shown}: {len(case['sequences'])} returned, {ends} ending with end-of-text",
+            print(f"{name} {prompt!r} {shown}: {len(case['sequences'])} returned, {ends} ending with {eos}",
                   file=sys.stderr)
     assert any(s["new_ids"][-1:] == [EOS] for c in fixture["cases"] for s in c["sequences"]), \
         "no case finished a hypothesis with end-of-text"

@@ -9,13 +9,14 @@
 //!    to −∞; nothing is renormalized), and the beam's score is added;
 //! 2. the best 2·K candidates over all beams × vocabulary are kept;
 //! 3. a candidate "hits a stopping criterion" when it is end-of-text or reaches
-//!    the length limit; the K best that do not become the next live beams;
+//!    the length limit (`max_new_tokens`, or the end of the model's context);
+//!    the K best candidates that do not hit one become the next live beams;
 //! 4. of the K best candidates, those that hit one are finished hypotheses with
 //!    score `sum_logprobs / new_len ** length_penalty`, where `new_len` counts
 //!    the new tokens only (end-of-text included, the prompt not); the K best
 //!    finished hypotheses are kept;
 //! 5. the search stops at the length limit, when K hypotheses are finished with
-//!    [`EarlyStopping::True`], or when the best live beam can no longer beat the
+//!    [`EarlyStopping::True`] (no hypothesis is added after that), or when the best live beam can no longer beat the
 //!    worst of K finished hypotheses (judged at the current length, or with
 //!    [`EarlyStopping::Never`] and a positive penalty at the length limit).
 //!
@@ -25,8 +26,9 @@
 //! only) leaves exactly equal values in an order that depends on the data's
 //! layout (e.g. `topk(zeros(10), 3)` gives indices 8, 6, 7), so no rule
 //! reproduces it; this module breaks ties by the lower flattened index
-//! (beam · vocab + token, or candidate rank). Exact ties between real
-//! log-probability sums did not occur in any fixture case.
+//! (beam · vocab + token, or candidate rank), and keeps already finished
+//! hypotheses ahead of new ones with an equal score. With f32 log-probabilities
+//! of distinct tokens exact ties are rare; every fixture case matches.
 
 use crate::backend::{KvCache, LanguageModel};
 use crate::decoding::processors::banned_ngram_tokens;
