@@ -18,7 +18,8 @@ pub struct GenerateOptions {
 pub struct Generated {
     /// The new tokens only (end-of-text included when it was chosen).
     pub ids: Vec<u32>,
-    /// Sum of the chosen tokens' log-probabilities.
+    /// Sum of the chosen tokens' log-probabilities under the distribution decoded
+    /// from; beam search gives transformers' length-normalised `sequences_scores`.
     pub score: f32,
 }
 
