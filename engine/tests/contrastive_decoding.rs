@@ -7,11 +7,10 @@ mod common;
 
 use common::{ids, model_for};
 use engine::backend::block_on;
-use engine::backend::candle::CandleModel;
+use engine::backend::Model;
 use engine::config::Gpt2Config;
 use engine::decoding::{contrastive, greedy, ContrastiveParams, GenerateOptions, Step};
 use engine::weights::random::RandomCheckpoint;
-use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
 use serde_json::Value;
 
 const TOLERANCE: f32 = 1e-4;
@@ -22,11 +21,8 @@ fn fixture() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn random_model(config: Gpt2Config, seed: u64) -> CandleModel {
-    let bytes = RandomCheckpoint::new(config.clone(), seed).safetensors_bytes();
-    let file = SafetensorsFile::from_bytes(bytes, "model.safetensors").unwrap();
-    let ckpt = Gpt2Checkpoint::new(file, &config).unwrap();
-    CandleModel::load(&ckpt, &config, &candle_core::Device::Cpu).unwrap()
+fn random_model(config: Gpt2Config, seed: u64) -> Model {
+    common::load_bytes(RandomCheckpoint::new(config.clone(), seed).safetensors_bytes(), &config)
 }
 
 fn f32_of(v: &Value) -> f32 {
@@ -36,8 +32,8 @@ fn f32_of(v: &Value) -> f32 {
 /// Runs contrastive decoding and returns its output with the chosen tokens'
 /// (expert, amateur) log-probabilities from the step events.
 fn run(
-    expert: &CandleModel,
-    amateur: &CandleModel,
+    expert: &Model,
+    amateur: &Model,
     prompt: &[u32],
     options: &GenerateOptions,
     params: &ContrastiveParams,

@@ -3,10 +3,10 @@
 
 mod common;
 
-use engine::backend::candle::CandleModel;
+use engine::backend::Model;
 use engine::backend::{block_on, KvCache, LanguageModel};
 
-fn model() -> CandleModel {
+fn model() -> Model {
     common::model_for(&common::fixture("odd"))
 }
 

@@ -7,19 +7,15 @@ mod common;
 
 use common::{fixture, ids, model_for};
 use engine::backend::block_on;
-use engine::backend::candle::CandleModel;
+use engine::backend::Model;
 use engine::config::Gpt2Config;
 use engine::decoding::{
     greedy, speculative, GenerateOptions, Generated, SpeculativeStats, Step, Verify,
 };
 use engine::weights::random::RandomCheckpoint;
-use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
 
-fn random_model(config: Gpt2Config, seed: u64) -> CandleModel {
-    let bytes = RandomCheckpoint::new(config.clone(), seed).safetensors_bytes();
-    let file = SafetensorsFile::from_bytes(bytes, "model.safetensors").unwrap();
-    let ckpt = Gpt2Checkpoint::new(file, &config).unwrap();
-    CandleModel::load(&ckpt, &config, &candle_core::Device::Cpu).unwrap()
+fn random_model(config: Gpt2Config, seed: u64) -> Model {
+    common::load_bytes(RandomCheckpoint::new(config.clone(), seed).safetensors_bytes(), &config)
 }
 
 fn options(max_new_tokens: usize) -> GenerateOptions {
@@ -33,8 +29,8 @@ fn options(max_new_tokens: usize) -> GenerateOptions {
 /// Runs greedy speculative decoding and checks that the rounds' events add up
 /// to the output: each round emits its accepted drafts, then `added`.
 fn run_greedy(
-    target: &CandleModel,
-    draft: &CandleModel,
+    target: &Model,
+    draft: &Model,
     prompt: &[u32],
     options: &GenerateOptions,
     gamma: usize,
@@ -72,7 +68,7 @@ fn run_greedy(
 
 /// The target and three drafts: itself, a close one (the same weights
 /// rounded to f16) and an unrelated small one.
-fn models() -> (CandleModel, Vec<(&'static str, CandleModel)>) {
+fn models() -> (Model, Vec<(&'static str, Model)>) {
     let target = model_for(&fixture("odd"));
     let drafts = vec![
         ("itself", model_for(&fixture("odd"))),
@@ -171,7 +167,7 @@ fn bad_gamma_and_vocabularies_are_clear_errors() {
     let mut config = Gpt2Config::new(1, 2, 16, 32);
     config.vocab_size = 1000;
     let small = random_model(config, 3);
-    let run = |draft: &CandleModel, gamma| {
+    let run = |draft: &Model, gamma| {
         block_on(speculative(
             &target,
             draft,
@@ -202,7 +198,7 @@ const VOCAB: usize = 10;
 const TEMPERATURE: f32 = 1.5;
 const PROMPT: [u32; 3] = [3, 1, 4];
 
-fn tiny(layers: usize, heads: usize, embd: usize, seed: u64) -> CandleModel {
+fn tiny(layers: usize, heads: usize, embd: usize, seed: u64) -> Model {
     let mut config = Gpt2Config::new(layers, heads, embd, 16);
     config.vocab_size = VOCAB;
     random_model(config, seed)
@@ -240,7 +236,7 @@ fn probs(logits: &[f32], context: &[u32]) -> Vec<f32> {
 }
 
 /// The target's own next-token distribution after `context`.
-fn target_dist(target: &CandleModel, context: &[u32]) -> Vec<f64> {
+fn target_dist(target: &Model, context: &[u32]) -> Vec<f64> {
     use engine::backend::LanguageModel;
     let mut cache = target.new_cache(1).unwrap();
     let logits = block_on(target.forward(&mut cache, &[context], 1)).unwrap();
@@ -289,8 +285,8 @@ fn chi_square(observed: &[u64], p: &[f64], n: u64) -> (f64, usize, f64) {
 
 /// Many seeded sampling runs; returns the (first, second) token counts, joint.
 fn sample_runs(
-    target: &CandleModel,
-    draft: &CandleModel,
+    target: &Model,
+    draft: &Model,
     gamma: usize,
     runs: usize,
 ) -> (Vec<u64>, SpeculativeStats) {

@@ -2,6 +2,11 @@
 //! every decoding strategy is written against.
 
 pub mod candle;
+mod model;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
+
+pub use model::{Cache, Device, Model};
 
 use crate::config::Gpt2Config;
 use crate::{Error, Result};

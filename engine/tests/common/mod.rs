@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::backend::candle::CandleModel;
+use engine::backend::{block_on, Device, Model};
 use engine::config::Gpt2Config;
 use engine::weights::random::{Layout, RandomCheckpoint};
 use engine::weights::{Dtype, Gpt2Checkpoint, SafetensorsFile};
@@ -43,9 +43,26 @@ pub fn recipe(fixture: &Value) -> RandomCheckpoint {
     }
 }
 
+/// The device the model tests run on: `GPT2_TEST_DEVICE=cpu` (the default)
+/// or `wgpu` (natively: Vulkan, e.g. Mesa's lavapipe without a GPU).
+pub fn test_device() -> Device {
+    match std::env::var("GPT2_TEST_DEVICE").as_deref() {
+        Err(_) | Ok("") | Ok("cpu") => Device::Cpu,
+        Ok("wgpu") => Device::Wgpu(Default::default()),
+        Ok(other) => panic!("GPT2_TEST_DEVICE={other}: expected cpu or wgpu"),
+    }
+}
+
+/// Loads safetensors bytes of a model of shape `config` on the test device.
+pub fn load_bytes(bytes: Vec<u8>, config: &Gpt2Config) -> Model {
+    let file = SafetensorsFile::from_bytes(bytes, "model.safetensors").unwrap();
+    let ckpt = Gpt2Checkpoint::new(file, config).unwrap();
+    block_on(Model::load(&ckpt, config, &test_device())).unwrap()
+}
+
 /// Regenerates the fixture's checkpoint, checks it is byte-identical to the one
-/// `transformers` saw, and loads it on the CPU.
-pub fn model_for(fixture: &Value) -> CandleModel {
+/// `transformers` saw, and loads it on the test device.
+pub fn model_for(fixture: &Value) -> Model {
     let recipe = recipe(fixture);
     let bytes = recipe.safetensors_bytes();
     let sha = format!("{:x}", Sha256::digest(&bytes));
@@ -54,9 +71,7 @@ pub fn model_for(fixture: &Value) -> CandleModel {
         fixture["sha256"].as_str().unwrap(),
         "regenerated checkpoint differs from the fixture's"
     );
-    let file = SafetensorsFile::from_bytes(bytes, "model.safetensors").unwrap();
-    let ckpt = Gpt2Checkpoint::new(file, &recipe.config).unwrap();
-    CandleModel::load(&ckpt, &recipe.config, &candle_core::Device::Cpu).unwrap()
+    load_bytes(bytes, &recipe.config)
 }
 
 /// Writes a fixture's checkpoint as a model folder (for command-line tests).

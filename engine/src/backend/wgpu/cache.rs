@@ -1,0 +1,249 @@
+//! The KV cache on the GPU: per layer, keys and values as `[rows, cap, C]`.
+//! Growing the capacity and beam search's reorder both copy rows with the
+//! gather kernel into a second set of buffers; reorder keeps the set it left
+//! for the next reorder, so beam search allocates nothing step after step.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::gpu::u32_bytes;
+use super::kernels::Gather;
+use super::workspace::Workspace;
+use super::Shared;
+use crate::backend::KvCache;
+use crate::{Error, Result};
+
+/// Keys and values of every layer for `rows` rows of `cap` positions.
+struct KvSet {
+    id: u64,
+    rows: usize,
+    cap: usize,
+    k: Vec<wgpu::Buffer>,
+    v: Vec<wgpu::Buffer>,
+}
+
+/// The bind groups that tie a cache to a workspace.
+pub(super) struct CacheGroups {
+    workspace: u64,
+    set: u64,
+    pub append: Vec<wgpu::BindGroup>,
+    pub attention: Vec<wgpu::BindGroup>,
+}
+
+/// A [`KvCache`] on the GPU, for the model that made it.
+pub struct WgpuCache {
+    shared: Arc<Shared>,
+    pub(super) model: u64,
+    pub(super) len: usize,
+    pub(super) rows: usize,
+    pub(super) cap: usize,
+    kv: Option<KvSet>,
+    spare: Option<KvSet>,
+    groups: Option<CacheGroups>,
+    /// Gather bind groups by (source set, destination set).
+    gathers: Vec<(u64, u64, Vec<wgpu::BindGroup>)>,
+    gather_params: wgpu::Buffer,
+    row_map: wgpu::Buffer,
+    row_map_len: usize,
+}
+
+static SET_ID: AtomicU64 = AtomicU64::new(1);
+
+impl WgpuCache {
+    pub(super) fn new(shared: Arc<Shared>, rows: usize) -> Result<WgpuCache> {
+        if rows == 0 {
+            return Err(Error::input("a cache needs at least one row"));
+        }
+        let gpu = &shared.gpu;
+        let gather_params = gpu.uniform("gather", Gather::BYTES);
+        let row_map = gpu.storage("row map", (rows * 4) as u64);
+        Ok(WgpuCache {
+            model: shared.id,
+            len: 0,
+            rows,
+            cap: 0,
+            kv: None,
+            spare: None,
+            groups: None,
+            gathers: Vec::new(),
+            gather_params,
+            row_map,
+            row_map_len: rows.max(4),
+            shared,
+        })
+    }
+
+    /// Makes room for `needed` positions per row.
+    pub(super) fn reserve(&mut self, needed: usize) -> Result<()> {
+        if self.kv.as_ref().is_some_and(|kv| kv.cap >= needed && kv.rows == self.rows) {
+            return Ok(());
+        }
+        let max = self.shared.config.n_positions;
+        let cap = needed.max(2 * self.cap).max(16).min(max).max(needed);
+        let dst = self.new_set(self.rows, cap)?;
+        if self.len > 0 {
+            let identity: Vec<u32> = (0..self.rows as u32).collect();
+            self.gather(&identity, dst)?;
+        } else {
+            self.kv = Some(dst);
+        }
+        self.spare = None;
+        self.cap = cap;
+        Ok(())
+    }
+
+    fn new_set(&self, rows: usize, cap: usize) -> Result<KvSet> {
+        let gpu = &self.shared.gpu;
+        let bytes = (rows * cap * self.shared.config.n_embd * 4) as u64;
+        if bytes > gpu.max_binding {
+            return Err(Error::input(format!(
+                "the KV cache for {rows} rows of {cap} positions needs {} MiB per layer, more \
+                 than one GPU binding's {} MiB: use fewer rows (beams) or --device cpu",
+                bytes >> 20,
+                gpu.max_binding >> 20
+            )));
+        }
+        let layers = self.shared.config.n_layer;
+        Ok(KvSet {
+            id: SET_ID.fetch_add(1, Ordering::Relaxed),
+            rows,
+            cap,
+            k: (0..layers).map(|_| gpu.storage("keys", bytes)).collect(),
+            v: (0..layers).map(|_| gpu.storage("values", bytes)).collect(),
+        })
+    }
+
+    /// Fills `dst` with the first `len` positions of rows `map` of the
+    /// current set, and makes it the current set (the old one becomes spare).
+    fn gather(&mut self, map: &[u32], dst: KvSet) -> Result<()> {
+        let src = self.kv.take().expect("gather needs a current set");
+        let gpu = &self.shared.gpu;
+        if map.len() > self.row_map_len {
+            self.row_map_len = map.len().next_power_of_two();
+            self.row_map = gpu.storage("row map", (self.row_map_len * 4) as u64);
+            self.gathers.clear();
+        }
+        let g = Gather {
+            len: self.len as u32,
+            out_rows: map.len() as u32,
+            src_cap: src.cap as u32,
+            dst_cap: dst.cap as u32,
+        };
+        gpu.queue.write_buffer(&self.row_map, 0, &u32_bytes(map));
+        gpu.queue.write_buffer(&self.gather_params, 0, &g.bytes());
+        let key = (src.id, dst.id);
+        if !self.gathers.iter().any(|(s, d, _)| (*s, *d) == key) {
+            let kernel = &self.shared.k.gather;
+            let groups = (0..src.k.len())
+                .map(|l| {
+                    kernel.bind(
+                        gpu,
+                        [
+                            &self.gather_params,
+                            &self.row_map,
+                            &src.k[l],
+                            &src.v[l],
+                            &dst.k[l],
+                            &dst.v[l],
+                        ],
+                    )
+                })
+                .collect();
+            // Beam search alternates between two pairs; older ones are stale.
+            if self.gathers.len() >= 2 {
+                self.gathers.remove(0);
+            }
+            self.gathers.push((key.0, key.1, groups));
+        }
+        let groups = &self.gathers.iter().find(|(s, d, _)| (*s, *d) == key).expect("made").2;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for group in groups {
+                self.shared.k.gather.encode(&mut pass, group, g);
+            }
+        }
+        gpu.queue.submit([encoder.finish()]);
+        self.spare = Some(src);
+        self.kv = Some(dst);
+        gpu.check()
+    }
+
+    /// Ties the cache to the workspace of the coming pass.
+    pub(super) fn bind(&mut self, s: &Shared, ws: &Workspace, dims: &wgpu::Buffer) {
+        let kv = self.kv.as_ref().expect("reserve comes first");
+        if self
+            .groups
+            .as_ref()
+            .is_some_and(|g| g.workspace == ws.generation && g.set == kv.id)
+        {
+            return;
+        }
+        let gpu = &s.gpu;
+        let layers = 0..kv.k.len();
+        self.groups = Some(CacheGroups {
+            workspace: ws.generation,
+            set: kv.id,
+            append: layers
+                .clone()
+                .map(|l| s.k.append.bind(gpu, [dims, &ws.qkv, &kv.k[l], &kv.v[l]]))
+                .collect(),
+            attention: layers
+                .map(|l| {
+                    s.k.attention
+                        .bind(gpu, [dims, &ws.qkv, &kv.k[l], &kv.v[l], &ws.a])
+                })
+                .collect(),
+        });
+    }
+
+    /// The bind groups made by [`WgpuCache::bind`].
+    pub(super) fn groups(&self) -> &CacheGroups {
+        self.groups.as_ref().expect("bind comes first")
+    }
+}
+
+impl KvCache for WgpuCache {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    fn reorder(&mut self, rows: &[usize]) -> Result<()> {
+        if rows.is_empty() {
+            return Err(Error::input("a cache needs at least one row"));
+        }
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.rows) {
+            return Err(Error::input(format!(
+                "cannot reorder to row {bad}: the cache has {} rows",
+                self.rows
+            )));
+        }
+        let identity = rows.len() == self.rows && rows.iter().enumerate().all(|(i, &r)| i == r);
+        if identity {
+            return Ok(());
+        }
+        if self.len == 0 || self.kv.is_none() {
+            self.rows = rows.len();
+            self.kv = None;
+            self.spare = None;
+            self.groups = None;
+            return Ok(());
+        }
+        let dst = match self.spare.take() {
+            Some(set) if set.rows == rows.len() && set.cap == self.cap => set,
+            _ => self.new_set(rows.len(), self.cap)?,
+        };
+        let map: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        self.gather(&map, dst)?;
+        self.rows = rows.len();
+        Ok(())
+    }
+}

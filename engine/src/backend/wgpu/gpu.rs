@@ -1,0 +1,379 @@
+//! The GPU itself: adapter and device with the limits GPT-2 needs, compute
+//! kernels built from WGSL, buffers, and errors turned into [`Error`]s.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use wgpu::util::DeviceExt;
+
+use crate::{Error, Result};
+
+/// How to pick and limit the GPU.
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// Caps the bytes one storage binding may hold below what the adapter
+    /// offers (tests use this to exercise the split of large weights).
+    pub max_binding_bytes: Option<u64>,
+    /// Keeps f16 checkpoints in f32 on the GPU even where `shader-f16` exists.
+    pub force_f32: bool,
+}
+
+/// A WebGPU device and queue, with what it was found to support.
+pub struct Gpu {
+    pub(super) device: wgpu::Device,
+    pub(super) queue: wgpu::Queue,
+    /// Largest storage binding, in bytes.
+    pub(super) max_binding: u64,
+    /// Whether WGSL may use `f16`.
+    pub(super) shader_f16: bool,
+    /// A GPU emulated on the CPU (lavapipe, SwiftShader).
+    pub(super) emulated: bool,
+    /// The adapter's name and backend, for people.
+    pub info: String,
+    lost: Arc<Mutex<Option<String>>>,
+    uncaptured: Arc<Mutex<Option<String>>>,
+}
+
+/// How a kernel sees one of its bindings.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Access {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+/// The compute pipelines of one WGSL module's entry points, sharing the
+/// layout of their bind group.
+pub(super) struct Kernel {
+    pub(super) pipelines: Vec<wgpu::ComputePipeline>,
+    pub(super) layout: wgpu::BindGroupLayout,
+}
+
+impl Gpu {
+    /// Finds a GPU (the high-performance one where there are several) and
+    /// opens a device with the adapter's own limits.
+    pub async fn new(options: &GpuOptions) -> Result<Gpu> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                Error::Backend(format!(
+                    "no WebGPU adapter found ({e}): natively this needs a Vulkan, Metal or DX12 \
+                     driver (on Linux without a GPU: Mesa's lavapipe, package mesa-vulkan-drivers); \
+                     use --device cpu otherwise"
+                ))
+            })?;
+        let info = adapter.get_info();
+        let emulated = info.device_type == wgpu::DeviceType::Cpu
+            || ["llvmpipe", "lavapipe", "swiftshader"]
+                .iter()
+                .any(|n| info.name.to_lowercase().contains(n));
+        let info = format!("{} ({:?})", info.name, info.backend);
+        let limits = adapter.limits();
+        let shader_f16 = !options.force_f32 && adapter.features().contains(wgpu::Features::SHADER_F16);
+        let features = if shader_f16 {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::empty()
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gpt2"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::Backend(format!("the GPU ({info}) refused a device: {e}")))?;
+        let lost = Arc::new(Mutex::new(None));
+        let lost_in = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut l) = lost_in.lock() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        let uncaptured = Arc::new(Mutex::new(None));
+        let uncaptured_in = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut u) = uncaptured_in.lock() {
+                u.get_or_insert_with(|| e.to_string());
+            }
+        }));
+        let max_binding = (limits.max_storage_buffer_binding_size as u64)
+            .min(limits.max_buffer_size)
+            .min(options.max_binding_bytes.unwrap_or(u64::MAX));
+        Ok(Gpu {
+            device,
+            queue,
+            max_binding,
+            shader_f16,
+            emulated,
+            info,
+            lost,
+            uncaptured,
+        })
+    }
+
+    /// An error if the device was lost or an operation failed outside a scope.
+    pub(super) fn check(&self) -> Result<()> {
+        if let Some(m) = self.lost.lock().ok().and_then(|l| l.clone()) {
+            return Err(Error::Backend(format!(
+                "the GPU device was lost ({m}); reload the model to go on"
+            )));
+        }
+        if let Some(m) = self.uncaptured.lock().ok().and_then(|mut u| u.take()) {
+            return Err(Error::Backend(format!("GPU error: {m}")));
+        }
+        Ok(())
+    }
+
+    /// Runs `make` inside error scopes for running out of memory and for
+    /// validation, so that either becomes an [`Error`] that names `what`.
+    pub(super) async fn scoped<T>(&self, what: &str, make: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = make();
+        let invalid = validation.pop().await;
+        let out_of_memory = oom.pop().await;
+        if let Some(e) = out_of_memory {
+            return Err(Error::Backend(format!(
+                "the GPU ran out of memory {what} ({e}): try a smaller model, fewer beams, \
+                 or --device cpu"
+            )));
+        }
+        if let Some(e) = invalid {
+            return Err(Error::Backend(format!("GPU error {what}: {e}")));
+        }
+        self.check()?;
+        Ok(value)
+    }
+
+    /// Builds a compute kernel from WGSL with pipeline-overridable constants,
+    /// one pipeline per entry point.
+    pub(super) fn kernel(
+        &self,
+        name: &str,
+        source: &str,
+        entries: &[&str],
+        bindings: &[Access],
+        constants: &[(&str, f64)],
+    ) -> Kernel {
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let layout_entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, access)| wgpu::BindGroupLayoutEntry {
+                binding: i as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match access {
+                        Access::Uniform => wgpu::BufferBindingType::Uniform,
+                        Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(name),
+                entries: &layout_entries,
+            });
+        let pipeline_layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(name),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let pipelines = entries
+            .iter()
+            .map(|entry| {
+                self.device
+                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(name),
+                        layout: Some(&pipeline_layout),
+                        module: &module,
+                        entry_point: Some(entry),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants,
+                            zero_initialize_workgroup_memory: false,
+                        },
+                        cache: None,
+                    })
+            })
+            .collect();
+        Kernel { pipelines, layout }
+    }
+
+    /// A bind group giving `kernel` these buffers, in binding order.
+    pub(super) fn bind(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &kernel.layout,
+            entries: &entries,
+        })
+    }
+
+    /// A storage buffer of `bytes` (at least 16), uninitialised.
+    pub(super) fn storage(&self, name: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes.max(16).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer holding `data`.
+    pub(super) fn upload(&self, name: &str, data: &[u8]) -> wgpu::Buffer {
+        let mut padded;
+        let contents = if data.len() < 16 || data.len() % 4 != 0 {
+            padded = data.to_vec();
+            padded.resize(data.len().max(16).next_multiple_of(4), 0);
+            &padded[..]
+        } else {
+            data
+        };
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(name),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// A uniform buffer of `bytes`, written with `queue.write_buffer`.
+    pub(super) fn uniform(&self, name: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes.next_multiple_of(16),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A buffer the CPU reads results from.
+    pub(super) fn staging(&self, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(16).next_multiple_of(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Waits for the GPU and reads the first `floats` f32s of a staging
+    /// buffer (natively by polling; in the browser without blocking).
+    pub(super) async fn read(&self, staging: &wgpu::Buffer, floats: usize) -> Result<Vec<f32>> {
+        let bytes = (floats * 4) as u64;
+        let slot = Arc::new(Mutex::new(Slot::default()));
+        let slot_in = slot.clone();
+        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |result| {
+            if let Ok(mut s) = slot_in.lock() {
+                s.result = Some(result.map_err(|e| e.to_string()));
+                if let Some(w) = s.waker.take() {
+                    w.wake();
+                }
+            }
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| self.lost_or(format!("waiting for the GPU failed: {e}")))?;
+        let mapped = MapFuture { slot }.await;
+        if let Err(e) = mapped {
+            return Err(self.lost_or(format!("reading results back from the GPU failed: {e}")));
+        }
+        self.check()?;
+        let data = {
+            let view = staging
+                .get_mapped_range(0..bytes)
+                .map_err(|e| Error::Backend(format!("reading results back: {e}")))?;
+            bytemuck_f32(&view)
+        };
+        staging.unmap();
+        Ok(data)
+    }
+
+    fn lost_or(&self, message: String) -> Error {
+        match self.check() {
+            Err(e) => e,
+            Ok(()) => Error::Backend(message),
+        }
+    }
+}
+
+/// Little-endian f32s from bytes (WebGPU buffers are little-endian).
+fn bytemuck_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Bytes of f32s, as WebGPU wants them.
+pub(super) fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Bytes of u32s.
+pub(super) fn u32_bytes(values: &[u32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+#[derive(Default)]
+struct Slot {
+    result: Option<std::result::Result<(), String>>,
+    waker: Option<Waker>,
+}
+
+/// Resolves when `map_async`'s callback has run.
+struct MapFuture {
+    slot: Arc<Mutex<Slot>>,
+}
+
+impl Future for MapFuture {
+    type Output = std::result::Result<(), String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Ok(mut s) = self.slot.lock() else {
+            return Poll::Ready(Err("the readback state was poisoned".into()));
+        };
+        match s.result.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}

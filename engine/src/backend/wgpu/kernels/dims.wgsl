@@ -1,0 +1,15 @@
+// The shape of one forward pass, shared by every kernel (one uniform buffer).
+// tokens = rows * fresh: the new positions of every row, row-major.
+// Positions past .. past + fresh of each row are being added to a cache that
+// holds `cap` positions per row. Logits are asked for the last `last` new
+// positions of each row; out0 .. out0 + out_n are the ones computed now.
+struct Dims {
+    tokens: u32,
+    fresh: u32,
+    past: u32,
+    cap: u32,
+    last: u32,
+    out0: u32,
+    out_n: u32,
+    _pad: u32,
+}

@@ -1,0 +1,54 @@
+//! Copies cache rows into a new cache (`kv_gather.wgsl`): reorder and growth.
+
+use super::{dispatch, source};
+use crate::backend::wgpu::gpu::{u32_bytes, Access, Gpu, Kernel};
+
+/// What one gather copies.
+#[derive(Debug, Clone, Copy)]
+pub(in crate::backend::wgpu) struct Gather {
+    pub len: u32,
+    pub out_rows: u32,
+    pub src_cap: u32,
+    pub dst_cap: u32,
+}
+
+impl Gather {
+    pub const BYTES: u64 = 16;
+
+    pub fn bytes(&self) -> Vec<u8> {
+        u32_bytes(&[self.len, self.out_rows, self.src_cap, self.dst_cap])
+    }
+}
+
+pub(in crate::backend::wgpu) struct KvGather {
+    kernel: Kernel,
+    c: u32,
+}
+
+impl KvGather {
+    pub fn new(gpu: &Gpu, c: usize) -> Self {
+        use Access::*;
+        let kernel = gpu.kernel(
+            "kv_gather",
+            &source(include_str!("kv_gather.wgsl"), false),
+            &["main"],
+            &[Uniform, Read, Read, Read, ReadWrite, ReadWrite],
+            &[("C", c as f64)],
+        );
+        KvGather {
+            kernel,
+            c: c as u32,
+        }
+    }
+
+    /// Binds the gather's parameters, the row map, source keys and values,
+    /// destination keys and values.
+    pub fn bind(&self, gpu: &Gpu, buffers: [&wgpu::Buffer; 6]) -> wgpu::BindGroup {
+        gpu.bind(&self.kernel, &buffers)
+    }
+
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, g: Gather) {
+        let x = (g.len * self.c).div_ceil(64);
+        dispatch(pass, &self.kernel.pipelines[0], group, x, g.out_rows);
+    }
+}

@@ -1,0 +1,37 @@
+//! Layer norm (`layer_norm.wgsl`).
+
+use super::{dispatch, source};
+use crate::backend::wgpu::gpu::{Access, Gpu, Kernel};
+
+pub(in crate::backend::wgpu) struct LayerNorm {
+    kernel: Kernel,
+}
+
+impl LayerNorm {
+    /// Over rows of width `c`; `select` normalises only the rows whose logits
+    /// are computed (the final layer norm).
+    pub fn new(gpu: &Gpu, c: usize, eps: f64, select: bool) -> Self {
+        use Access::*;
+        let kernel = gpu.kernel(
+            "layer_norm",
+            &source(include_str!("layer_norm.wgsl"), false),
+            &["main"],
+            &[Uniform, Read, Read, Read, ReadWrite],
+            &[
+                ("C", c as f64),
+                ("EPS", eps),
+                ("SELECT", if select { 1.0 } else { 0.0 }),
+            ],
+        );
+        LayerNorm { kernel }
+    }
+
+    /// Binds dims, x, gamma, beta and the output y.
+    pub fn bind(&self, gpu: &Gpu, buffers: [&wgpu::Buffer; 5]) -> wgpu::BindGroup {
+        gpu.bind(&self.kernel, &buffers)
+    }
+
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, rows: u32) {
+        dispatch(pass, &self.kernel.pipelines[0], group, rows, 1);
+    }
+}

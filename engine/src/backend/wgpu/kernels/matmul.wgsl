@@ -1,0 +1,181 @@
+// y = x W^T (+ bias, GELU or residual add), for every linear layer and the
+// logits.
+//   x  [rows, K]          rows = tokens, or out_n (OUT_ROWS)
+//   w  [N, K]             weights as [out, in]
+//   b  [N]                bias (unread when EPILOGUE = 0)
+//   y  [rows, LDY]        columns COL0 .. COL0 + N are written
+// EPILOGUE: 0 y = xW^T; 1 y = xW^T + b; 2 y = gelu(xW^T + b) (GPT-2's tanh
+// form); 3 y = y + (xW^T + b) (the residual stream).
+// Entry points:
+//   tiled   64x64 output tiles, 16x16 threads of 4x4 outputs each.
+//           Dispatch: (ceil(N / 64), ceil(rows / 64)).
+//   matvec  for few rows (decoding): 8 outputs of one row per workgroup, 32
+//           lanes each striding along K. Dispatch: (ceil(N / 8), rows).
+//   rowdot  the same without barriers, for GPUs emulated on a CPU (below).
+override K: u32;
+override N: u32;
+override LDY: u32;
+override COL0: u32;
+override EPILOGUE: u32;
+override OUT_ROWS: bool;
+
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<W>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+fn n_rows() -> u32 {
+    if (OUT_ROWS) {
+        return dims.out_n;
+    }
+    return dims.tokens;
+}
+
+fn gelu(v: f32) -> f32 {
+    let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+    // tanh(u) without overflow for large |u|
+    let e = exp(-2.0 * abs(u));
+    let th = sign(u) * (1.0 - e) / (1.0 + e);
+    return 0.5 * v * (1.0 + th);
+}
+
+fn store(t: u32, n: u32, acc: f32) {
+    let i = t * LDY + COL0 + n;
+    switch EPILOGUE {
+        case 0u: {
+            y[i] = acc;
+        }
+        case 1u: {
+            y[i] = acc + b[n];
+        }
+        case 2u: {
+            y[i] = gelu(acc + b[n]);
+        }
+        default: {
+            y[i] = y[i] + (acc + b[n]);
+        }
+    }
+}
+
+const TS: u32 = 64u;
+const BK: u32 = 16u;
+var<workgroup> xs: array<f32, 1024>; // [BK][TS]
+var<workgroup> ws: array<vec4<f32>, 256>; // [BK][TS / 4]
+
+fn store4(t: u32, n: u32, rows: u32, acc: vec4<f32>) {
+    if (t >= rows) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (n + j < N) {
+            store(t, n + j, acc[j]);
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn tiled(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let rows = n_rows();
+    let t0 = wg.y * TS;
+    let n0 = wg.x * TS;
+    var acc0 = vec4<f32>();
+    var acc1 = vec4<f32>();
+    var acc2 = vec4<f32>();
+    var acc3 = vec4<f32>();
+    for (var k0 = 0u; k0 < K; k0 += BK) {
+        for (var e = 0u; e < 4u; e++) {
+            let idx = li + e * 256u;
+            let r = idx / BK;
+            let kk = idx % BK;
+            let k = k0 + kk;
+            var xv = 0.0;
+            if (t0 + r < rows && k < K) {
+                xv = x[(t0 + r) * K + k];
+            }
+            xs[kk * TS + r] = xv;
+        }
+        // ws[kk][q] holds outputs n0 + 4q .. n0 + 4q + 4 at k0 + kk
+        {
+            let q = li / BK;
+            let kk = li % BK;
+            let k = k0 + kk;
+            var wv = vec4<f32>();
+            if (k < K) {
+                for (var j = 0u; j < 4u; j++) {
+                    let n = n0 + 4u * q + j;
+                    if (n < N) {
+                        wv[j] = f32(w[n * K + k]);
+                    }
+                }
+            }
+            ws[kk * (TS / 4u) + q] = wv;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+            let c = ws[kk * (TS / 4u) + lid.x];
+            let a = kk * TS + lid.y * 4u;
+            acc0 += xs[a] * c;
+            acc1 += xs[a + 1u] * c;
+            acc2 += xs[a + 2u] * c;
+            acc3 += xs[a + 3u] * c;
+        }
+        workgroupBarrier();
+    }
+    let t = t0 + lid.y * 4u;
+    let n = n0 + lid.x * 4u;
+    store4(t, n, rows, acc0);
+    store4(t + 1u, n, rows, acc1);
+    store4(t + 2u, n, rows, acc2);
+    store4(t + 3u, n, rows, acc3);
+}
+
+var<workgroup> part: array<f32, 256>; // [8 outputs][32 lanes]
+
+@compute @workgroup_size(32, 8)
+fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let t = wg.y;
+    let n = wg.x * 8u + lid.y;
+    var acc = 0.0;
+    if (n < N) {
+        let xr = t * K;
+        let wr = n * K;
+        for (var k = lid.x; k < K; k += 32u) {
+            acc += f32(w[wr + k]) * x[xr + k];
+        }
+    }
+    part[lid.y * 32u + lid.x] = acc;
+    workgroupBarrier();
+    for (var s = 16u; s > 0u; s = s >> 1u) {
+        if (lid.x < s) {
+            part[lid.y * 32u + lid.x] += part[lid.y * 32u + lid.x + s];
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u && n < N && t < n_rows()) {
+        store(t, n, part[lid.y * 32u]);
+    }
+}
+
+// For GPUs emulated on a CPU (lavapipe, SwiftShader), where workgroup
+// barriers are dear: one output per invocation, no shared memory.
+// Dispatch: (ceil(N / 64), rows).
+@compute @workgroup_size(256)
+fn rowdot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let t = wg.y;
+    let n = wg.x * 256u + lid.x;
+    if (n >= N || t >= n_rows()) {
+        return;
+    }
+    let xr = t * K;
+    let wr = n * K;
+    var acc = 0.0;
+    for (var k = 0u; k < K; k++) {
+        acc += f32(w[wr + k]) * x[xr + k];
+    }
+    store(t, n, acc);
+}

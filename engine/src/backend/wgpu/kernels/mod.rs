@@ -1,0 +1,77 @@
+//! The WGSL kernels of the forward pass, each beside its host code: the
+//! `.wgsl` file says the shapes, the `.rs` file builds the pipeline and
+//! dispatches it.
+
+mod attention;
+mod embed;
+mod kv_append;
+mod kv_gather;
+mod layer_norm;
+mod matmul;
+#[cfg(test)]
+mod tests;
+
+pub(super) use attention::{Attention, MAX_HEAD_DIM};
+pub(super) use embed::Embed;
+pub(super) use kv_append::KvAppend;
+pub(super) use kv_gather::{Gather, KvGather};
+pub(super) use layer_norm::LayerNorm;
+pub(super) use matmul::{Epilogue, Matmul, MatmulShape};
+
+/// The per-pass shape every kernel reads (`dims.wgsl`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Dims {
+    pub tokens: u32,
+    pub new: u32,
+    pub past: u32,
+    pub cap: u32,
+    pub last: u32,
+    pub out0: u32,
+    pub out_n: u32,
+}
+
+impl Dims {
+    /// Size of the uniform buffer.
+    pub const BYTES: u64 = 32;
+
+    pub fn bytes(&self) -> Vec<u8> {
+        let d = [
+            self.tokens,
+            self.new,
+            self.past,
+            self.cap,
+            self.last,
+            self.out0,
+            self.out_n,
+            0,
+        ];
+        super::gpu::u32_bytes(&d)
+    }
+}
+
+/// A kernel's WGSL with what it relies on: the weight type `W` (f16 where
+/// the weights are kept in half precision) and the `Dims` struct.
+fn source(body: &str, f16_weights: bool) -> String {
+    let header = if f16_weights {
+        "enable f16;\nalias W = f16;\n"
+    } else {
+        "alias W = f32;\n"
+    };
+    format!("{header}{}{body}", include_str!("dims.wgsl"))
+}
+
+/// Records one dispatch.
+fn dispatch(
+    pass: &mut wgpu::ComputePass<'_>,
+    pipeline: &wgpu::ComputePipeline,
+    group: &wgpu::BindGroup,
+    x: u32,
+    y: u32,
+) {
+    if x == 0 || y == 0 {
+        return;
+    }
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, group, &[]);
+    pass.dispatch_workgroups(x, y, 1);
+}
