@@ -216,3 +216,30 @@ fn beam_json_matches_transformers() {
         assert!((g - w).abs() < 1e-4, "sequences_scores {g} vs {w}");
     }
 }
+
+#[test]
+fn wgpu_device_gives_the_same_beams_as_cpu() {
+    let dir = common::model_dir("odd");
+    let model = dir.path().to_str().unwrap();
+    let run = |device: &str| {
+        generate(
+            model,
+            &[
+                "--device",
+                device,
+                "--strategy",
+                "beam",
+                "--num-beams",
+                "3",
+                "--max-new-tokens",
+                "8",
+            ],
+        )
+    };
+    let (cpu, gpu) = (run("cpu"), run("wgpu"));
+    assert_eq!(ids(&cpu), ids(&gpu));
+    assert_eq!(cpu["sequences"][0]["text"], gpu["sequences"][0]["text"]);
+    let score = |v: &Value| v["sequences"][0]["score"].as_f64().unwrap();
+    let diff = (score(&cpu) - score(&gpu)).abs();
+    assert!(diff < 1e-4, "scores differ by {diff}");
+}

@@ -22,7 +22,10 @@ fn fixture() -> Value {
 }
 
 fn random_model(config: Gpt2Config, seed: u64) -> Model {
-    common::load_bytes(RandomCheckpoint::new(config.clone(), seed).safetensors_bytes(), &config)
+    common::load_bytes(
+        RandomCheckpoint::new(config.clone(), seed).safetensors_bytes(),
+        &config,
+    )
 }
 
 fn f32_of(v: &Value) -> f32 {

@@ -15,7 +15,10 @@ use engine::decoding::{
 use engine::weights::random::RandomCheckpoint;
 
 fn random_model(config: Gpt2Config, seed: u64) -> Model {
-    common::load_bytes(RandomCheckpoint::new(config.clone(), seed).safetensors_bytes(), &config)
+    common::load_bytes(
+        RandomCheckpoint::new(config.clone(), seed).safetensors_bytes(),
+        &config,
+    )
 }
 
 fn options(max_new_tokens: usize) -> GenerateOptions {

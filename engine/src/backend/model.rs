@@ -36,9 +36,15 @@ pub enum Cache {
 
 impl Model {
     /// Loads a checked checkpoint onto `device`.
-    pub async fn load(ckpt: &Gpt2Checkpoint, config: &Gpt2Config, device: &Device) -> Result<Model> {
+    pub async fn load(
+        ckpt: &Gpt2Checkpoint,
+        config: &Gpt2Config,
+        device: &Device,
+    ) -> Result<Model> {
         Ok(match device {
-            Device::Cpu => Model::Candle(CandleModel::load(ckpt, config, &candle_core::Device::Cpu)?),
+            Device::Cpu => {
+                Model::Candle(CandleModel::load(ckpt, config, &candle_core::Device::Cpu)?)
+            }
             #[cfg(feature = "wgpu")]
             Device::Wgpu(options) => Model::Wgpu(WgpuModel::load(ckpt, config, options).await?),
         })

@@ -75,7 +75,11 @@ impl WgpuCache {
 
     /// Makes room for `needed` positions per row.
     pub(super) fn reserve(&mut self, needed: usize) -> Result<()> {
-        if self.kv.as_ref().is_some_and(|kv| kv.cap >= needed && kv.rows == self.rows) {
+        if self
+            .kv
+            .as_ref()
+            .is_some_and(|kv| kv.cap >= needed && kv.rows == self.rows)
+        {
             return Ok(());
         }
         let max = self.shared.config.n_positions;
@@ -155,7 +159,12 @@ impl WgpuCache {
             }
             self.gathers.push((key.0, key.1, groups));
         }
-        let groups = &self.gathers.iter().find(|(s, d, _)| (*s, *d) == key).expect("made").2;
+        let groups = &self
+            .gathers
+            .iter()
+            .find(|(s, d, _)| (*s, *d) == key)
+            .expect("made")
+            .2;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());

@@ -76,7 +76,8 @@ impl Gpu {
                 .any(|n| info.name.to_lowercase().contains(n));
         let info = format!("{} ({:?})", info.name, info.backend);
         let limits = adapter.limits();
-        let shader_f16 = !options.force_f32 && adapter.features().contains(wgpu::Features::SHADER_F16);
+        let shader_f16 =
+            !options.force_f32 && adapter.features().contains(wgpu::Features::SHADER_F16);
         let features = if shader_f16 {
             wgpu::Features::SHADER_F16
         } else {
@@ -262,13 +263,14 @@ impl Gpu {
         } else {
             data
         };
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(name),
-            contents,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-        })
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(name),
+                contents,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            })
     }
 
     /// A uniform buffer of `bytes`, written with `queue.write_buffer`.

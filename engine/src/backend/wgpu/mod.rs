@@ -79,7 +79,11 @@ impl WgpuModel {
     }
 
     /// Loads the model onto a GPU already opened.
-    pub async fn load_on(gpu: Gpu, ckpt: &Gpt2Checkpoint, config: &Gpt2Config) -> Result<WgpuModel> {
+    pub async fn load_on(
+        gpu: Gpu,
+        ckpt: &Gpt2Checkpoint,
+        config: &Gpt2Config,
+    ) -> Result<WgpuModel> {
         let (c, heads) = (config.n_embd, config.n_head);
         if config.head_dim() > kernels::MAX_HEAD_DIM {
             return Err(Error::input(format!(
@@ -93,7 +97,11 @@ impl WgpuModel {
             .scoped("loading the weights", || Weights::load(&gpu, ckpt, config))
             .await??;
         let f16 = weights.f16;
-        let (inner, v, eps) = (config.n_inner(), config.vocab_size, config.layer_norm_epsilon);
+        let (inner, v, eps) = (
+            config.n_inner(),
+            config.vocab_size,
+            config.layer_norm_epsilon,
+        );
         let linear = |k, n, epilogue| {
             let shape = MatmulShape {
                 k,
@@ -199,7 +207,7 @@ impl WgpuModel {
         s.gpu.queue.write_buffer(&ws.ids, 0, &gpu::u32_bytes(&ids));
         let mut dims = Dims {
             tokens: t as u32,
-            new: n as u32,
+            fresh: n as u32,
             past: past as u32,
             cap: cache.cap as u32,
             last: last as u32,
@@ -267,7 +275,8 @@ impl WgpuModel {
             s.k.ln.encode(pass, &g.ln_1, t);
             s.k.c_attn.encode(pass, &g.c_attn, t);
             s.k.append.encode(pass, &cache_groups.append[layer], t);
-            s.k.attention.encode(pass, &cache_groups.attention[layer], t);
+            s.k.attention
+                .encode(pass, &cache_groups.attention[layer], t);
             s.k.attn_proj.encode(pass, &g.attn_proj, t);
             s.k.ln.encode(pass, &g.ln_2, t);
             s.k.c_fc.encode(pass, &g.c_fc, t);
@@ -287,7 +296,12 @@ impl LanguageModel for WgpuModel {
         WgpuCache::new(self.shared.clone(), rows)
     }
 
-    async fn forward(&self, cache: &mut WgpuCache, tokens: &[&[u32]], last: usize) -> Result<Logits> {
+    async fn forward(
+        &self,
+        cache: &mut WgpuCache,
+        tokens: &[&[u32]],
+        last: usize,
+    ) -> Result<Logits> {
         self.forward_async(cache, tokens, last).await
     }
 }

@@ -83,7 +83,11 @@ impl Weights {
         };
         // Conv1D weights are [in, out]; the kernels want [out, in].
         let linear = |name: &str, d_in: usize, d_out: usize| -> Result<[wgpu::Buffer; 2]> {
-            let w = matrix_bytes(&ckpt.tensor(&format!("{name}.weight"))?, f16, Some((d_in, d_out)));
+            let w = matrix_bytes(
+                &ckpt.tensor(&format!("{name}.weight"))?,
+                f16,
+                Some((d_in, d_out)),
+            );
             Ok([gpu.upload(name, &w), vector(&format!("{name}.bias"))?])
         };
         let norm = |name: &str| -> Result<[wgpu::Buffer; 2]> {
@@ -116,7 +120,11 @@ impl Weights {
 
 /// A matrix's bytes as the GPU keeps them (f16 as it is when `f16`, else
 /// f32), transposed from `[rows, cols]` to `[cols, rows]` when asked.
-fn matrix_bytes(view: &TensorView<'_>, f16: bool, transpose_from: Option<(usize, usize)>) -> Vec<u8> {
+fn matrix_bytes(
+    view: &TensorView<'_>,
+    f16: bool,
+    transpose_from: Option<(usize, usize)>,
+) -> Vec<u8> {
     if f16 {
         let halves: Vec<u16> = view
             .bytes

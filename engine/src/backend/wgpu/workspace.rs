@@ -65,9 +65,9 @@ impl Workspace {
         block: usize,
         out_total: usize,
     ) -> Result<&'a Workspace> {
-        let fits = slot
-            .as_ref()
-            .is_some_and(|ws| ws.tokens >= tokens && ws.block >= block && ws.out_total >= out_total);
+        let fits = slot.as_ref().is_some_and(|ws| {
+            ws.tokens >= tokens && ws.block >= block && ws.out_total >= out_total
+        });
         if !fits {
             let (old_t, old_b, old_o) = slot
                 .as_ref()
@@ -134,7 +134,9 @@ impl Workspace {
                 .iter()
                 .map(|b| BlockGroups {
                     ln_1: k.ln.bind(gpu, [dims, &x, &b.ln_1[0], &b.ln_1[1], &h]),
-                    c_attn: k.c_attn.bind(gpu, [dims, &h, &b.c_attn[0], &b.c_attn[1], &qkv]),
+                    c_attn: k
+                        .c_attn
+                        .bind(gpu, [dims, &h, &b.c_attn[0], &b.c_attn[1], &qkv]),
                     attn_proj: k
                         .attn_proj
                         .bind(gpu, [dims, &a, &b.attn_proj[0], &b.attn_proj[1], &x]),

@@ -1,6 +1,6 @@
 //! Turning `--model` / `--device` / `--prompt` into a loaded model and token ids.
 
-use engine::backend::candle::CandleModel;
+use engine::backend::{block_on, Device, Model};
 use engine::config::Gpt2Config;
 use engine::hub::{self, BarProgress, NoProgress, Progress};
 use engine::tokenizer::Tokenizer;
@@ -11,7 +11,7 @@ use crate::args::{DeviceArg, ModelArgs, PromptArgs};
 
 /// A model ready to run, with its tokenizer.
 pub struct Loaded {
-    pub model: CandleModel,
+    pub model: Model,
     pub tokenizer: Tokenizer,
 }
 
@@ -22,7 +22,7 @@ pub fn load(args: &ModelArgs) -> Result<Loaded> {
 
 /// The second model of contrastive (`role` = "amateur") or speculative ("draft")
 /// decoding, on the same device as the first.
-pub fn load_second(name: &str, args: &ModelArgs, role: &str) -> Result<CandleModel> {
+pub fn load_second(name: &str, args: &ModelArgs, role: &str) -> Result<Model> {
     load_named(name, args)
         .map(|l| l.model)
         .map_err(|e| match e {
@@ -34,15 +34,18 @@ pub fn load_second(name: &str, args: &ModelArgs, role: &str) -> Result<CandleMod
 fn load_named(name: &str, args: &ModelArgs) -> Result<Loaded> {
     let device =
         match args.device {
-            DeviceArg::Cpu => candle_core::Device::Cpu,
+            DeviceArg::Cpu => Device::Cpu,
+            #[cfg(feature = "wgpu")]
+            DeviceArg::Wgpu => Device::Wgpu(Default::default()),
+            #[cfg(not(feature = "wgpu"))]
+            DeviceArg::Wgpu => return Err(Error::input(
+                "--device wgpu: this gpt2 was built without the WebGPU backend; use --device cpu",
+            )),
             DeviceArg::Cuda => {
                 return Err(Error::input(
                     "--device cuda: this gpt2 was built without CUDA support; use --device cpu",
                 ))
             }
-            DeviceArg::Wgpu => return Err(Error::input(
-                "--device wgpu: this gpt2 was built without the WebGPU backend; use --device cpu",
-            )),
         };
     // Progress bars are for people; JSON output stays clean.
     let progress: &dyn Progress = if args.json {
@@ -64,7 +67,7 @@ fn load_named(name: &str, args: &ModelArgs) -> Result<Loaded> {
         ));
     }
     let checkpoint = Gpt2Checkpoint::new(SafetensorsFile::open(&files.weights)?, &config)?;
-    let model = CandleModel::load(&checkpoint, &config, &device)?;
+    let model = block_on(Model::load(&checkpoint, &config, &device))?;
     Ok(Loaded { model, tokenizer })
 }
 

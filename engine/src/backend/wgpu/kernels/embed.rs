@@ -19,7 +19,10 @@ impl Embed {
             &[Uniform, Read, Read, Read, ReadWrite],
             &[("C", c as f64), ("V0", v0 as f64), ("VN", vn as f64)],
         );
-        Embed { kernel, c: c as u32 }
+        Embed {
+            kernel,
+            c: c as u32,
+        }
     }
 
     /// Binds dims, ids, this slice of wte, wpe and the output x.

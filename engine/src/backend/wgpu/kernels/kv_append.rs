@@ -30,6 +30,12 @@ impl KvAppend {
     }
 
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, tokens: u32) {
-        dispatch(pass, &self.kernel.pipelines[0], group, self.c.div_ceil(64), tokens);
+        dispatch(
+            pass,
+            &self.kernel.pipelines[0],
+            group,
+            self.c.div_ceil(64),
+            tokens,
+        );
     }
 }

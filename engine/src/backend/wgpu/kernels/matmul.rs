@@ -33,7 +33,15 @@ pub(in crate::backend::wgpu) struct MatmulShape {
     pub out_rows: bool,
 }
 
-/// Rows up to which the matrix-vector kernel is used.
+/// The entry points of `matmul.wgsl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::backend::wgpu) enum Path {
+    Tiled,
+    Matvec,
+    RowDot,
+}
+
+/// Rows up to which the matrix-vector kernels are used.
 const MATVEC_ROWS: u32 = 8;
 
 pub(in crate::backend::wgpu) struct Matmul {
@@ -73,17 +81,29 @@ impl Matmul {
     }
 
     /// Records the product for `rows` rows (the same count the kernel reads
-    /// from dims).
+    /// from dims), with the kernel that suits the GPU and the row count.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, rows: u32) {
-        let [tiled, matvec, rowdot] = &self.kernel.pipelines[..] else {
-            unreachable!("three entry points")
+        let path = match (rows <= MATVEC_ROWS, self.emulated) {
+            (false, _) => Path::Tiled,
+            (true, false) => Path::Matvec,
+            (true, true) => Path::RowDot,
         };
-        if self.emulated && rows <= MATVEC_ROWS {
-            dispatch(pass, rowdot, group, self.n.div_ceil(256), rows);
-        } else if rows <= MATVEC_ROWS {
-            dispatch(pass, matvec, group, self.n.div_ceil(8), rows);
-        } else {
-            dispatch(pass, tiled, group, self.n.div_ceil(64), rows.div_ceil(64));
+        self.encode_path(pass, group, rows, path);
+    }
+
+    /// Records the product with the given kernel.
+    pub fn encode_path(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        group: &wgpu::BindGroup,
+        rows: u32,
+        path: Path,
+    ) {
+        let p = &self.kernel.pipelines;
+        match path {
+            Path::Tiled => dispatch(pass, &p[0], group, self.n.div_ceil(64), rows.div_ceil(64)),
+            Path::Matvec => dispatch(pass, &p[1], group, self.n.div_ceil(8), rows),
+            Path::RowDot => dispatch(pass, &p[2], group, self.n.div_ceil(256), rows),
         }
     }
 }

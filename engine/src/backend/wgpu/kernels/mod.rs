@@ -16,13 +16,15 @@ pub(super) use embed::Embed;
 pub(super) use kv_append::KvAppend;
 pub(super) use kv_gather::{Gather, KvGather};
 pub(super) use layer_norm::LayerNorm;
+#[cfg(test)]
+use matmul::Path;
 pub(super) use matmul::{Epilogue, Matmul, MatmulShape};
 
 /// The per-pass shape every kernel reads (`dims.wgsl`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(super) struct Dims {
     pub tokens: u32,
-    pub new: u32,
+    pub fresh: u32,
     pub past: u32,
     pub cap: u32,
     pub last: u32,
@@ -37,7 +39,7 @@ impl Dims {
     pub fn bytes(&self) -> Vec<u8> {
         let d = [
             self.tokens,
-            self.new,
+            self.fresh,
             self.past,
             self.cap,
             self.last,

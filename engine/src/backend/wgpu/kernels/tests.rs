@@ -1,0 +1,501 @@
+//! Every kernel against a plain CPU reference, on shapes that are not
+//! multiples of the workgroup sizes (vocab 50257, widths 67 and 80, odd row
+//! counts), through whichever WebGPU adapter this machine has (lavapipe here).
+
+use super::*;
+use crate::backend::block_on;
+use crate::backend::wgpu::gpu::{f32_bytes, Gpu, GpuOptions};
+
+fn gpu() -> Gpu {
+    block_on(Gpu::new(&GpuOptions::default()))
+        .expect("a WebGPU adapter: install a Vulkan driver (Mesa's lavapipe: mesa-vulkan-drivers)")
+}
+
+/// Seeded values in [-1, 1).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    let d = max_diff(got, want);
+    assert!(d <= tol, "{what}: max |gpu - cpu| = {d:e} > {tol:e}");
+}
+
+/// Records `record` in one pass, runs it and reads `n` floats of `out`.
+fn run(
+    gpu: &Gpu,
+    out: &wgpu::Buffer,
+    n: usize,
+    record: impl FnOnce(&mut wgpu::ComputePass<'_>),
+) -> Vec<f32> {
+    let staging = gpu.staging((n * 4) as u64);
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        record(&mut pass);
+    }
+    encoder.copy_buffer_to_buffer(out, 0, &staging, 0, (n * 4) as u64);
+    gpu.queue.submit([encoder.finish()]);
+    block_on(gpu.read(&staging, n)).unwrap()
+}
+
+fn uniform(gpu: &Gpu, bytes: &[u8]) -> wgpu::Buffer {
+    let buffer = gpu.uniform("params", bytes.len() as u64);
+    gpu.queue.write_buffer(&buffer, 0, bytes);
+    buffer
+}
+
+fn dims_buffer(gpu: &Gpu, dims: Dims) -> wgpu::Buffer {
+    uniform(gpu, &dims.bytes())
+}
+
+fn gelu(v: f32) -> f32 {
+    0.5 * v * (1.0 + (0.797_884_6 * (v + 0.044715 * v * v * v)).tanh())
+}
+
+#[test]
+fn matmul_matches_cpu_for_every_path_and_epilogue() {
+    let gpu = gpu();
+    // (rows, K, N, paths)
+    let cases = [
+        (1, 80, 50257, vec![Path::Matvec, Path::RowDot, Path::Tiled]),
+        (3, 67, 131, vec![Path::Matvec, Path::RowDot, Path::Tiled]),
+        (8, 80, 240, vec![Path::Matvec, Path::RowDot, Path::Tiled]),
+        (67, 80, 131, vec![Path::Tiled]),
+        (130, 67, 200, vec![Path::Tiled]),
+    ];
+    for (rows, k, n, paths) in cases {
+        let x = values(rows * k, 1);
+        let w = values(n * k, 2);
+        let b = values(n, 3);
+        let y0 = values(rows * n, 4);
+        let dims = dims_buffer(
+            &gpu,
+            Dims {
+                tokens: rows as u32,
+                ..Default::default()
+            },
+        );
+        for epilogue in [
+            Epilogue::None,
+            Epilogue::Bias,
+            Epilogue::Gelu,
+            Epilogue::Residual,
+        ] {
+            let want: Vec<f32> = (0..rows * n)
+                .map(|i| {
+                    let (t, j) = (i / n, i % n);
+                    let acc: f32 = (0..k).map(|q| x[t * k + q] * w[j * k + q]).sum();
+                    match epilogue {
+                        Epilogue::None => acc,
+                        Epilogue::Bias => acc + b[j],
+                        Epilogue::Gelu => gelu(acc + b[j]),
+                        Epilogue::Residual => y0[i] + (acc + b[j]),
+                    }
+                })
+                .collect();
+            let shape = MatmulShape {
+                k,
+                n,
+                ldy: n,
+                col0: 0,
+                epilogue,
+                out_rows: false,
+            };
+            let mm = Matmul::new(&gpu, shape, false);
+            let (xb, wb, bb) = (
+                gpu.upload("x", &f32_bytes(&x)),
+                gpu.upload("w", &f32_bytes(&w)),
+                gpu.upload("b", &f32_bytes(&b)),
+            );
+            for &path in &paths {
+                let yb = gpu.upload("y", &f32_bytes(&y0));
+                let group = mm.bind(&gpu, [&dims, &xb, &wb, &bb, &yb]);
+                let got = run(&gpu, &yb, rows * n, |p| {
+                    mm.encode_path(p, &group, rows as u32, path)
+                });
+                assert_close(
+                    &format!("{rows}x{k} · {n} {epilogue:?} {path:?}"),
+                    &got,
+                    &want,
+                    2e-5,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_writes_a_column_slice_of_the_logits_rows() {
+    let gpu = gpu();
+    let (rows, k, ldy, col0, n) = (5, 67, 300, 123, 101);
+    let x = values(rows * k, 5);
+    let w = values(n * k, 6);
+    let y0 = values(rows * ldy, 7);
+    let dims = dims_buffer(
+        &gpu,
+        Dims {
+            tokens: 99,
+            out_n: rows as u32,
+            ..Default::default()
+        },
+    );
+    let shape = MatmulShape {
+        k,
+        n,
+        ldy,
+        col0,
+        epilogue: Epilogue::None,
+        out_rows: true,
+    };
+    let mm = Matmul::new(&gpu, shape, false);
+    let mut want = y0.clone();
+    for t in 0..rows {
+        for j in 0..n {
+            want[t * ldy + col0 + j] = (0..k).map(|q| x[t * k + q] * w[j * k + q]).sum();
+        }
+    }
+    let (xb, wb) = (
+        gpu.upload("x", &f32_bytes(&x)),
+        gpu.upload("w", &f32_bytes(&w)),
+    );
+    for path in [Path::Matvec, Path::RowDot, Path::Tiled] {
+        let yb = gpu.upload("y", &f32_bytes(&y0));
+        let group = mm.bind(&gpu, [&dims, &xb, &wb, &wb, &yb]);
+        let got = run(&gpu, &yb, rows * ldy, |p| {
+            mm.encode_path(p, &group, rows as u32, path)
+        });
+        assert_close(&format!("slice {path:?}"), &got, &want, 2e-5);
+    }
+}
+
+#[test]
+fn matmul_reads_f16_weights_exactly_as_widened() {
+    let gpu = gpu();
+    if !gpu.shader_f16 {
+        eprintln!("this adapter has no shader-f16: the f16 path is not exercised here");
+        return;
+    }
+    let (rows, k, n) = (3, 80, 131);
+    let x = values(rows * k, 8);
+    let w: Vec<half::f16> = values(n * k, 9)
+        .into_iter()
+        .map(half::f16::from_f32)
+        .collect();
+    let want: Vec<f32> = (0..rows * n)
+        .map(|i| {
+            (0..k)
+                .map(|q| x[(i / n) * k + q] * w[(i % n) * k + q].to_f32())
+                .sum()
+        })
+        .collect();
+    let dims = dims_buffer(
+        &gpu,
+        Dims {
+            tokens: rows as u32,
+            ..Default::default()
+        },
+    );
+    let shape = MatmulShape {
+        k,
+        n,
+        ldy: n,
+        col0: 0,
+        epilogue: Epilogue::None,
+        out_rows: false,
+    };
+    let mm = Matmul::new(&gpu, shape, true);
+    let wbytes: Vec<u8> = w.iter().flat_map(|h| h.to_le_bytes()).collect();
+    let (xb, wb) = (gpu.upload("x", &f32_bytes(&x)), gpu.upload("w", &wbytes));
+    for path in [Path::Matvec, Path::RowDot, Path::Tiled] {
+        let yb = gpu.storage("y", (rows * n * 4) as u64);
+        let group = mm.bind(&gpu, [&dims, &xb, &wb, &xb, &yb]);
+        let got = run(&gpu, &yb, rows * n, |p| {
+            mm.encode_path(p, &group, rows as u32, path)
+        });
+        assert_close(&format!("f16 {path:?}"), &got, &want, 2e-5);
+    }
+}
+
+fn layer_norm_cpu(x: &[f32], g: &[f32], b: &[f32], eps: f32) -> Vec<f32> {
+    let c = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / c;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / c;
+    let rstd = 1.0 / (var + eps).sqrt();
+    x.iter()
+        .enumerate()
+        .map(|(i, v)| (v - mean) * rstd * g[i] + b[i])
+        .collect()
+}
+
+#[test]
+fn layer_norm_matches_cpu_for_all_rows_and_for_selected_rows() {
+    let gpu = gpu();
+    for c in [80usize, 67, 1600] {
+        let (rows, fresh, last) = (3usize, 7usize, 2usize);
+        let tokens = rows * fresh;
+        let x: Vec<f32> = values(tokens * c, 10)
+            .iter()
+            .map(|v| v * 3.0 + 0.5)
+            .collect();
+        let (g, b) = (values(c, 11), values(c, 12));
+        let eps = 1e-5;
+        let xb = gpu.upload("x", &f32_bytes(&x));
+        let (gb, bb) = (
+            gpu.upload("g", &f32_bytes(&g)),
+            gpu.upload("b", &f32_bytes(&b)),
+        );
+        // Every row.
+        let dims = dims_buffer(
+            &gpu,
+            Dims {
+                tokens: tokens as u32,
+                fresh: fresh as u32,
+                ..Default::default()
+            },
+        );
+        let ln = LayerNorm::new(&gpu, c, eps as f64, false);
+        let yb = gpu.storage("y", (tokens * c * 4) as u64);
+        let group = ln.bind(&gpu, [&dims, &xb, &gb, &bb, &yb]);
+        let got = run(&gpu, &yb, tokens * c, |p| {
+            ln.encode(p, &group, tokens as u32)
+        });
+        let want: Vec<f32> = x
+            .chunks(c)
+            .flat_map(|r| layer_norm_cpu(r, &g, &b, eps))
+            .collect();
+        assert_close(&format!("layer norm C={c}"), &got, &want, 1e-5);
+        // The last 2 positions of each row, from output row 1 on, 4 of them.
+        let (out0, out_n) = (1usize, 4usize);
+        let dims = dims_buffer(
+            &gpu,
+            Dims {
+                tokens: tokens as u32,
+                fresh: fresh as u32,
+                last: last as u32,
+                out0: out0 as u32,
+                out_n: out_n as u32,
+                ..Default::default()
+            },
+        );
+        let ln = LayerNorm::new(&gpu, c, eps as f64, true);
+        let yb = gpu.storage("y", (out_n * c * 4) as u64);
+        let group = ln.bind(&gpu, [&dims, &xb, &gb, &bb, &yb]);
+        let got = run(&gpu, &yb, out_n * c, |p| ln.encode(p, &group, out_n as u32));
+        let want: Vec<f32> = (out0..out0 + out_n)
+            .flat_map(|o| {
+                let t = (o / last) * fresh + fresh - last + o % last;
+                want[t * c..(t + 1) * c].to_vec()
+            })
+            .collect();
+        assert_close(&format!("selected layer norm C={c}"), &got, &want, 1e-5);
+    }
+}
+
+#[test]
+fn embeddings_are_gathered_from_each_vocabulary_slice() {
+    let gpu = gpu();
+    let (c, v, positions) = (67usize, 1000usize, 40usize);
+    let wte = values(v * c, 13);
+    let wpe = values(positions * c, 14);
+    let (rows, fresh, past) = (2usize, 5usize, 9usize);
+    let ids: Vec<u32> = vec![0, 999, 400, 401, 17, 5, 600, 399, 998, 1];
+    let tokens = rows * fresh;
+    let dims = dims_buffer(
+        &gpu,
+        Dims {
+            tokens: tokens as u32,
+            fresh: fresh as u32,
+            past: past as u32,
+            ..Default::default()
+        },
+    );
+    let idb = gpu.upload("ids", &crate::backend::wgpu::gpu::u32_bytes(&ids));
+    let wpeb = gpu.upload("wpe", &f32_bytes(&wpe));
+    let xb = gpu.storage("x", (tokens * c * 4) as u64);
+    // Three slices: 0..400, 400..800, 800..1000.
+    let slices: Vec<(usize, usize)> = vec![(0, 400), (400, 400), (800, 200)];
+    let kernels: Vec<(Embed, wgpu::Buffer)> = slices
+        .iter()
+        .map(|&(v0, vn)| {
+            (
+                Embed::new(&gpu, c, v0, vn, false),
+                gpu.upload("wte", &f32_bytes(&wte[v0 * c..(v0 + vn) * c])),
+            )
+        })
+        .collect();
+    let groups: Vec<wgpu::BindGroup> = kernels
+        .iter()
+        .map(|(e, wb)| e.bind(&gpu, [&dims, &idb, wb, &wpeb, &xb]))
+        .collect();
+    let got = run(&gpu, &xb, tokens * c, |p| {
+        for ((e, _), g) in kernels.iter().zip(&groups) {
+            e.encode(p, g, tokens as u32);
+        }
+    });
+    let want: Vec<f32> = (0..tokens * c)
+        .map(|i| {
+            let (t, j) = (i / c, i % c);
+            wte[ids[t] as usize * c + j] + wpe[(past + t % fresh) * c + j]
+        })
+        .collect();
+    assert_close("embeddings", &got, &want, 0.0);
+}
+
+/// Causal attention of `fresh` new positions per row over `past + fresh` cached ones.
+#[allow(clippy::too_many_arguments)]
+fn attention_cpu(
+    qkv: &[f32],
+    kc: &[f32],
+    vc: &[f32],
+    rows: usize,
+    fresh: usize,
+    past: usize,
+    cap: usize,
+    c: usize,
+    h: usize,
+) -> Vec<f32> {
+    let d = c / h;
+    let mut out = vec![0f32; rows * fresh * c];
+    for r in 0..rows {
+        for i in 0..fresh {
+            let t = r * fresh + i;
+            for head in 0..h {
+                let q = &qkv[t * 3 * c + head * d..t * 3 * c + head * d + d];
+                let ctx = past + i + 1;
+                let scores: Vec<f32> = (0..ctx)
+                    .map(|p| {
+                        let k = &kc[(r * cap + p) * c + head * d..][..d];
+                        q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() / (d as f32).sqrt()
+                    })
+                    .collect();
+                let m = scores.iter().cloned().fold(f32::MIN, f32::max);
+                let e: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
+                let z: f32 = e.iter().sum();
+                for j in 0..d {
+                    out[t * c + head * d + j] = (0..ctx)
+                        .map(|p| e[p] * vc[(r * cap + p) * c + head * d + j])
+                        .sum::<f32>()
+                        / z;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn kv_append_then_attention_match_cpu() {
+    let gpu = gpu();
+    // (rows, fresh, past, cap, C, H): short and long contexts (over one 64-block).
+    for (rows, fresh, past, cap, c, h) in [
+        (2, 3, 5, 12, 80, 5),
+        (1, 1, 130, 140, 128, 2),
+        (3, 67, 0, 70, 80, 5),
+        (2, 2, 63, 66, 256, 1),
+    ] {
+        let tokens = rows * fresh;
+        let qkv: Vec<f32> = values(tokens * 3 * c, 20).iter().map(|v| v * 2.0).collect();
+        let mut kc = values(rows * cap * c, 21);
+        let mut vc = values(rows * cap * c, 22);
+        let dims = dims_buffer(
+            &gpu,
+            Dims {
+                tokens: tokens as u32,
+                fresh: fresh as u32,
+                past: past as u32,
+                cap: cap as u32,
+                ..Default::default()
+            },
+        );
+        let qkvb = gpu.upload("qkv", &f32_bytes(&qkv));
+        let (kb, vb) = (
+            gpu.upload("k", &f32_bytes(&kc)),
+            gpu.upload("v", &f32_bytes(&vc)),
+        );
+        let out = gpu.storage("out", (tokens * c * 4) as u64);
+        let append = KvAppend::new(&gpu, c);
+        let attention = Attention::new(&gpu, c, h);
+        let ga = append.bind(&gpu, [&dims, &qkvb, &kb, &vb]);
+        let gb = attention.bind(&gpu, [&dims, &qkvb, &kb, &vb, &out]);
+        let got = run(&gpu, &out, tokens * c, |p| {
+            append.encode(p, &ga, tokens as u32);
+            attention.encode(p, &gb, tokens as u32);
+        });
+        for t in 0..tokens {
+            let (r, i) = (t / fresh, t % fresh);
+            for j in 0..c {
+                kc[(r * cap + past + i) * c + j] = qkv[t * 3 * c + c + j];
+                vc[(r * cap + past + i) * c + j] = qkv[t * 3 * c + 2 * c + j];
+            }
+        }
+        let got_k = run(&gpu, &kb, rows * cap * c, |_| {});
+        assert_close("appended keys", &got_k, &kc, 0.0);
+        let want = attention_cpu(&qkv, &kc, &vc, rows, fresh, past, cap, c, h);
+        assert_close(
+            &format!("attention rows {rows} new {fresh} past {past} C {c} H {h}"),
+            &got,
+            &want,
+            2e-5,
+        );
+    }
+}
+
+#[test]
+fn kv_gather_copies_rows_into_a_larger_cache() {
+    let gpu = gpu();
+    let (c, len, src_cap, dst_cap) = (67usize, 9usize, 10usize, 23usize);
+    let map = [2u32, 0, 2, 1];
+    let sk = values(3 * src_cap * c, 30);
+    let sv = values(3 * src_cap * c, 31);
+    let g = Gather {
+        len: len as u32,
+        out_rows: map.len() as u32,
+        src_cap: src_cap as u32,
+        dst_cap: dst_cap as u32,
+    };
+    let params = uniform(&gpu, &g.bytes());
+    let mapb = gpu.upload("map", &crate::backend::wgpu::gpu::u32_bytes(&map));
+    let (skb, svb) = (
+        gpu.upload("sk", &f32_bytes(&sk)),
+        gpu.upload("sv", &f32_bytes(&sv)),
+    );
+    let n = map.len() * dst_cap * c;
+    let (dkb, dvb) = (
+        gpu.upload("dk", &f32_bytes(&vec![7.0; n])),
+        gpu.upload("dv", &f32_bytes(&vec![7.0; n])),
+    );
+    let gather = KvGather::new(&gpu, c);
+    let group = gather.bind(&gpu, [&params, &mapb, &skb, &svb, &dkb, &dvb]);
+    let got_v = run(&gpu, &dvb, n, |p| gather.encode(p, &group, g));
+    let got_k = run(&gpu, &dkb, n, |_| {});
+    for (src, got, what) in [(&sk, &got_k, "keys"), (&sv, &got_v, "values")] {
+        let want: Vec<f32> = (0..n)
+            .map(|i| {
+                let (r, e) = (i / (dst_cap * c), i % (dst_cap * c));
+                if e < len * c {
+                    src[map[r] as usize * src_cap * c + e]
+                } else {
+                    7.0
+                }
+            })
+            .collect();
+        assert_close(what, got, &want, 0.0);
+    }
+}
