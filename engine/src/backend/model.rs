@@ -21,6 +21,8 @@ pub enum Device {
 }
 
 /// A loaded model on one of the backends.
+// A process holds one or two models: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Model {
     Candle(CandleModel),
     #[cfg(feature = "wgpu")]
@@ -28,6 +30,7 @@ pub enum Model {
 }
 
 /// The cache of a [`Model`].
+#[allow(clippy::large_enum_variant)]
 pub enum Cache {
     Candle(CandleCache),
     #[cfg(feature = "wgpu")]

@@ -256,7 +256,7 @@ impl Gpu {
     /// A storage buffer holding `data`.
     pub(super) fn upload(&self, name: &str, data: &[u8]) -> wgpu::Buffer {
         let mut padded;
-        let contents = if data.len() < 16 || data.len() % 4 != 0 {
+        let contents = if data.len() < 16 || !data.len().is_multiple_of(4) {
             padded = data.to_vec();
             padded.resize(data.len().max(16).next_multiple_of(4), 0);
             &padded[..]

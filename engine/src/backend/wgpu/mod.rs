@@ -165,11 +165,20 @@ impl WgpuModel {
         &self.shared.gpu.info
     }
 
+    /// Frees the model's GPU memory at once by destroying its device; every
+    /// later call on the model or its caches returns an error.
+    pub fn release(&self) {
+        self.shared.gpu.device.destroy();
+    }
+
     /// Whether the weights are kept in f16 on the GPU.
     pub fn f16_weights(&self) -> bool {
         self.weights.f16
     }
 
+    // The workspace's borrow is held across the readback on purpose: a second
+    // pass started meanwhile (in the browser) gets an error instead.
+    #[allow(clippy::await_holding_refcell_ref)]
     async fn forward_async(
         &self,
         cache: &mut WgpuCache,
