@@ -81,6 +81,16 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     pollster::block_on(future)
 }
 
+/// Checks a `reorder` call's rows against a cache of `cache_rows` rows.
+pub fn check_reorder(cache_rows: usize, rows: &[usize]) -> Result<()> {
+    if rows.is_empty() || rows.iter().any(|&r| r >= cache_rows) {
+        return Err(Error::input(format!(
+            "reorder wants rows {rows:?} of a cache of {cache_rows} rows"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a `forward` call's arguments; every backend calls this first and
 /// returns the number of new positions per row.
 pub fn check_forward(

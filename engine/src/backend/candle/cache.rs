@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::backend::KvCache;
+use crate::backend::{check_reorder, KvCache};
 use crate::config::Gpt2Config;
 use crate::{Error, Result};
 
@@ -105,12 +105,7 @@ impl KvCache for CandleCache {
     }
 
     fn reorder(&mut self, rows: &[usize]) -> Result<()> {
-        if rows.is_empty() || rows.iter().any(|&r| r >= self.rows) {
-            return Err(Error::input(format!(
-                "reorder wants rows {rows:?} of a cache of {} rows",
-                self.rows
-            )));
-        }
+        check_reorder(self.rows, rows)?;
         let index = Tensor::from_vec(
             rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
             rows.len(),

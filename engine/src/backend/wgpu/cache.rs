@@ -10,7 +10,7 @@ use super::gpu::u32_bytes;
 use super::kernels::Gather;
 use super::workspace::Workspace;
 use super::Shared;
-use crate::backend::KvCache;
+use crate::backend::{check_reorder, KvCache};
 use crate::{Error, Result};
 
 /// Keys and values of every layer for `rows` rows of `cap` positions.
@@ -226,15 +226,7 @@ impl KvCache for WgpuCache {
     }
 
     fn reorder(&mut self, rows: &[usize]) -> Result<()> {
-        if rows.is_empty() {
-            return Err(Error::input("a cache needs at least one row"));
-        }
-        if let Some(&bad) = rows.iter().find(|&&r| r >= self.rows) {
-            return Err(Error::input(format!(
-                "cannot reorder to row {bad}: the cache has {} rows",
-                self.rows
-            )));
-        }
+        check_reorder(self.rows, rows)?;
         let identity = rows.len() == self.rows && rows.iter().enumerate().all(|(i, &r)| i == r);
         if identity {
             return Ok(());
