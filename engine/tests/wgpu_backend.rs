@@ -4,18 +4,16 @@
 
 mod common;
 
-use common::{fixture, ids, recipe};
+use common::{checkpoint, fixture, ids, recipe};
 use engine::backend::candle::CandleModel;
 use engine::backend::wgpu::{GpuOptions, WgpuModel};
 use engine::backend::{block_on, LanguageModel};
 use engine::decoding::{log_softmax, score};
-use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
 use engine::Error;
 
 fn load(name: &str, options: GpuOptions) -> engine::Result<WgpuModel> {
     let r = recipe(&fixture(name));
-    let file = SafetensorsFile::from_bytes(r.safetensors_bytes(), "model.safetensors").unwrap();
-    let ckpt = Gpt2Checkpoint::new(file, &r.config).unwrap();
+    let ckpt = checkpoint(r.safetensors_bytes(), &r.config);
     block_on(WgpuModel::load(&ckpt, &r.config, &options))
 }
 
@@ -55,8 +53,7 @@ fn split_weights_and_logits_blocks_match_transformers() {
     }
     // Every position of a 70-token prompt: four blocks of logits rows, against candle.
     let r = recipe(&fx);
-    let file = SafetensorsFile::from_bytes(r.safetensors_bytes(), "model.safetensors").unwrap();
-    let ckpt = Gpt2Checkpoint::new(file, &r.config).unwrap();
+    let ckpt = checkpoint(r.safetensors_bytes(), &r.config);
     let cpu = CandleModel::load(&ckpt, &r.config, &candle_core::Device::Cpu).unwrap();
     let prompt: Vec<u32> = (0..70).map(|i| (i * 7919) % 50257).collect();
     let (mut c1, mut c2) = (cpu.new_cache(1).unwrap(), model.new_cache(1).unwrap());

@@ -121,3 +121,19 @@ impl Gpt2Checkpoint {
         Error::checkpoint(self.file.path(), message)
     }
 }
+
+/// `dst (cols, rows) = src (rows, cols)ᵀ`, in 32×32 tiles so that both sides
+/// are read and written a cache line at a time. The backends use it to turn
+/// Conv1D's `[in, out]` weights into `[out, in]`.
+pub(crate) fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+}

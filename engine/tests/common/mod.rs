@@ -53,10 +53,15 @@ pub fn test_device() -> Device {
     }
 }
 
+/// A checked checkpoint from safetensors bytes of a model of shape `config`.
+pub fn checkpoint(bytes: Vec<u8>, config: &Gpt2Config) -> Gpt2Checkpoint {
+    let file = SafetensorsFile::from_bytes(bytes, "model.safetensors").unwrap();
+    Gpt2Checkpoint::new(file, config).unwrap()
+}
+
 /// Loads safetensors bytes of a model of shape `config` on the test device.
 pub fn load_bytes(bytes: Vec<u8>, config: &Gpt2Config) -> Model {
-    let file = SafetensorsFile::from_bytes(bytes, "model.safetensors").unwrap();
-    let ckpt = Gpt2Checkpoint::new(file, config).unwrap();
+    let ckpt = checkpoint(bytes, config);
     block_on(Model::load(&ckpt, config, &test_device())).unwrap()
 }
 

@@ -6,7 +6,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Shape, Tensor};
 
-use crate::weights::Gpt2Checkpoint;
+use crate::weights::{transpose, Gpt2Checkpoint};
 use crate::Result;
 
 /// Inputs of at most this many rows take the matrix-vector kernel on CPU.
@@ -63,21 +63,6 @@ impl Linear {
             x2.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?
         };
         Ok(y.reshape((rows, n, ()))?)
-    }
-}
-
-/// `dst (cols, rows) = src (rows, cols)ᵀ`, in 32×32 tiles so that both sides
-/// are read and written a cache line at a time.
-fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    const T: usize = 32;
-    for r0 in (0..rows).step_by(T) {
-        for c0 in (0..cols).step_by(T) {
-            for r in r0..(r0 + T).min(rows) {
-                for c in c0..(c0 + T).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
-                }
-            }
-        }
     }
 }
 

@@ -36,7 +36,6 @@ pub struct WgpuCache {
     pub(super) model: u64,
     pub(super) len: usize,
     pub(super) rows: usize,
-    pub(super) cap: usize,
     kv: Option<KvSet>,
     spare: Option<KvSet>,
     groups: Option<CacheGroups>,
@@ -61,7 +60,6 @@ impl WgpuCache {
             model: shared.id,
             len: 0,
             rows,
-            cap: 0,
             kv: None,
             spare: None,
             groups: None,
@@ -71,6 +69,11 @@ impl WgpuCache {
             row_map_len: rows.max(4),
             shared,
         })
+    }
+
+    /// Positions per row the buffers hold (0 before the first pass).
+    pub(super) fn cap(&self) -> usize {
+        self.kv.as_ref().map_or(0, |kv| kv.cap)
     }
 
     /// Makes room for `needed` positions per row.
@@ -83,7 +86,7 @@ impl WgpuCache {
             return Ok(());
         }
         let max = self.shared.config.n_positions;
-        let cap = needed.max(2 * self.cap).max(16).min(max).max(needed);
+        let cap = (2 * self.cap()).max(16).min(max).max(needed);
         let dst = self.new_set(self.rows, cap)?;
         if self.len > 0 {
             let identity: Vec<u32> = (0..self.rows as u32).collect();
@@ -92,7 +95,6 @@ impl WgpuCache {
             self.kv = Some(dst);
         }
         self.spare = None;
-        self.cap = cap;
         Ok(())
     }
 
@@ -136,7 +138,8 @@ impl WgpuCache {
         gpu.queue.write_buffer(&self.row_map, 0, &u32_bytes(map));
         gpu.queue.write_buffer(&self.gather_params, 0, &g.bytes());
         let key = (src.id, dst.id);
-        if !self.gathers.iter().any(|(s, d, _)| (*s, *d) == key) {
+        let found = self.gathers.iter().position(|(s, d, _)| (*s, *d) == key);
+        let index = found.unwrap_or_else(|| {
             let kernel = &self.shared.k.gather;
             let groups = (0..src.k.len())
                 .map(|l| {
@@ -158,13 +161,9 @@ impl WgpuCache {
                 self.gathers.remove(0);
             }
             self.gathers.push((key.0, key.1, groups));
-        }
-        let groups = &self
-            .gathers
-            .iter()
-            .find(|(s, d, _)| (*s, *d) == key)
-            .expect("made")
-            .2;
+            self.gathers.len() - 1
+        });
+        let groups = &self.gathers[index].2;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -239,8 +238,8 @@ impl KvCache for WgpuCache {
             return Ok(());
         }
         let dst = match self.spare.take() {
-            Some(set) if set.rows == rows.len() && set.cap == self.cap => set,
-            _ => self.new_set(rows.len(), self.cap)?,
+            Some(set) if set.rows == rows.len() && set.cap == self.cap() => set,
+            _ => self.new_set(rows.len(), self.cap())?,
         };
         let map: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
         self.gather(&map, dst)?;

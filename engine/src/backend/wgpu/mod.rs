@@ -176,97 +176,6 @@ impl WgpuModel {
         self.weights.f16
     }
 
-    // The workspace's borrow is held across the readback on purpose: a second
-    // pass started meanwhile (in the browser) gets an error instead.
-    #[allow(clippy::await_holding_refcell_ref)]
-    async fn forward_async(
-        &self,
-        cache: &mut WgpuCache,
-        tokens: &[&[u32]],
-        last: usize,
-    ) -> Result<Logits> {
-        let s = &*self.shared;
-        let cfg = &s.config;
-        let n = check_forward(cfg, cache.len, cache.rows, tokens, last)?;
-        if cache.model != s.id {
-            return Err(Error::input(
-                "this cache was made by another model: use the model's own new_cache",
-            ));
-        }
-        s.gpu.check()?;
-        let rows = tokens.len();
-        let t = rows * n;
-        if t > MAX_TOKENS {
-            return Err(Error::input(format!(
-                "{t} new positions in one pass is more than the wgpu backend's {MAX_TOKENS}: \
-                 use fewer rows or a shorter prompt"
-            )));
-        }
-        let (v, out_total) = (cfg.vocab_size, rows * last);
-        // Logits rows per pass: as many as fit one binding.
-        let block = ((s.gpu.max_binding / (v as u64 * 4)) as usize).clamp(1, out_total);
-        let mut slot = self.workspace.try_borrow_mut().map_err(|_| {
-            Error::input("this model is already running a forward pass: wait for it to finish")
-        })?;
-        let ws = Workspace::ensure(&mut slot, s, &self.weights, &self.dims, t, block, out_total)?;
-        let past = cache.len;
-        cache.reserve(past + n)?;
-        cache.bind(s, ws, &self.dims);
-        let ids: Vec<u32> = tokens.iter().flat_map(|r| r.iter().copied()).collect();
-        s.gpu.queue.write_buffer(&ws.ids, 0, &gpu::u32_bytes(&ids));
-        let mut dims = Dims {
-            tokens: t as u32,
-            fresh: n as u32,
-            past: past as u32,
-            cap: cache.cap as u32,
-            last: last as u32,
-            out0: 0,
-            out_n: block as u32,
-        };
-        let submitted = s
-            .gpu
-            .scoped("running the model", || {
-                let mut out0 = 0;
-                while out0 < out_total {
-                    let out_n = block.min(out_total - out0);
-                    dims.out0 = out0 as u32;
-                    dims.out_n = out_n as u32;
-                    s.gpu.queue.write_buffer(&self.dims, 0, &dims.bytes());
-                    let mut encoder = s.gpu.device.create_command_encoder(&Default::default());
-                    {
-                        let mut pass = encoder.begin_compute_pass(&Default::default());
-                        if out0 == 0 {
-                            self.encode_blocks(&mut pass, ws, cache, t as u32);
-                        }
-                        s.k.ln_f.encode(&mut pass, &ws.groups.ln_f, out_n as u32);
-                        for (m, g) in s.k.logits.iter().zip(&ws.groups.logits) {
-                            m.encode(&mut pass, g, out_n as u32);
-                        }
-                    }
-                    let bytes = (out_n * v * 4) as u64;
-                    encoder.copy_buffer_to_buffer(
-                        &ws.logits,
-                        0,
-                        &ws.staging,
-                        (out0 * v * 4) as u64,
-                        bytes,
-                    );
-                    s.gpu.queue.submit([encoder.finish()]);
-                    out0 += out_n;
-                }
-            })
-            .await;
-        submitted?;
-        let data = s.gpu.read(&ws.staging, out_total * v).await?;
-        cache.len = past + n;
-        Ok(Logits {
-            rows,
-            positions: last,
-            vocab: v,
-            data,
-        })
-    }
-
     /// Embeddings and every transformer block, into the residual stream `x`.
     fn encode_blocks(
         &self,
@@ -305,12 +214,96 @@ impl LanguageModel for WgpuModel {
         WgpuCache::new(self.shared.clone(), rows)
     }
 
+    // The workspace's borrow is held across the readback on purpose: a second
+    // pass started meanwhile (in the browser) gets an error instead.
+    #[allow(clippy::await_holding_refcell_ref)]
     async fn forward(
         &self,
         cache: &mut WgpuCache,
         tokens: &[&[u32]],
         last: usize,
     ) -> Result<Logits> {
-        self.forward_async(cache, tokens, last).await
+        let s = &*self.shared;
+        let cfg = &s.config;
+        let n = check_forward(cfg, cache.len, cache.rows, tokens, last)?;
+        if cache.model != s.id {
+            return Err(Error::input(
+                "this cache was made by another model: use the model's own new_cache",
+            ));
+        }
+        s.gpu.check()?;
+        let rows = tokens.len();
+        let t = rows * n;
+        if t > MAX_TOKENS {
+            return Err(Error::input(format!(
+                "{t} new positions in one pass is more than the wgpu backend's {MAX_TOKENS}: \
+                 use fewer rows or a shorter prompt"
+            )));
+        }
+        let (v, out_total) = (cfg.vocab_size, rows * last);
+        // Logits rows per pass: as many as fit one binding.
+        let block = ((s.gpu.max_binding / (v as u64 * 4)) as usize).clamp(1, out_total);
+        let mut slot = self.workspace.try_borrow_mut().map_err(|_| {
+            Error::input("this model is already running a forward pass: wait for it to finish")
+        })?;
+        let ws = Workspace::ensure(&mut slot, s, &self.weights, &self.dims, t, block, out_total)?;
+        let past = cache.len;
+        cache.reserve(past + n)?;
+        cache.bind(s, ws, &self.dims);
+        let ids: Vec<u32> = tokens.iter().flat_map(|r| r.iter().copied()).collect();
+        s.gpu.queue.write_buffer(&ws.ids, 0, &gpu::u32_bytes(&ids));
+        let pass_dims = Dims {
+            tokens: t as u32,
+            fresh: n as u32,
+            past: past as u32,
+            cap: cache.cap() as u32,
+            last: last as u32,
+            ..Default::default()
+        };
+        let submitted = s
+            .gpu
+            .scoped("running the model", || {
+                let mut out0 = 0;
+                while out0 < out_total {
+                    let out_n = block.min(out_total - out0);
+                    let dims = Dims {
+                        out0: out0 as u32,
+                        out_n: out_n as u32,
+                        ..pass_dims
+                    };
+                    s.gpu.queue.write_buffer(&self.dims, 0, &dims.bytes());
+                    let mut encoder = s.gpu.device.create_command_encoder(&Default::default());
+                    {
+                        let mut pass = encoder.begin_compute_pass(&Default::default());
+                        if out0 == 0 {
+                            self.encode_blocks(&mut pass, ws, cache, t as u32);
+                        }
+                        s.k.ln_f.encode(&mut pass, &ws.groups.ln_f, out_n as u32);
+                        for (m, g) in s.k.logits.iter().zip(&ws.groups.logits) {
+                            m.encode(&mut pass, g, out_n as u32);
+                        }
+                    }
+                    let bytes = (out_n * v * 4) as u64;
+                    encoder.copy_buffer_to_buffer(
+                        &ws.logits,
+                        0,
+                        &ws.staging,
+                        (out0 * v * 4) as u64,
+                        bytes,
+                    );
+                    s.gpu.queue.submit([encoder.finish()]);
+                    out0 += out_n;
+                }
+            })
+            .await;
+        submitted?;
+        let data = s.gpu.read(&ws.staging, out_total * v).await?;
+        cache.len = past + n;
+        Ok(Logits {
+            rows,
+            positions: last,
+            vocab: v,
+            data,
+        })
     }
 }

@@ -5,7 +5,7 @@
 
 use super::gpu::{f32_bytes, Gpu};
 use crate::config::Gpt2Config;
-use crate::weights::{Dtype, Gpt2Checkpoint, TensorView};
+use crate::weights::{transpose, Dtype, Gpt2Checkpoint, TensorView};
 use crate::{Error, Result};
 
 /// One slice of the token embeddings: rows `v0 .. v0 + vn`.
@@ -132,32 +132,23 @@ fn matrix_bytes(
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
             .collect();
         let halves = match transpose_from {
-            Some((rows, cols)) => transpose(&halves, rows, cols),
+            Some((rows, cols)) => transposed(&halves, rows, cols),
             None => halves,
         };
         halves.iter().flat_map(|h| h.to_le_bytes()).collect()
     } else {
         let values = view.to_f32();
         let values = match transpose_from {
-            Some((rows, cols)) => transpose(&values, rows, cols),
+            Some((rows, cols)) => transposed(&values, rows, cols),
             None => values,
         };
         f32_bytes(&values)
     }
 }
 
-/// `[rows, cols]` to `[cols, rows]`, in cache-sized tiles.
-fn transpose<T: Copy + Default>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
-    const TILE: usize = 32;
+/// `src (rows, cols)ᵀ` as a new vector.
+fn transposed<T: Copy + Default>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
     let mut dst = vec![T::default(); src.len()];
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
-                }
-            }
-        }
-    }
+    transpose(src, rows, cols, &mut dst);
     dst
 }

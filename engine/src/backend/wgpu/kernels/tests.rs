@@ -261,27 +261,8 @@ fn layer_norm_matches_cpu_for_all_rows_and_for_selected_rows() {
             gpu.upload("g", &f32_bytes(&g)),
             gpu.upload("b", &f32_bytes(&b)),
         );
-        // Every row.
-        let dims = dims_buffer(
-            &gpu,
-            Dims {
-                tokens: tokens as u32,
-                fresh: fresh as u32,
-                ..Default::default()
-            },
-        );
-        let ln = LayerNorm::new(&gpu, c, eps as f64, false);
-        let yb = gpu.storage("y", (tokens * c * 4) as u64);
-        let group = ln.bind(&gpu, [&dims, &xb, &gb, &bb, &yb]);
-        let got = run(&gpu, &yb, tokens * c, |p| {
-            ln.encode(p, &group, tokens as u32)
-        });
-        let want: Vec<f32> = x
-            .chunks(c)
-            .flat_map(|r| layer_norm_cpu(r, &g, &b, eps))
-            .collect();
-        assert_close(&format!("layer norm C={c}"), &got, &want, 1e-5);
-        // The last 2 positions of each row, from output row 1 on, 4 of them.
+        // One dims for both runs: the last 2 positions of each row, 4 output
+        // rows from row 1 on (read only when selecting).
         let (out0, out_n) = (1usize, 4usize);
         let dims = dims_buffer(
             &gpu,
@@ -294,10 +275,23 @@ fn layer_norm_matches_cpu_for_all_rows_and_for_selected_rows() {
                 ..Default::default()
             },
         );
-        let ln = LayerNorm::new(&gpu, c, eps as f64, true);
-        let yb = gpu.storage("y", (out_n * c * 4) as u64);
-        let group = ln.bind(&gpu, [&dims, &xb, &gb, &bb, &yb]);
-        let got = run(&gpu, &yb, out_n * c, |p| ln.encode(p, &group, out_n as u32));
+        let norm = |select: bool, rows: usize| {
+            let ln = LayerNorm::new(&gpu, c, eps as f64, select);
+            let yb = gpu.storage("y", (rows * c * 4) as u64);
+            let group = ln.bind(&gpu, [&dims, &xb, &gb, &bb, &yb]);
+            run(&gpu, &yb, rows * c, |p| ln.encode(p, &group, rows as u32))
+        };
+        let want: Vec<f32> = x
+            .chunks(c)
+            .flat_map(|r| layer_norm_cpu(r, &g, &b, eps))
+            .collect();
+        assert_close(
+            &format!("layer norm C={c}"),
+            &norm(false, tokens),
+            &want,
+            1e-5,
+        );
+        let got = norm(true, out_n);
         let want: Vec<f32> = (out0..out0 + out_n)
             .flat_map(|o| {
                 let t = (o / last) * fresh + fresh - last + o % last;
