@@ -1,0 +1,160 @@
+//! What the buttons do: load the model, generate, stop, score.
+
+use std::rc::Rc;
+
+use engine::decoding::score;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::loader::{load_model, LoadError, Source};
+use crate::runner::{run, token_text, Tracked};
+use crate::state::{AppState, Loaded, ScoredText, Status};
+
+/// Loads the main model named by the settings (or the local folder given),
+/// replacing the one loaded.
+pub fn load_main(state: AppState, local: Option<Source>) {
+    state.status.set(Status::Loading);
+    state.error.set(None);
+    state.no_webgpu.set(false);
+    state.progress.set(Vec::new());
+    state.models.with_value(|m| {
+        m.main.borrow_mut().take();
+        m.second.borrow_mut().take();
+    });
+    spawn_local(async move {
+        let settings = state.settings.get_untracked();
+        let source = local.unwrap_or_else(|| Source::hub(&settings.hub, &settings.model));
+        match load_model(state, &settings, &source).await {
+            Ok(loaded) => {
+                state.device.set(loaded.model.device_name());
+                state.models.with_value(|m| *m.main.borrow_mut() = Some(Rc::new(loaded)));
+                state.status.set(Status::Ready);
+            }
+            Err(e) => report_load_error(state, e),
+        }
+    });
+}
+
+fn report_load_error(state: AppState, e: LoadError) {
+    match e {
+        LoadError::NoWebGpu(message) => {
+            state.no_webgpu.set(true);
+            state.fail(message);
+        }
+        LoadError::Other(message) => state.fail(message),
+    }
+}
+
+/// Whether Generate and Score can start now.
+pub fn can_start(state: AppState) -> bool {
+    matches!(
+        state.status.get(),
+        Status::Ready | Status::Done | Status::Stopped
+    ) || (state.status.get() == Status::Error && state.main_model().is_some())
+}
+
+/// Runs the chosen strategy, loading the second model first if it needs one.
+pub fn generate(state: AppState) {
+    let Some(main) = state.main_model() else {
+        return;
+    };
+    if state.status.get_untracked() == Status::Running {
+        return;
+    }
+    let settings = state.settings.get_untracked();
+    state.models.with_value(|m| m.stop.set(false));
+    state.error.set(None);
+    state.status.set(Status::Running);
+    spawn_local(async move {
+        let second = if settings.strategy.uses_second_model() {
+            match second_model(state, &settings).await {
+                Ok(s) => Some(s),
+                Err(e) => return report_load_error(state, e),
+            }
+        } else {
+            None
+        };
+        let result = run(state, settings, main, second).await;
+        let stopped = state.models.with_value(|m| m.stop.get());
+        match result {
+            Ok(summary) => {
+                state.run.update(|r| {
+                    if let Some(r) = r {
+                        r.summary = summary
+                    }
+                });
+                state.status.set(if stopped { Status::Stopped } else { Status::Done });
+            }
+            Err(_) if stopped => state.status.set(Status::Stopped),
+            Err(e) => state.fail(e.to_string()),
+        }
+    });
+}
+
+/// The amateur / draft model, loaded on first use (and again when its name changes).
+async fn second_model(state: AppState, settings: &crate::settings::Settings) -> Result<Rc<Loaded>, LoadError> {
+    let have = state.models.with_value(|m| m.second.borrow().clone());
+    if let Some(s) = have.filter(|s| s.name == settings.second) {
+        return Ok(s);
+    }
+    let source = Source::hub(&settings.hub, &settings.second);
+    let loaded = Rc::new(load_model(state, settings, &source).await?);
+    let main_vocab = state.main_model().map(|m| m.tokenizer.vocab_size());
+    if main_vocab != Some(loaded.tokenizer.vocab_size()) {
+        return Err(LoadError::Other(format!(
+            "{} has a different vocabulary from the main model: the second model must share its tokenizer",
+            settings.second
+        )));
+    }
+    state.models.with_value(|m| *m.second.borrow_mut() = Some(loaded.clone()));
+    Ok(loaded)
+}
+
+/// Asks the running strategy to stop at its next forward pass.
+pub fn stop(state: AppState) {
+    state.models.with_value(|m| m.stop.set(true));
+}
+
+/// Scores each text after `<|endoftext|>` with the main model.
+pub fn score_texts(state: AppState, texts: Vec<String>) {
+    let Some(main) = state.main_model() else {
+        return;
+    };
+    let previous = state.status.get_untracked();
+    state.status.set(Status::Running);
+    state.models.with_value(|m| m.stop.set(false));
+    spawn_local(async move {
+        let model = Tracked {
+            model: &main.model,
+            forwards: state.forwards,
+            stop: state.models.with_value(|m| m.stop.clone()),
+            last: None,
+        };
+        let mut results = Vec::new();
+        for text in texts.into_iter().filter(|t| !t.trim().is_empty()) {
+            let tokenizer = &main.tokenizer;
+            let scored = async {
+                let eos = tokenizer.eos_token_id().unwrap_or(50256);
+                let mut ids = vec![eos];
+                ids.extend(tokenizer.encode(&text)?);
+                let logprobs = score(&model, &ids).await?;
+                let tokens: Vec<(String, f32)> = ids[1..]
+                    .iter()
+                    .zip(&logprobs)
+                    .map(|(&id, &lp)| (token_text(tokenizer, id), lp))
+                    .collect();
+                let total = logprobs.iter().sum();
+                Ok::<_, engine::Error>(ScoredText { text: text.clone(), tokens, total })
+            };
+            match scored.await {
+                Ok(s) => results.push(s),
+                Err(e) => return state.fail(format!("scoring \"{text}\": {e}")),
+            }
+        }
+        state.scores.set(results);
+        state.status.set(match previous {
+            Status::Running | Status::Loading | Status::Error => Status::Ready,
+            s => s,
+        });
+    });
+}

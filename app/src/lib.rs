@@ -1,0 +1,26 @@
+//! The playground page: a Leptos client-side app that runs GPT-2 with the
+//! engine's `wgpu` backend on the user's GPU (WebGPU), or on the CPU inside
+//! WebAssembly, and shows every decoding step.
+//!
+//! Layers: [`settings`] (what the user chose; the URL holds it), [`state`]
+//! (signals shared by the components), [`fetch`] and [`loader`] (model files
+//! with progress and Cache Storage, onto the device), [`runner`] and
+//! [`actions`] (strategies streamed into the state), [`bars`] (a step's chart
+//! from its logits and the sliders), [`views`] (the components).
+
+pub mod actions;
+pub mod app;
+pub mod bars;
+pub mod fetch;
+pub mod loader;
+pub mod runner;
+pub mod settings;
+pub mod state;
+pub mod views;
+pub mod webgpu;
+
+/// Mounts the page on `<body>`.
+pub fn start() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}

@@ -1,0 +1,384 @@
+//! The page's settings — model, strategy, sliders, prompt — and their form in
+//! the URL's query string, so that a view can be shared by its address.
+
+use engine::decoding::{BeamParams, ContrastiveParams, EarlyStopping, SamplingParams};
+
+/// The decoding strategies the page offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Greedy,
+    Beam,
+    Sample,
+    Contrastive,
+    Speculative,
+}
+
+impl Strategy {
+    /// Every strategy, in the order the picker lists them.
+    pub const ALL: [Strategy; 5] = [
+        Strategy::Greedy,
+        Strategy::Beam,
+        Strategy::Sample,
+        Strategy::Contrastive,
+        Strategy::Speculative,
+    ];
+
+    /// The name used in the URL and the picker's option values.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Greedy => "greedy",
+            Strategy::Beam => "beam",
+            Strategy::Sample => "sample",
+            Strategy::Contrastive => "contrastive",
+            Strategy::Speculative => "speculative",
+        }
+    }
+
+    /// What the picker shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            Strategy::Greedy => "Greedy",
+            Strategy::Beam => "Beam search",
+            Strategy::Sample => "Sampling",
+            Strategy::Contrastive => "Contrastive (expert − amateur)",
+            Strategy::Speculative => "Speculative (draft → target)",
+        }
+    }
+
+    /// The strategy called `name`, if there is one.
+    pub fn parse(name: &str) -> Option<Strategy> {
+        Strategy::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether temperature, top-k, top-p and min-p shape this strategy's choices.
+    pub fn uses_sampling(self) -> bool {
+        matches!(self, Strategy::Sample | Strategy::Speculative)
+    }
+
+    /// Whether it needs the second model (amateur or draft).
+    pub fn uses_second_model(self) -> bool {
+        matches!(self, Strategy::Contrastive | Strategy::Speculative)
+    }
+}
+
+/// Where the model runs in the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// The GPU, through WebGPU.
+    WebGpu,
+    /// candle on the CPU, inside WebAssembly (slow, but works everywhere).
+    Cpu,
+}
+
+/// Everything the user can set; the URL's query string holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Hub repository of the model (the expert, the target).
+    pub model: String,
+    /// Hub repository of the amateur (contrastive) or draft (speculative) model.
+    pub second: String,
+    /// Base address of the Hub (or of a mirror with the same layout).
+    pub hub: String,
+    pub device: DeviceChoice,
+    pub strategy: Strategy,
+    pub prompt: String,
+    /// Softmax temperature; 0 means greedy.
+    pub temperature: f32,
+    /// 0: no top-k cut.
+    pub top_k: usize,
+    /// 1: no top-p cut.
+    pub top_p: f32,
+    /// 0: no min-p cut.
+    pub min_p: f32,
+    pub beams: usize,
+    pub max_new_tokens: usize,
+    pub seed: u64,
+    /// Contrastive plausibility threshold α.
+    pub alpha: f32,
+    /// Contrastive amateur weight λ.
+    pub lambda: f32,
+    /// Speculative draft length γ.
+    pub gamma: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: "gpt2".into(),
+            second: "distilgpt2".into(),
+            hub: "https://huggingface.co".into(),
+            device: DeviceChoice::WebGpu,
+            strategy: Strategy::Greedy,
+            prompt: "See you".into(),
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            beams: 4,
+            max_new_tokens: 24,
+            seed: 0,
+            alpha: 0.1,
+            lambda: 1.0,
+            gamma: 4,
+        }
+    }
+}
+
+/// The models the page offers in its picker (any Hub repo works through `?model=`).
+pub const MODELS: [&str; 3] = ["distilgpt2", "gpt2", "gpt2-medium"];
+
+/// Most new tokens a run may ask for.
+pub const MAX_NEW_TOKENS: usize = 512;
+
+impl Settings {
+    /// Settings from a query string (`?model=gpt2&top_p=0.9`, with or without
+    /// the `?`), defaults for what is absent, and a message for each value
+    /// that could not be used.
+    pub fn from_query(query: &str) -> (Settings, Vec<String>) {
+        let mut s = Settings::default();
+        let mut problems = Vec::new();
+        for (key, value) in parse_query(query) {
+            if let Err(why) = s.set(&key, &value) {
+                problems.push(format!("?{key}={value}: {why}; the default is used"));
+            }
+        }
+        (s, problems)
+    }
+
+    /// Sets one field from its query-string form.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+            v.trim().parse().map_err(|_| "not a number".to_string())
+        }
+        fn within<T: PartialOrd + std::fmt::Display>(v: T, lo: T, hi: T) -> Result<T, String> {
+            if v >= lo && v <= hi {
+                Ok(v)
+            } else {
+                Err(format!("must be between {lo} and {hi}"))
+            }
+        }
+        match key {
+            "model" if !value.trim().is_empty() => self.model = value.trim().into(),
+            "second" if !value.trim().is_empty() => self.second = value.trim().into(),
+            "hub" if !value.trim().is_empty() => {
+                self.hub = value.trim().trim_end_matches('/').into()
+            }
+            "model" | "second" | "hub" => return Err("is empty".into()),
+            "device" => {
+                self.device = match value {
+                    "webgpu" => DeviceChoice::WebGpu,
+                    "cpu" => DeviceChoice::Cpu,
+                    _ => return Err("must be webgpu or cpu".into()),
+                }
+            }
+            "strategy" => {
+                self.strategy = Strategy::parse(value).ok_or_else(|| {
+                    "must be greedy, beam, sample, contrastive or speculative".to_string()
+                })?
+            }
+            "prompt" => self.prompt = value.into(),
+            "temperature" => self.temperature = within(num(value)?, 0.0, 5.0)?,
+            "top_k" => self.top_k = within(num(value)?, 0, 50_257)?,
+            "top_p" => {
+                let p: f32 = num(value)?;
+                if !(p > 0.0 && p <= 1.0) {
+                    return Err("must be in (0, 1]".into());
+                }
+                self.top_p = p;
+            }
+            "min_p" => self.min_p = within(num(value)?, 0.0, 1.0)?,
+            "beams" => self.beams = within(num(value)?, 1, 16)?,
+            "max_new_tokens" => self.max_new_tokens = within(num(value)?, 1, MAX_NEW_TOKENS)?,
+            "seed" => self.seed = num(value)?,
+            "alpha" => self.alpha = within(num(value)?, 0.0, 1.0)?,
+            "lambda" => self.lambda = within(num(value)?, 0.0, 10.0)?,
+            "gamma" => self.gamma = within(num(value)?, 1, 16)?,
+            _ => return Err("unknown setting".into()),
+        }
+        Ok(())
+    }
+
+    /// The query string (with its `?`) holding every setting that differs
+    /// from the default, the model always.
+    pub fn to_query(&self) -> String {
+        let d = Settings::default();
+        let mut pairs: Vec<(&str, String)> = vec![("model", self.model.clone())];
+        let mut add = |key, differs: bool, value: String| {
+            if differs {
+                pairs.push((key, value));
+            }
+        };
+        add("second", self.second != d.second, self.second.clone());
+        add("hub", self.hub != d.hub, self.hub.clone());
+        add("device", self.device != d.device, "cpu".into());
+        add("strategy", self.strategy != d.strategy, self.strategy.name().into());
+        add("prompt", self.prompt != d.prompt, self.prompt.clone());
+        add("temperature", self.temperature != d.temperature, self.temperature.to_string());
+        add("top_k", self.top_k != d.top_k, self.top_k.to_string());
+        add("top_p", self.top_p != d.top_p, self.top_p.to_string());
+        add("min_p", self.min_p != d.min_p, self.min_p.to_string());
+        add("beams", self.beams != d.beams, self.beams.to_string());
+        add(
+            "max_new_tokens",
+            self.max_new_tokens != d.max_new_tokens,
+            self.max_new_tokens.to_string(),
+        );
+        add("seed", self.seed != d.seed, self.seed.to_string());
+        add("alpha", self.alpha != d.alpha, self.alpha.to_string());
+        add("lambda", self.lambda != d.lambda, self.lambda.to_string());
+        add("gamma", self.gamma != d.gamma, self.gamma.to_string());
+        let body: Vec<String> = pairs
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", encode(&v)))
+            .collect();
+        format!("?{}", body.join("&"))
+    }
+
+    /// The processors of sampling (and of speculative verification): a slider
+    /// at its "off" end turns its cut off.
+    pub fn sampling(&self) -> SamplingParams {
+        SamplingParams {
+            temperature: self.temperature,
+            top_k: (self.top_k > 0).then_some(self.top_k),
+            top_p: (self.top_p < 1.0).then_some(self.top_p),
+            min_p: (self.min_p > 0.0).then_some(self.min_p),
+            ..SamplingParams::default()
+        }
+    }
+
+    /// Beam search as `transformers` runs it by default, with this many beams.
+    pub fn beam(&self) -> BeamParams {
+        BeamParams {
+            num_beams: self.beams,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::False,
+            num_return_sequences: 1,
+            no_repeat_ngram_size: None,
+        }
+    }
+
+    /// Contrastive decoding's α and λ.
+    pub fn contrastive(&self) -> ContrastiveParams {
+        ContrastiveParams {
+            alpha: self.alpha,
+            lambda: self.lambda,
+            amateur_temperature: 1.0,
+        }
+    }
+}
+
+/// `key=value` pairs of a query string, percent-decoded (`+` is a space).
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` escapes and `+`; invalid escapes are kept as they are.
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi * 16 + lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn settings_survive_the_round_trip_through_the_url() {
+        let s = Settings {
+            model: "gpt2-medium".into(),
+            hub: "http://127.0.0.1:8080/mirror".into(),
+            device: DeviceChoice::Cpu,
+            strategy: Strategy::Sample,
+            prompt: "See you later, alligator & co. 100% ünïcode".into(),
+            temperature: 0.7,
+            top_k: 40,
+            top_p: 0.9,
+            min_p: 0.05,
+            seed: 42,
+            ..Settings::default()
+        };
+        let query = s.to_query();
+        let (back, problems) = Settings::from_query(&query);
+        assert!(problems.is_empty(), "{problems:?} from {query}");
+        assert_eq!(back, s, "query was {query}");
+    }
+
+    #[wasm_bindgen_test]
+    fn defaults_leave_the_url_short() {
+        assert_eq!(Settings::default().to_query(), "?model=gpt2");
+    }
+
+    #[wasm_bindgen_test]
+    fn bad_values_are_reported_and_replaced_by_defaults() {
+        let (s, problems) = Settings::from_query("?top_p=0&strategy=magic&top_k=abc&beams=3");
+        assert_eq!(s.top_p, 1.0);
+        assert_eq!(s.strategy, Strategy::Greedy);
+        assert_eq!(s.beams, 3);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("(0, 1]"), "{}", problems[0]);
+    }
+
+    #[wasm_bindgen_test]
+    fn sliders_at_their_off_end_turn_the_cuts_off() {
+        let off = Settings::default().sampling();
+        assert_eq!((off.top_k, off.top_p, off.min_p), (None, None, None));
+        let on = Settings {
+            top_k: 5,
+            top_p: 0.5,
+            min_p: 0.1,
+            ..Settings::default()
+        }
+        .sampling();
+        assert_eq!((on.top_k, on.top_p, on.min_p), (Some(5), Some(0.5), Some(0.1)));
+        on.validate().unwrap();
+    }
+
+    #[wasm_bindgen_test]
+    fn plus_and_percent_escapes_decode() {
+        let pairs = parse_query("?prompt=See+you%2C%20later&x=%zz");
+        assert_eq!(pairs[0].1, "See you, later");
+        assert_eq!(pairs[1].1, "%zz");
+    }
+}

@@ -1,0 +1,186 @@
+//! What the page knows, shared by its components through context: settings,
+//! status, load progress, the current run's steps, scores. Everything here is
+//! plain data in signals; the loaded models live in [`Models`], outside the
+//! reactive graph.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use engine::backend::Model;
+use engine::decoding::Step;
+use engine::tokenizer::Tokenizer;
+use leptos::prelude::*;
+
+use crate::settings::{Settings, Strategy};
+
+/// Where the page is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Loading,
+    Ready,
+    Running,
+    Done,
+    Stopped,
+    Error,
+}
+
+impl Status {
+    /// The name in `data-state`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Loading => "loading",
+            Status::Ready => "ready",
+            Status::Running => "running",
+            Status::Done => "done",
+            Status::Stopped => "stopped",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// Download progress of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileProgress {
+    /// `model/file`, e.g. `gpt2/model.safetensors`.
+    pub file: String,
+    pub loaded: u64,
+    /// 0 when the server did not say.
+    pub total: u64,
+    pub done: bool,
+    /// Served from the page's cache rather than the network.
+    pub cached: bool,
+    /// Bytes per second so far.
+    pub speed: f64,
+}
+
+/// One step of a run as the page keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    pub step: Step,
+    /// Greedy and sampling: the raw logits the token was chosen from, so the
+    /// chart can be redrawn under other slider values.
+    pub logits: Option<Arc<[f32]>>,
+    /// How many output tokens came before this step.
+    pub before: usize,
+}
+
+/// One output token, as a chip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chip {
+    pub id: u32,
+    pub text: String,
+    /// The step that produced it (index into [`RunView::steps`]).
+    pub step: usize,
+}
+
+/// The current (or last) run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunView {
+    pub strategy: Strategy,
+    pub prompt_ids: Vec<u32>,
+    pub chips: Vec<Chip>,
+    pub text: String,
+    pub steps: Vec<StepRecord>,
+    /// A line of figures when the run ends (tokens/s, acceptance rate, ...).
+    pub summary: String,
+}
+
+impl RunView {
+    /// An empty run of `strategy` after `prompt_ids`.
+    pub fn new(strategy: Strategy, prompt_ids: Vec<u32>) -> Self {
+        RunView {
+            strategy,
+            prompt_ids,
+            chips: Vec::new(),
+            text: String::new(),
+            steps: Vec::new(),
+            summary: String::new(),
+        }
+    }
+
+    /// The generated ids.
+    pub fn ids(&self) -> Vec<u32> {
+        self.chips.iter().map(|c| c.id).collect()
+    }
+}
+
+/// One text of the scoring panel, scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredText {
+    pub text: String,
+    /// (token, log p(token | before)) for every token after `<|endoftext|>`.
+    pub tokens: Vec<(String, f32)>,
+    pub total: f32,
+}
+
+/// A model loaded in the page, with its tokenizer.
+pub struct Loaded {
+    /// The Hub repository it came from.
+    pub name: String,
+    pub model: Model,
+    pub tokenizer: Tokenizer,
+}
+
+/// The loaded models and the stop switch: not reactive, not `Send`.
+#[derive(Default)]
+pub struct Models {
+    pub main: RefCell<Option<Rc<Loaded>>>,
+    pub second: RefCell<Option<Rc<Loaded>>>,
+    /// Set by Stop; the running strategy ends at its next forward pass.
+    pub stop: Rc<Cell<bool>>,
+}
+
+/// The page's state, handed to every component through context.
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub settings: RwSignal<Settings>,
+    pub status: RwSignal<Status>,
+    /// A failure, in words.
+    pub error: RwSignal<Option<String>>,
+    /// The error is a missing WebGPU: offer the CPU instead.
+    pub no_webgpu: RwSignal<bool>,
+    /// Settings from the URL that could not be used.
+    pub notices: RwSignal<Vec<String>>,
+    pub progress: RwSignal<Vec<FileProgress>>,
+    /// Forward passes run so far, by every model.
+    pub forwards: RwSignal<usize>,
+    /// Where the model runs, in words.
+    pub device: RwSignal<String>,
+    pub run: RwSignal<Option<RunView>>,
+    /// The step the chart and views show; `None` follows the latest.
+    pub selected: RwSignal<Option<usize>>,
+    pub scores: RwSignal<Vec<ScoredText>>,
+    pub models: StoredValue<Models, LocalStorage>,
+}
+
+impl AppState {
+    /// Fresh state for `settings`.
+    pub fn new(settings: Settings, notices: Vec<String>) -> Self {
+        AppState {
+            settings: RwSignal::new(settings),
+            status: RwSignal::new(Status::Loading),
+            error: RwSignal::new(None),
+            no_webgpu: RwSignal::new(false),
+            notices: RwSignal::new(notices),
+            progress: RwSignal::new(Vec::new()),
+            forwards: RwSignal::new(0),
+            device: RwSignal::new(String::new()),
+            run: RwSignal::new(None),
+            selected: RwSignal::new(None),
+            scores: RwSignal::new(Vec::new()),
+            models: StoredValue::new_local(Models::default()),
+        }
+    }
+
+    /// Shows `message` as the page's error.
+    pub fn fail(&self, message: impl Into<String>) {
+        self.error.set(Some(message.into()));
+        self.status.set(Status::Error);
+    }
+
+    /// The main model, once loaded.
+    pub fn main_model(&self) -> Option<Rc<Loaded>> {
+        self.models.with_value(|m| m.main.borrow().clone())
+    }
+}

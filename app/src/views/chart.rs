@@ -1,0 +1,100 @@
+//! The bar chart of one greedy or sampling step: each candidate's raw
+//! probability and its probability after temperature and truncation, the
+//! cut ones marked. It is computed from the step's logits and the current
+//! sliders, so it follows them at once.
+
+use engine::decoding::{SamplingParams, Step};
+use leptos::prelude::*;
+
+use crate::bars::{bars, cut_name, Bar, CHART_TOKENS};
+use crate::runner::token_text;
+use crate::settings::Strategy;
+use crate::state::AppState;
+use crate::views::output::visible;
+
+/// The chart of the selected step (the latest when none is selected).
+#[component]
+pub fn StepChart() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let chart = Memo::new(move |_| {
+        let index = state.selected.get();
+        let strategy = state.settings.with(|s| s.strategy);
+        let params = if strategy.uses_sampling() {
+            state.settings.with(|s| s.sampling())
+        } else {
+            SamplingParams { temperature: 0.0, ..SamplingParams::default() }
+        };
+        state.run.with(|run| {
+            let run = run.as_ref()?;
+            let index = index.unwrap_or(run.steps.len().checked_sub(1)?);
+            let record = run.steps.get(index)?;
+            let (Step::Token { chosen, .. }, Some(logits)) = (&record.step, &record.logits) else {
+                return None;
+            };
+            let mut context = run.prompt_ids.clone();
+            context.extend(run.chips.iter().take(record.before).map(|c| c.id));
+            Some((index, bars(logits, &context, &params, *chosen, CHART_TOKENS)))
+        })
+    });
+    let texts = move |bars: &[Bar]| {
+        let main = state.main_model();
+        bars.iter()
+            .map(|b| main.as_ref().map(|m| token_text(&m.tokenizer, b.id)).unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let has_run = move || state.run.with(|r| r.as_ref().is_some_and(|r| !r.steps.is_empty()));
+    let strategy_has_bars = move || {
+        state.run.with(|r| r.as_ref().is_none_or(|r| matches!(r.strategy, Strategy::Greedy | Strategy::Sample)))
+    };
+    view! {
+        <section class="chart-panel" aria-label="Step probabilities">
+            <h2>{move || match chart.get() {
+                Some((i, _)) => format!("Step {}: the candidates", i + 1),
+                None => "The candidates".to_string(),
+            }}</h2>
+            <div class="legend" aria-hidden="true">
+                <span class="key raw"></span>"model" <span class="key kept"></span>"after temperature and cuts"
+                <span class="key chosen"></span>"chosen"
+            </div>
+            <div class="chart" data-testid="step-chart" role="list">
+                {move || match chart.get() {
+                    Some((_, bars)) => {
+                        let names = texts(&bars);
+                        bars.into_iter().zip(names).map(|(b, name)| bar_view(b, name)).collect_view().into_any()
+                    }
+                    None if has_run() && !strategy_has_bars() => view! {
+                        <p class="empty">"This strategy's choices are shown in its own view below; bars are drawn for greedy and sampling steps."</p>
+                    }.into_any(),
+                    None => view! { <p class="empty">"Generate to see how each token was picked."</p> }.into_any(),
+                }}
+            </div>
+        </section>
+    }
+}
+
+/// One row of the chart.
+fn bar_view(bar: Bar, text: String) -> impl IntoView {
+    let cut = cut_name(bar.cut);
+    let pct = |p: f32| format!("{:.2}%", 100.0 * p);
+    let label = format!(
+        "{}: model {}, after processing {}{}{}",
+        visible(&text),
+        pct(bar.raw),
+        pct(bar.prob),
+        if cut.is_empty() { String::new() } else { format!(", cut by {cut}") },
+        if bar.chosen { ", chosen" } else { "" }
+    );
+    view! {
+        <div class="bar" role="listitem" data-testid="bar" data-token-id=bar.id data-prob=bar.prob
+            data-raw-prob=bar.raw data-cut=cut data-chosen=bar.chosen.to_string()
+            class:cut=bar.cut.is_some() class:chosen=bar.chosen title=label.clone() aria-label=label>
+            <span class="token">{visible(&text)}</span>
+            <span class="track">
+                <span class="fill raw" style=format!("width: {:.3}%", 100.0 * bar.raw)></span>
+                <span class="fill kept" style=format!("width: {:.3}%", 100.0 * bar.prob)></span>
+            </span>
+            <span class="value">{pct(bar.prob)}</span>
+            <span class="cut-name">{if cut.is_empty() { String::new() } else { format!("cut: {cut}") }}</span>
+        </div>
+    }
+}

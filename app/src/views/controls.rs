@@ -1,0 +1,154 @@
+//! The prompt, the strategy picker and the controls that apply to it,
+//! Generate and Stop.
+
+use leptos::prelude::*;
+
+use crate::actions::{can_start, generate, stop};
+use crate::settings::{Settings, Strategy, MAX_NEW_TOKENS};
+use crate::state::{AppState, Status};
+
+/// A labelled slider bound to one setting; `show` formats its value.
+#[component]
+fn Slider(
+    /// The `data-testid` and the input's id.
+    id: &'static str,
+    label: &'static str,
+    min: f32,
+    max: f32,
+    step: f32,
+    get: fn(&Settings) -> f32,
+    set: fn(&mut Settings, f32),
+    show: fn(f32) -> String,
+    /// What the slider does, for people.
+    hint: &'static str,
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let value = move || state.settings.with(get);
+    view! {
+        <div class="control">
+            <label for=id>{label} <output>{move || show(value())}</output></label>
+            <input type="range" id=id data-testid=id min=min max=max step=step title=hint
+                prop:value=move || value().to_string()
+                on:input=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).parse::<f32>() {
+                        state.settings.update(|s| set(s, v));
+                    }
+                }/>
+        </div>
+    }
+}
+
+/// A labelled whole-number field bound to one setting.
+#[component]
+fn Number(
+    id: &'static str,
+    label: &'static str,
+    min: u64,
+    max: u64,
+    get: fn(&Settings) -> u64,
+    set: fn(&mut Settings, u64),
+) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    view! {
+        <div class="control number">
+            <label for=id>{label}</label>
+            <input type="number" id=id data-testid=id min=min max=max
+                prop:value=move || state.settings.with(get).to_string()
+                on:input=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).trim().parse::<u64>() {
+                        state.settings.update(|s| set(s, v.clamp(min, max)));
+                    }
+                }/>
+        </div>
+    }
+}
+
+/// The form on the left: prompt, strategy, its controls, Generate and Stop.
+#[component]
+pub fn Controls() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let strategy = move || state.settings.with(|s| s.strategy);
+    let running = move || state.status.get() == Status::Running;
+    view! {
+        <form class="controls" on:submit=move |ev| { ev.prevent_default(); generate(state); }>
+            <label for="prompt">"Prompt"</label>
+            <textarea id="prompt" data-testid="prompt" rows="3"
+                prop:value=move || state.settings.with(|s| s.prompt.clone())
+                on:input=move |ev| {
+                    let v = event_target_value(&ev);
+                    state.settings.update(|s| s.prompt = v);
+                }
+                on:keydown=move |ev| {
+                    if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {
+                        ev.prevent_default();
+                        generate(state);
+                    }
+                }></textarea>
+            <label for="strategy">"Strategy"</label>
+            <select id="strategy" data-testid="strategy"
+                on:change=move |ev| {
+                    if let Some(s) = Strategy::parse(&event_target_value(&ev)) {
+                        state.settings.update(|x| x.strategy = s);
+                    }
+                }>
+                {Strategy::ALL.into_iter().map(|s| view! {
+                    <option value=s.name() selected=move || strategy() == s>{s.label()}</option>
+                }).collect_view()}
+            </select>
+            <Show when=move || strategy().uses_sampling()>
+                <Slider id="temperature" label="Temperature" min=0.0 max=2.0 step=0.05
+                    get={|s| s.temperature} set={|s, v| s.temperature = v}
+                    show={|v| if v == 0.0 { "0 (greedy)".into() } else { format!("{v:.2}") }}
+                    hint="Divides the logits: below 1 sharpens the distribution, above 1 flattens it"/>
+                <Slider id="top-k" label="Top-k" min=0.0 max=100.0 step=1.0
+                    get={|s| s.top_k as f32} set={|s, v| s.top_k = v as usize}
+                    show={|v| if v == 0.0 { "off".into() } else { format!("{v}") }}
+                    hint="Keeps the k most likely tokens"/>
+                <Slider id="top-p" label="Top-p" min=0.01 max=1.0 step=0.01
+                    get={|s| s.top_p} set={|s, v| s.top_p = v}
+                    show={|v| if v >= 1.0 { "off".into() } else { format!("{v:.2}") }}
+                    hint="Keeps the most likely tokens until their probabilities add up to p"/>
+                <Slider id="min-p" label="Min-p" min=0.0 max=1.0 step=0.01
+                    get={|s| s.min_p} set={|s, v| s.min_p = v}
+                    show={|v| if v == 0.0 { "off".into() } else { format!("{v:.2}") }}
+                    hint="Keeps tokens at least min-p times as likely as the most likely one"/>
+                <Number id="seed" label="Seed" min=0 max=u32::MAX as u64
+                    get={|s| s.seed} set={|s, v| s.seed = v}/>
+            </Show>
+            <Show when=move || strategy() == Strategy::Beam>
+                <Number id="num-beams" label="Beams" min=1 max=16
+                    get={|s| s.beams as u64} set={|s, v| s.beams = v as usize}/>
+            </Show>
+            <Show when=move || strategy() == Strategy::Contrastive>
+                <Slider id="alpha" label="Plausibility α" min=0.0 max=1.0 step=0.01
+                    get={|s| s.alpha} set={|s, v| s.alpha = v} show={|v| format!("{v:.2}")}
+                    hint="Only tokens with p_expert ≥ α·max p_expert are considered"/>
+                <Slider id="lambda" label="Amateur weight λ" min=0.0 max=2.0 step=0.05
+                    get={|s| s.lambda} set={|s, v| s.lambda = v} show={|v| format!("{v:.2}")}
+                    hint="score = log p_expert − λ·log p_amateur"/>
+            </Show>
+            <Show when=move || strategy() == Strategy::Speculative>
+                <Number id="gamma" label="Drafted tokens γ" min=1 max=16
+                    get={|s| s.gamma as u64} set={|s, v| s.gamma = v as usize}/>
+            </Show>
+            <Show when=move || strategy().uses_second_model()>
+                <label for="second">{move || if strategy() == Strategy::Contrastive { "Amateur model" } else { "Draft model" }}</label>
+                <input id="second" data-testid="second" type="text"
+                    prop:value=move || state.settings.with(|s| s.second.clone())
+                    on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        if !v.trim().is_empty() {
+                            state.settings.update(|s| s.second = v.trim().to_string());
+                        }
+                    }/>
+            </Show>
+            <Number id="max-new-tokens" label="Max new tokens" min=1 max=MAX_NEW_TOKENS as u64
+                get={|s| s.max_new_tokens as u64} set={|s, v| s.max_new_tokens = v as usize}/>
+            <div class="buttons">
+                <button type="submit" data-testid="generate" disabled=move || !can_start(state)>"Generate"</button>
+                <button type="button" data-testid="stop" disabled=move || !running()
+                    on:click=move |_| stop(state)>"Stop"</button>
+            </div>
+        </form>
+    }
+}

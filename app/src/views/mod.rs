@@ -1,0 +1,8 @@
+//! The page's components.
+
+pub mod chart;
+pub mod controls;
+pub mod output;
+pub mod score_panel;
+pub mod status;
+pub mod strategy_views;

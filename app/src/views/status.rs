@@ -1,0 +1,140 @@
+//! The model bar: which model, where it runs, download progress, the page's
+//! status and its errors in words.
+
+use leptos::prelude::*;
+
+
+use crate::actions::load_main;
+use crate::loader::Source;
+use crate::settings::{DeviceChoice, MODELS};
+use crate::state::{AppState, Status};
+
+/// Bytes for people: `12.3 MB`.
+pub fn human_bytes(n: f64) -> String {
+    if n >= 1e9 {
+        format!("{:.2} GB", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.1} MB", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} kB", n / 1e3)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// The model picker, the local-folder picker and the device.
+#[component]
+pub fn ModelBar() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let model = move || state.settings.with(|s| s.model.clone());
+    let options = move || {
+        let mut names: Vec<String> = MODELS.iter().map(|m| m.to_string()).collect();
+        if !names.contains(&model()) {
+            names.insert(0, model());
+        }
+        names
+    };
+    // A folder picker: `webkitdirectory` has no attribute of its own in the view macro.
+    let folder = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = folder.get() {
+            input.set_webkitdirectory(true);
+        }
+    });
+    view! {
+        <div class="model-bar">
+            <label for="model">"Model"</label>
+            <select id="model" data-testid="model" disabled=move || state.status.get() == Status::Running
+                on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    state.settings.update(|s| s.model = v);
+                    load_main(state, None);
+                }>
+                {move || options().into_iter().map(|m| {
+                    let selected = m == model();
+                    view! { <option value=m.clone() selected=selected>{m.clone()}</option> }
+                }).collect_view()}
+            </select>
+            <label class="file-button">
+                "Open a folder…"
+                <input type="file" data-testid="local-folder" node_ref=folder multiple=true
+                    on:change=move |ev| {
+                        let input: web_sys::HtmlInputElement = event_target(&ev);
+                        if let Some(list) = input.files() {
+                            let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+                            let name = files.first()
+                                .map(|f| {
+                                    let path = js_sys::Reflect::get(f, &"webkitRelativePath".into())
+                                        .ok().and_then(|p| p.as_string()).unwrap_or_default();
+                                    path.split('/').next().unwrap_or("local").to_string()
+                                })
+                                .unwrap_or_else(|| "local".into());
+                            load_main(state, Some(Source::Local { name, files }));
+                        }
+                    }/>
+            </label>
+            <span class="device" data-testid="device">{move || state.device.get()}</span>
+        </div>
+    }
+}
+
+/// Download progress of each file, the status, the forward-pass count and errors.
+#[component]
+pub fn StatusBar() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let use_cpu = move |_| {
+        state.settings.update(|s| s.device = DeviceChoice::Cpu);
+        let query = state.settings.with_untracked(|s| s.to_query());
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().set_search(&query);
+        }
+    };
+    view! {
+        <div class="status-bar">
+            <p class="status" data-testid="status" data-state=move || state.status.get().name() role="status">
+                {move || match state.status.get() {
+                    Status::Loading => "Loading the model…".to_string(),
+                    Status::Ready => "Ready.".to_string(),
+                    Status::Running => "Running…".to_string(),
+                    Status::Done => "Done.".to_string(),
+                    Status::Stopped => "Stopped.".to_string(),
+                    Status::Error => "Something went wrong.".to_string(),
+                }}
+                " "
+                <span class="forwards" data-testid="forward-count" data-count=move || state.forwards.get()>
+                    {move || format!("{} forward passes", state.forwards.get())}
+                </span>
+            </p>
+            <ul class="progress-list">
+                {move || state.progress.get().into_iter().map(|p| {
+                    let fraction = if p.total > 0 { p.loaded as f64 / p.total as f64 } else { 0.0 };
+                    let words = if p.done {
+                        format!("{} {}", human_bytes(p.loaded as f64), if p.cached { "(from cache)" } else { "" })
+                    } else if p.total > 0 {
+                        format!("{} of {} · {}/s", human_bytes(p.loaded as f64), human_bytes(p.total as f64), human_bytes(p.speed))
+                    } else {
+                        format!("{} · {}/s", human_bytes(p.loaded as f64), human_bytes(p.speed))
+                    };
+                    view! {
+                        <li data-testid="load-progress" data-file=p.file.clone() data-loaded=p.loaded
+                            data-total=p.total data-done=p.done.to_string()>
+                            <span class="file">{p.file.clone()}</span>
+                            <progress max="1" value=if p.done { 1.0 } else { fraction }></progress>
+                            <span class="bytes">{words}</span>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            {move || state.notices.get().into_iter().map(|n| view! { <p class="notice">{n}</p> }).collect_view()}
+            <Show when=move || state.error.get().is_some()>
+                <div class="error" data-testid="error" role="alert">
+                    <p>{move || state.error.get().unwrap_or_default()}</p>
+                    <Show when=move || state.no_webgpu.get()>
+                        <button type="button" data-testid="use-cpu" on:click=use_cpu>"Run on the CPU instead"</button>
+                    </Show>
+                </div>
+            </Show>
+        </div>
+    }
+}
+
