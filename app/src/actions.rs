@@ -27,7 +27,9 @@ pub fn load_main(state: AppState, local: Option<Source>) {
         match load_model(state, &settings, &source).await {
             Ok(loaded) => {
                 state.device.set(loaded.model.device_name());
-                state.models.with_value(|m| *m.main.borrow_mut() = Some(Rc::new(loaded)));
+                state
+                    .models
+                    .with_value(|m| *m.main.borrow_mut() = Some(Rc::new(loaded)));
                 state.status.set(Status::Ready);
             }
             Err(e) => report_load_error(state, e),
@@ -83,7 +85,11 @@ pub fn generate(state: AppState) {
                         r.summary = summary
                     }
                 });
-                state.status.set(if stopped { Status::Stopped } else { Status::Done });
+                state.status.set(if stopped {
+                    Status::Stopped
+                } else {
+                    Status::Done
+                });
             }
             Err(_) if stopped => state.status.set(Status::Stopped),
             Err(e) => state.fail(e.to_string()),
@@ -92,7 +98,10 @@ pub fn generate(state: AppState) {
 }
 
 /// The amateur / draft model, loaded on first use (and again when its name changes).
-async fn second_model(state: AppState, settings: &crate::settings::Settings) -> Result<Rc<Loaded>, LoadError> {
+async fn second_model(
+    state: AppState,
+    settings: &crate::settings::Settings,
+) -> Result<Rc<Loaded>, LoadError> {
     let have = state.models.with_value(|m| m.second.borrow().clone());
     if let Some(s) = have.filter(|s| s.name == settings.second) {
         return Ok(s);
@@ -106,7 +115,9 @@ async fn second_model(state: AppState, settings: &crate::settings::Settings) -> 
             settings.second
         )));
     }
-    state.models.with_value(|m| *m.second.borrow_mut() = Some(loaded.clone()));
+    state
+        .models
+        .with_value(|m| *m.second.borrow_mut() = Some(loaded.clone()));
     Ok(loaded)
 }
 
@@ -144,7 +155,11 @@ pub fn score_texts(state: AppState, texts: Vec<String>) {
                     .map(|(&id, &lp)| (token_text(tokenizer, id), lp))
                     .collect();
                 let total = logprobs.iter().sum();
-                Ok::<_, engine::Error>(ScoredText { text: text.clone(), tokens, total })
+                Ok::<_, engine::Error>(ScoredText {
+                    text: text.clone(),
+                    tokens,
+                    total,
+                })
             };
             match scored.await {
                 Ok(s) => results.push(s),

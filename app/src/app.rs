@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::actions::load_main;
-use crate::settings::Settings;
+use crate::settings::{Settings, Strategy};
 use crate::state::AppState;
 use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
@@ -26,7 +26,8 @@ pub fn App() -> impl IntoView {
         let query = state.settings.with(|s| s.to_query());
         if let Some(w) = web_sys::window() {
             if let Ok(history) = w.history() {
-                let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&query));
+                let _ =
+                    history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&query));
             }
         }
     });
@@ -42,7 +43,9 @@ pub fn App() -> impl IntoView {
             <Controls/>
             <div class="results">
                 <Output/>
-                <StepChart/>
+                <Show when=move || state.settings.with(|s| matches!(s.strategy, Strategy::Greedy | Strategy::Sample))>
+                    <StepChart/>
+                </Show>
                 <BeamView/>
                 <SpeculativeView/>
                 <ContrastiveView/>

@@ -79,8 +79,13 @@ mod tests {
     fn bars_follow_the_sliders_without_changing_rows() {
         let l = logits();
         let plain = bars(&l, &[], &SamplingParams::default(), 2, 5);
-        assert_eq!(plain.iter().map(|b| b.id).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
-        assert!(plain.iter().all(|b| b.cut.is_none() && (b.prob - b.raw).abs() < 1e-6));
+        assert_eq!(
+            plain.iter().map(|b| b.id).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        assert!(plain
+            .iter()
+            .all(|b| b.cut.is_none() && (b.prob - b.raw).abs() < 1e-6));
         assert_eq!(plain.iter().filter(|b| b.chosen).count(), 1);
 
         let cold = SamplingParams {
@@ -89,12 +94,23 @@ mod tests {
             ..SamplingParams::default()
         };
         let sharp = bars(&l, &[], &cold, 2, 5);
-        assert_eq!(sharp.iter().map(|b| b.id).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
-        assert!(sharp[0].prob > plain[0].prob, "{} vs {}", sharp[0].prob, plain[0].prob);
+        assert_eq!(
+            sharp.iter().map(|b| b.id).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        assert!(
+            sharp[0].prob > plain[0].prob,
+            "{} vs {}",
+            sharp[0].prob,
+            plain[0].prob
+        );
         assert_eq!(sharp[3].cut, Some(Cut::TopK));
         assert_eq!(sharp[3].prob, 0.0);
         let kept: f32 = sharp.iter().map(|b| b.prob).sum();
-        assert!((kept - 1.0).abs() < 1e-5, "the 3 kept tokens hold all the mass: {kept}");
+        assert!(
+            (kept - 1.0).abs() < 1e-5,
+            "the 3 kept tokens hold all the mass: {kept}"
+        );
     }
 
     #[wasm_bindgen_test]

@@ -23,7 +23,10 @@ pub struct Progress {
 
 /// The bytes at `url`, from the cache when there, else downloaded (and
 /// cached once complete). `on_progress` sees every chunk.
-pub async fn fetch_bytes(url: &str, on_progress: &mut dyn FnMut(Progress)) -> Result<Vec<u8>, String> {
+pub async fn fetch_bytes(
+    url: &str,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window: the page must run in a browser")?;
     let cache = open_cache().await;
     let mut cached = false;
@@ -41,12 +44,22 @@ pub async fn fetch_bytes(url: &str, on_progress: &mut dyn FnMut(Progress)) -> Re
         None => {
             let r: Response = JsFuture::from(window.fetch_with_str(url))
                 .await
-                .map_err(|e| format!("could not download {url}: {} (offline, or the server refused)", js_text(&e)))?
+                .map_err(|e| {
+                    format!(
+                        "could not download {url}: {} (offline, or the server refused)",
+                        js_text(&e)
+                    )
+                })?
                 .unchecked_into();
             if !r.ok() {
                 return Err(match r.status() {
-                    404 => format!("{url} was not found (HTTP 404): check the model name and the hub address"),
-                    401 | 403 => format!("{url} needs an account or permission (HTTP {}): pick a public model", r.status()),
+                    404 => format!(
+                        "{url} was not found (HTTP 404): check the model name and the hub address"
+                    ),
+                    401 | 403 => format!(
+                        "{url} needs an account or permission (HTTP {}): pick a public model",
+                        r.status()
+                    ),
                     s => format!("downloading {url} failed with HTTP {s}"),
                 });
             }
@@ -68,7 +81,10 @@ pub async fn fetch_bytes(url: &str, on_progress: &mut dyn FnMut(Progress)) -> Re
 }
 
 /// The bytes of a local file (a folder the user picked), with progress.
-pub async fn read_file(file: &web_sys::File, on_progress: &mut dyn FnMut(Progress)) -> Result<Vec<u8>, String> {
+pub async fn read_file(
+    file: &web_sys::File,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<u8>, String> {
     let response = Response::new_with_opt_blob(Some(file))
         .map_err(|e| format!("could not read {}: {}", file.name(), js_text(&e)))?;
     read_body(&response, &file.name(), false, on_progress).await
@@ -89,14 +105,24 @@ async fn read_body(
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     let mut bytes = Vec::with_capacity(total as usize);
-    on_progress(Progress { loaded: 0, total, cached });
-    let body = response.body().ok_or_else(|| format!("{url}: the response has no body"))?;
+    on_progress(Progress {
+        loaded: 0,
+        total,
+        cached,
+    });
+    let body = response
+        .body()
+        .ok_or_else(|| format!("{url}: the response has no body"))?;
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     loop {
         let chunk = JsFuture::from(reader.read())
             .await
             .map_err(|e| format!("the download of {url} broke off: {}", js_text(&e)))?;
-        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+        if Reflect::get(&chunk, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true)
+        {
             break;
         }
         let value: Uint8Array = Reflect::get(&chunk, &"value".into())
@@ -105,7 +131,11 @@ async fn read_body(
         let start = bytes.len();
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
-        on_progress(Progress { loaded: bytes.len() as u64, total, cached });
+        on_progress(Progress {
+            loaded: bytes.len() as u64,
+            total,
+            cached,
+        });
     }
     if total > 0 && bytes.len() as u64 != total {
         return Err(format!(
@@ -126,7 +156,11 @@ pub async fn forget(url: &str) {
 /// The page's cache bucket, where the browser offers Cache Storage.
 async fn open_cache() -> Option<Cache> {
     let caches = web_sys::window()?.caches().ok()?;
-    JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
+    JsFuture::from(caches.open(CACHE_NAME))
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()
 }
 
 /// A JavaScript error in words.

@@ -26,13 +26,19 @@ pub enum Source {
     /// A repository of the Hub, or of a mirror with its URL layout.
     Hub { hub: String, repo: String },
     /// A folder on the user's disk, by file name.
-    Local { name: String, files: Vec<web_sys::File> },
+    Local {
+        name: String,
+        files: Vec<web_sys::File>,
+    },
 }
 
 impl Source {
     /// Repository `repo` of the hub at `hub`.
     pub fn hub(hub: &str, repo: &str) -> Source {
-        Source::Hub { hub: hub.trim_end_matches('/').to_string(), repo: repo.to_string() }
+        Source::Hub {
+            hub: hub.trim_end_matches('/').to_string(),
+            repo: repo.to_string(),
+        }
     }
 
     /// The model's name, for people and progress entries.
@@ -60,13 +66,19 @@ impl Source {
 }
 
 /// Fetches, checks and loads `repo` onto the device `settings` name.
-pub async fn load_model(state: AppState, settings: &Settings, source: &Source) -> Result<Loaded, LoadError> {
+pub async fn load_model(
+    state: AppState,
+    settings: &Settings,
+    source: &Source,
+) -> Result<Loaded, LoadError> {
     if settings.device == DeviceChoice::WebGpu {
         webgpu::check().await.map_err(LoadError::NoWebGpu)?;
     }
     let repo = source.name();
     let config_url = source.location("config.json");
-    let config_bytes = fetch_tracked(state, source, "config.json").await.map_err(LoadError::Other)?;
+    let config_bytes = fetch_tracked(state, source, "config.json")
+        .await
+        .map_err(LoadError::Other)?;
     let config = std::str::from_utf8(&config_bytes)
         .map_err(|_| format!("{config_url} is not text: is this a GPT-2 model repository?"))
         .and_then(|t| Gpt2Config::from_json(t).map_err(|e| format!("{config_url}: {e}")));
@@ -160,7 +172,11 @@ async fn fetch_tracked(state: AppState, source: &Source, file: &str) -> Result<V
             }
         });
     };
-    let mut last = Progress { loaded: 0, total: 0, cached: false };
+    let mut last = Progress {
+        loaded: 0,
+        total: 0,
+        cached: false,
+    };
     let mut on_progress = |p: Progress| {
         last = p;
         report(p, false);

@@ -67,10 +67,17 @@ async fn yield_to_browser() {
 }
 
 /// Runs `settings`' strategy on the loaded models, streaming into `state.run`.
-pub async fn run(state: AppState, settings: Settings, main: Rc<Loaded>, second: Option<Rc<Loaded>>) -> Result<String> {
+pub async fn run(
+    state: AppState,
+    settings: Settings,
+    main: Rc<Loaded>,
+    second: Option<Rc<Loaded>>,
+) -> Result<String> {
     let tokenizer = &main.tokenizer;
     let prompt = tokenizer.encode(&settings.prompt)?;
-    state.run.set(Some(RunView::new(settings.strategy, prompt.clone())));
+    state
+        .run
+        .set(Some(RunView::new(settings.strategy, prompt.clone())));
     state.selected.set(None);
     let options = GenerateOptions {
         max_new_tokens: settings.max_new_tokens,
@@ -101,19 +108,36 @@ pub async fn run(state: AppState, settings: Settings, main: Rc<Loaded>, second: 
         });
     };
     let started = crate::loader::now_ms();
-    let second = || second_model.as_ref().ok_or_else(|| Error::input("the second model is not loaded"));
+    let second = || {
+        second_model
+            .as_ref()
+            .ok_or_else(|| Error::input("the second model is not loaded"))
+    };
     let mut summary = String::new();
     match settings.strategy {
         Strategy::Greedy => {
             greedy(&model, &prompt, &options, &mut on_step).await?;
         }
         Strategy::Sample => {
-            sample(&model, &prompt, &options, &settings.sampling(), settings.seed, 1, &mut on_step).await?;
+            sample(
+                &model,
+                &prompt,
+                &options,
+                &settings.sampling(),
+                settings.seed,
+                1,
+                &mut on_step,
+            )
+            .await?;
         }
         Strategy::Beam => {
-            let best = beam_search(&model, &prompt, &options, &settings.beam(), &mut on_step).await?;
+            let best =
+                beam_search(&model, &prompt, &options, &settings.beam(), &mut on_step).await?;
             if let Some(best) = best.first() {
-                summary = format!("best beam: score {:.3} (log-probability / length)", best.score);
+                summary = format!(
+                    "best beam: score {:.3} (log-probability / length)",
+                    best.score
+                );
                 let ids = best.ids.clone();
                 state.run.update(|run| {
                     if let Some(run) = run {
@@ -123,7 +147,15 @@ pub async fn run(state: AppState, settings: Settings, main: Rc<Loaded>, second: 
             }
         }
         Strategy::Contrastive => {
-            contrastive(&model, second()?, &prompt, &options, &settings.contrastive(), &mut on_step).await?;
+            contrastive(
+                &model,
+                second()?,
+                &prompt,
+                &options,
+                &settings.contrastive(),
+                &mut on_step,
+            )
+            .await?;
         }
         Strategy::Speculative => {
             let sampling = settings.sampling();
@@ -134,10 +166,21 @@ pub async fn run(state: AppState, settings: Settings, main: Rc<Loaded>, second: 
             let verify = if sampling.is_greedy() {
                 Verify::Greedy
             } else {
-                Verify::Sample { probs: &probs, uniform: &mut uniform }
+                Verify::Sample {
+                    probs: &probs,
+                    uniform: &mut uniform,
+                }
             };
-            let (_, stats) =
-                speculative(&model, second()?, &prompt, &options, settings.gamma, verify, &mut on_step).await?;
+            let (_, stats) = speculative(
+                &model,
+                second()?,
+                &prompt,
+                &options,
+                settings.gamma,
+                verify,
+                &mut on_step,
+            )
+            .await?;
             summary = format!(
                 "{} of {} drafted tokens accepted ({:.0}%), {} target passes",
                 stats.accepted,
@@ -148,16 +191,34 @@ pub async fn run(state: AppState, settings: Settings, main: Rc<Loaded>, second: 
         }
     }
     let seconds = (crate::loader::now_ms() - started) / 1000.0;
-    let n = state.run.with_untracked(|r| r.as_ref().map_or(0, |r| r.chips.len()));
-    let rate = format!("{n} tokens in {seconds:.2} s ({:.1} tokens/s)", n as f64 / seconds.max(1e-6));
-    Ok(if summary.is_empty() { rate } else { format!("{rate}; {summary}") })
+    let n = state
+        .run
+        .with_untracked(|r| r.as_ref().map_or(0, |r| r.chips.len()));
+    let rate = format!(
+        "{n} tokens in {seconds:.2} s ({:.1} tokens/s)",
+        n as f64 / seconds.max(1e-6)
+    );
+    Ok(if summary.is_empty() {
+        rate
+    } else {
+        format!("{rate}; {summary}")
+    })
 }
 
 /// Adds one step to the run: its record, and the tokens it produced as chips.
-fn record(run: &mut RunView, step: Step, logits: Option<Arc<[f32]>>, tokenizer: &engine::tokenizer::Tokenizer) {
+fn record(
+    run: &mut RunView,
+    step: Step,
+    logits: Option<Arc<[f32]>>,
+    tokenizer: &engine::tokenizer::Tokenizer,
+) {
     let index = run.steps.len();
     let before = run.chips.len();
-    let chip = |id| Chip { id, text: token_text(tokenizer, id), step: index };
+    let chip = |id| Chip {
+        id,
+        text: token_text(tokenizer, id),
+        step: index,
+    };
     match &step {
         Step::Token { row: 0, chosen, .. } | Step::Contrastive { chosen, .. } => {
             run.chips.push(chip(*chosen));
@@ -170,7 +231,11 @@ fn record(run: &mut RunView, step: Step, logits: Option<Arc<[f32]>>, tokenizer: 
             run.chips.push(chip(*added));
         }
         Step::Beams { beams } => {
-            run.steps.push(StepRecord { step: step.clone(), logits, before });
+            run.steps.push(StepRecord {
+                step: step.clone(),
+                logits,
+                before,
+            });
             if let Some(best) = beams.first() {
                 let ids = best.ids.clone();
                 set_chips(run, &ids, tokenizer);
@@ -178,7 +243,11 @@ fn record(run: &mut RunView, step: Step, logits: Option<Arc<[f32]>>, tokenizer: 
             return;
         }
     }
-    run.steps.push(StepRecord { step, logits, before });
+    run.steps.push(StepRecord {
+        step,
+        logits,
+        before,
+    });
     run.text = tokenizer.decode(&run.ids()).unwrap_or_default();
 }
 
@@ -189,13 +258,18 @@ fn set_chips(run: &mut RunView, ids: &[u32], tokenizer: &engine::tokenizer::Toke
     run.chips = ids
         .iter()
         .enumerate()
-        .map(|(i, &id)| Chip { id, text: token_text(tokenizer, id), step: i.min(last) })
+        .map(|(i, &id)| Chip {
+            id,
+            text: token_text(tokenizer, id),
+            step: i.min(last),
+        })
         .collect();
     run.text = tokenizer.decode(ids).unwrap_or_default();
 }
 
 /// A token as a chip shows it.
 pub fn token_text(tokenizer: &engine::tokenizer::Tokenizer, id: u32) -> String {
-    tokenizer.token_text(id).unwrap_or_else(|_| format!("#{id}"))
+    tokenizer
+        .token_text(id)
+        .unwrap_or_else(|_| format!("#{id}"))
 }
-

@@ -211,9 +211,17 @@ impl Settings {
         add("second", self.second != d.second, self.second.clone());
         add("hub", self.hub != d.hub, self.hub.clone());
         add("device", self.device != d.device, "cpu".into());
-        add("strategy", self.strategy != d.strategy, self.strategy.name().into());
+        add(
+            "strategy",
+            self.strategy != d.strategy,
+            self.strategy.name().into(),
+        );
         add("prompt", self.prompt != d.prompt, self.prompt.clone());
-        add("temperature", self.temperature != d.temperature, self.temperature.to_string());
+        add(
+            "temperature",
+            self.temperature != d.temperature,
+            self.temperature.to_string(),
+        );
         add("top_k", self.top_k != d.top_k, self.top_k.to_string());
         add("top_p", self.top_p != d.top_p, self.top_p.to_string());
         add("min_p", self.min_p != d.min_p, self.min_p.to_string());
@@ -371,7 +379,10 @@ mod tests {
             ..Settings::default()
         }
         .sampling();
-        assert_eq!((on.top_k, on.top_p, on.min_p), (Some(5), Some(0.5), Some(0.1)));
+        assert_eq!(
+            (on.top_k, on.top_p, on.min_p),
+            (Some(5), Some(0.5), Some(0.1))
+        );
         on.validate().unwrap();
     }
 

@@ -30,7 +30,9 @@ pub async fn check() -> Result<(), String> {
         .ok_or_else(|| format!("{HOW_TO_ENABLE} (requestAdapter failed)"))?;
     let adapter = JsFuture::from(promise).await.unwrap_or(JsValue::NULL);
     if adapter.is_null() || adapter.is_undefined() {
-        return Err(format!("{HOW_TO_ENABLE} (the browser found no GPU adapter)"));
+        return Err(format!(
+            "{HOW_TO_ENABLE} (the browser found no GPU adapter)"
+        ));
     }
     Ok(())
 }

@@ -19,10 +19,12 @@ pub fn StepChart() -> impl IntoView {
     let chart = Memo::new(move |_| {
         let index = state.selected.get();
         let strategy = state.settings.with(|s| s.strategy);
+        // Greedy picks the argmax of the model's own distribution: its bars
+        // are that distribution, uncut.
         let params = if strategy.uses_sampling() {
             state.settings.with(|s| s.sampling())
         } else {
-            SamplingParams { temperature: 0.0, ..SamplingParams::default() }
+            SamplingParams::default()
         };
         state.run.with(|run| {
             let run = run.as_ref()?;
@@ -33,18 +35,32 @@ pub fn StepChart() -> impl IntoView {
             };
             let mut context = run.prompt_ids.clone();
             context.extend(run.chips.iter().take(record.before).map(|c| c.id));
-            Some((index, bars(logits, &context, &params, *chosen, CHART_TOKENS)))
+            Some((
+                index,
+                bars(logits, &context, &params, *chosen, CHART_TOKENS),
+            ))
         })
     });
     let texts = move |bars: &[Bar]| {
         let main = state.main_model();
         bars.iter()
-            .map(|b| main.as_ref().map(|m| token_text(&m.tokenizer, b.id)).unwrap_or_default())
+            .map(|b| {
+                main.as_ref()
+                    .map(|m| token_text(&m.tokenizer, b.id))
+                    .unwrap_or_default()
+            })
             .collect::<Vec<_>>()
     };
-    let has_run = move || state.run.with(|r| r.as_ref().is_some_and(|r| !r.steps.is_empty()));
+    let has_run = move || {
+        state
+            .run
+            .with(|r| r.as_ref().is_some_and(|r| !r.steps.is_empty()))
+    };
     let strategy_has_bars = move || {
-        state.run.with(|r| r.as_ref().is_none_or(|r| matches!(r.strategy, Strategy::Greedy | Strategy::Sample)))
+        state.run.with(|r| {
+            r.as_ref()
+                .is_none_or(|r| matches!(r.strategy, Strategy::Greedy | Strategy::Sample))
+        })
     };
     view! {
         <section class="chart-panel" aria-label="Step probabilities">
@@ -75,13 +91,17 @@ pub fn StepChart() -> impl IntoView {
 /// One row of the chart.
 fn bar_view(bar: Bar, text: String) -> impl IntoView {
     let cut = cut_name(bar.cut);
-    let pct = |p: f32| format!("{:.2}%", 100.0 * p);
+    let pct = percent;
     let label = format!(
         "{}: model {}, after processing {}{}{}",
         visible(&text),
         pct(bar.raw),
         pct(bar.prob),
-        if cut.is_empty() { String::new() } else { format!(", cut by {cut}") },
+        if cut.is_empty() {
+            String::new()
+        } else {
+            format!(", cut by {cut}")
+        },
         if bar.chosen { ", chosen" } else { "" }
     );
     view! {
@@ -96,5 +116,14 @@ fn bar_view(bar: Bar, text: String) -> impl IntoView {
             <span class="value">{pct(bar.prob)}</span>
             <span class="cut-name">{if cut.is_empty() { String::new() } else { format!("cut: {cut}") }}</span>
         </div>
+    }
+}
+
+/// A probability as a percentage, small ones in scientific notation.
+pub fn percent(p: f32) -> String {
+    match 100.0 * p {
+        0.0 => "0%".into(),
+        x if x < 0.01 => format!("{x:.1e}%"),
+        x => format!("{x:.2}%"),
     }
 }

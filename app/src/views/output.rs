@@ -11,17 +11,33 @@ pub fn Output() -> impl IntoView {
     let ids = move || {
         state.run.with(|r| {
             r.as_ref()
-                .map(|r| r.ids().iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+                .map(|r| {
+                    r.ids()
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .unwrap_or_default()
         })
     };
-    let chips = move || state.run.with(|r| r.as_ref().map(|r| r.chips.clone()).unwrap_or_default());
+    let chips = move || {
+        state
+            .run
+            .with(|r| r.as_ref().map(|r| r.chips.clone()).unwrap_or_default())
+    };
     let selected = move || {
         state.selected.get().or_else(|| {
-            state.run.with(|r| r.as_ref().and_then(|r| r.steps.len().checked_sub(1)))
+            state
+                .run
+                .with(|r| r.as_ref().and_then(|r| r.steps.len().checked_sub(1)))
         })
     };
-    let summary = move || state.run.with(|r| r.as_ref().map(|r| r.summary.clone()).unwrap_or_default());
+    let summary = move || {
+        state
+            .run
+            .with(|r| r.as_ref().map(|r| r.summary.clone()).unwrap_or_default())
+    };
     view! {
         <section class="output-panel" aria-label="Generated text">
             <h2>"Output"</h2>

@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 
-
 use crate::actions::load_main;
 use crate::loader::Source;
 use crate::settings::{DeviceChoice, MODELS};
@@ -137,4 +136,3 @@ pub fn StatusBar() -> impl IntoView {
         </div>
     }
 }
-

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use crate::runner::token_text;
 use crate::state::{AppState, StepRecord};
+use crate::views::chart::percent;
 use crate::views::output::visible;
 
 /// The selected step's record (the latest when none is selected) and its index.
@@ -33,7 +34,9 @@ pub fn BeamView() -> impl IntoView {
     let state = expect_context::<AppState>();
     let rows = move || {
         let (index, record) = selected_step(state)?;
-        let Step::Beams { beams } = record.step else { return None };
+        let Step::Beams { beams } = record.step else {
+            return None;
+        };
         Some((index, beams))
     };
     view! {
@@ -46,8 +49,8 @@ pub fn BeamView() -> impl IntoView {
                         {move || rows().map(|(_, beams)| beams.into_iter().enumerate().map(|(i, b)| {
                             let tokens = b.ids.iter().map(|&id| text(state, id)).collect::<Vec<_>>().join(" ");
                             view! {
-                                <tr data-testid=if b.finished { "beam-finished" } else { "beam-row" }
-                                    data-score=b.logprob class:finished=b.finished>
+                                <tr data-testid="beam-row" data-score=b.logprob data-finished=b.finished.to_string()
+                                    class:finished=b.finished>
                                     <td>{if b.finished { "done".to_string() } else { (i + 1).to_string() }}</td>
                                     <td class="tokens">{tokens}</td>
                                     <td class="num">{format!("{:.3}", b.logprob)}</td>
@@ -74,9 +77,11 @@ pub fn SpeculativeView() -> impl IntoView {
                         .iter()
                         .enumerate()
                         .filter_map(|(i, r)| match &r.step {
-                            Step::Speculative { drafted, added, resampled } => {
-                                Some((i, drafted.clone(), *added, *resampled))
-                            }
+                            Step::Speculative {
+                                drafted,
+                                added,
+                                resampled,
+                            } => Some((i, drafted.clone(), *added, *resampled)),
                             _ => None,
                         })
                         .collect::<Vec<_>>()
@@ -97,9 +102,9 @@ pub fn SpeculativeView() -> impl IntoView {
                             {drafted.into_iter().map(|d| view! {
                                 <span class="draft" data-testid="draft-token" data-accepted=d.accepted.to_string()
                                     data-p=d.p data-q=d.q class:accepted=d.accepted class:rejected=!d.accepted
-                                    title=format!("p = {:.4}, q = {:.4}: {}", d.p, d.q, if d.accepted { "accepted" } else { "rejected" })>
+                                    title=format!("p = {}, q = {}: {}", percent(d.p), percent(d.q), if d.accepted { "accepted" } else { "rejected" })>
                                     {text(state, d.id)}
-                                    <small>{format!(" p {:.2} q {:.2}", d.p, d.q)}</small>
+                                    <small>{format!(" p {} q {}", percent(d.p), percent(d.q))}</small>
                                 </span>
                             }).collect_view()}
                             <span class="added" data-testid="added-token"
@@ -122,7 +127,9 @@ pub fn ContrastiveView() -> impl IntoView {
     let state = expect_context::<AppState>();
     let rows = move || {
         let (index, record) = selected_step(state)?;
-        let Step::Contrastive { chosen, candidates } = record.step else { return None };
+        let Step::Contrastive { chosen, candidates } = record.step else {
+            return None;
+        };
         Some((index, chosen, candidates))
     };
     view! {

@@ -74,7 +74,12 @@ impl Gpu {
             || ["llvmpipe", "lavapipe", "swiftshader"]
                 .iter()
                 .any(|n| info.name.to_lowercase().contains(n));
-        let info = format!("{} ({:?})", info.name, info.backend);
+        // Browsers often keep the adapter's name to themselves.
+        let info = match (info.name.is_empty(), info.backend) {
+            (true, wgpu::Backend::BrowserWebGpu) => "WebGPU".to_string(),
+            (true, backend) => format!("{backend:?}"),
+            (false, backend) => format!("{} ({backend:?})", info.name),
+        };
         let limits = adapter.limits();
         let shader_f16 =
             !options.force_f32 && adapter.features().contains(wgpu::Features::SHADER_F16);
