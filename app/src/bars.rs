@@ -68,14 +68,16 @@ pub fn cut_name(cut: Option<Cut>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
+    // Natively plain tests; on wasm32 the same tests through wasm-bindgen-test.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn logits() -> Vec<f32> {
         // Token i has logit -0.5 i: probabilities fall off geometrically.
         (0..50).map(|i| -0.5 * i as f32).collect()
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn bars_follow_the_sliders_without_changing_rows() {
         let l = logits();
         let plain = bars(&l, &[], &SamplingParams::default(), 2, 5);
@@ -113,7 +115,7 @@ mod tests {
         );
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn the_chosen_token_is_shown_even_when_unlikely() {
         let chart = bars(&logits(), &[], &SamplingParams::default(), 40, 4);
         assert_eq!(chart.len(), 5);
@@ -121,7 +123,7 @@ mod tests {
         assert_eq!(chart.last().unwrap().id, 40);
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn top_p_and_min_p_cuts_are_named() {
         let l = logits();
         let p = SamplingParams {

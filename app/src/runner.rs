@@ -273,3 +273,73 @@ pub fn token_text(tokenizer: &engine::tokenizer::Tokenizer, id: u32) -> String {
         .token_text(id)
         .unwrap_or_else(|_| format!("#{id}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::decoding::steps::{BeamState, Draft};
+    use engine::tokenizer::Tokenizer;
+    // Natively plain tests; on wasm32 the same tests through wasm-bindgen-test.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn tokenizer() -> Tokenizer {
+        Tokenizer::from_bytes(include_bytes!("../../engine/assets/tokenizer.json")).unwrap()
+    }
+
+    #[test]
+    fn a_speculative_round_emits_its_accepted_drafts_then_the_added_token() {
+        let t = tokenizer();
+        let mut run = RunView::new(Strategy::Speculative, vec![6214, 345]);
+        let draft = |id, accepted| Draft {
+            id,
+            p: 0.5,
+            q: 0.4,
+            accepted,
+        };
+        let round = Step::Speculative {
+            drafted: vec![draft(2582, true), draft(11, true), draft(13, false)],
+            added: 198,
+            resampled: true,
+        };
+        record(&mut run, round, None, &t);
+        assert_eq!(run.ids(), [2582, 11, 198]);
+        assert!(run.chips.iter().all(|c| c.step == 0));
+        assert_eq!(run.text, " soon,\n");
+    }
+
+    #[test]
+    fn beam_chips_follow_the_best_beam() {
+        let t = tokenizer();
+        let mut run = RunView::new(Strategy::Beam, vec![6214, 345]);
+        let beams = |ids: Vec<u32>| Step::Beams {
+            beams: vec![BeamState {
+                ids,
+                logprob: -1.0,
+                finished: false,
+            }],
+        };
+        record(&mut run, beams(vec![2582]), None, &t);
+        record(&mut run, beams(vec![1568, 11]), None, &t);
+        assert_eq!(run.ids(), [1568, 11]);
+        assert_eq!(run.chips.iter().map(|c| c.step).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(run.steps.len(), 2);
+        assert_eq!(run.text, " later,");
+    }
+
+    #[test]
+    fn token_steps_keep_their_logits_and_position() {
+        let t = tokenizer();
+        let mut run = RunView::new(Strategy::Sample, vec![6214]);
+        let token = |chosen| Step::Token {
+            row: 0,
+            chosen,
+            candidates: Vec::new(),
+        };
+        record(&mut run, token(345), Some(vec![0.5; 4].into()), &t);
+        record(&mut run, token(2582), Some(vec![1.5; 4].into()), &t);
+        assert_eq!(run.steps[1].before, 1);
+        assert_eq!(run.steps[1].logits.as_deref(), Some(&[1.5; 4][..]));
+        assert_eq!(run.text, " you soon");
+    }
+}

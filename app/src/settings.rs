@@ -330,9 +330,11 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
+    // Natively plain tests; on wasm32 the same tests through wasm-bindgen-test.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    #[wasm_bindgen_test]
+    #[test]
     fn settings_survive_the_round_trip_through_the_url() {
         let s = Settings {
             model: "gpt2-medium".into(),
@@ -353,12 +355,12 @@ mod tests {
         assert_eq!(back, s, "query was {query}");
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn defaults_leave_the_url_short() {
         assert_eq!(Settings::default().to_query(), "?model=gpt2");
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn bad_values_are_reported_and_replaced_by_defaults() {
         let (s, problems) = Settings::from_query("?top_p=0&strategy=magic&top_k=abc&beams=3");
         assert_eq!(s.top_p, 1.0);
@@ -368,7 +370,7 @@ mod tests {
         assert!(problems[0].contains("(0, 1]"), "{}", problems[0]);
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn sliders_at_their_off_end_turn_the_cuts_off() {
         let off = Settings::default().sampling();
         assert_eq!((off.top_k, off.top_p, off.min_p), (None, None, None));
@@ -386,7 +388,7 @@ mod tests {
         on.validate().unwrap();
     }
 
-    #[wasm_bindgen_test]
+    #[test]
     fn plus_and_percent_escapes_decode() {
         let pairs = parse_query("?prompt=See+you%2C%20later&x=%zz");
         assert_eq!(pairs[0].1, "See you, later");

@@ -1,0 +1,139 @@
+//! What the page must show, computed natively by the engine on the CPU from the
+//! mirrored files, loaded as `gpt2` loads a model folder; and, where it is
+//! built, what the `gpt2` command line itself prints.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use engine::backend::{block_on, Device, LanguageModel, Model};
+use engine::config::Gpt2Config;
+use engine::decoding::{beam_search, greedy, score, BeamParams, EarlyStopping, GenerateOptions};
+use engine::tokenizer::Tokenizer;
+use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
+use serde_json::Value;
+
+/// A mirrored model loaded natively on the CPU.
+pub struct Native {
+    dir: PathBuf,
+    model: Model,
+    tokenizer: Tokenizer,
+}
+
+impl Native {
+    /// Loads the model folder `dir` (config, tokenizer, weights).
+    pub fn load(dir: &Path) -> Native {
+        let fail = |what: &str, e: engine::Error| -> ! {
+            panic!("loading {} natively: {what}: {e}", dir.display())
+        };
+        let config = Gpt2Config::from_file(&dir.join("config.json"))
+            .unwrap_or_else(|e| fail("config.json", e));
+        let tokenizer = Tokenizer::from_file(&dir.join("tokenizer.json"))
+            .unwrap_or_else(|e| fail("tokenizer.json", e));
+        let file = SafetensorsFile::open(&dir.join("model.safetensors"))
+            .unwrap_or_else(|e| fail("model.safetensors", e));
+        let checkpoint =
+            Gpt2Checkpoint::new(file, &config).unwrap_or_else(|e| fail("checkpoint", e));
+        let model = block_on(Model::load(&checkpoint, &config, &Device::Cpu))
+            .unwrap_or_else(|e| fail("model", e));
+        Native {
+            dir: dir.to_path_buf(),
+            model,
+            tokenizer,
+        }
+    }
+
+    /// The prompt's token ids.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        self.tokenizer
+            .encode(text)
+            .unwrap_or_else(|e| panic!("tokenizing {text:?}: {e}"))
+    }
+
+    /// `gpt2 generate`'s options: stop after end-of-text, no minimum length.
+    fn options(&self, max_new_tokens: usize) -> GenerateOptions {
+        GenerateOptions {
+            max_new_tokens,
+            min_new_tokens: 0,
+            eos_token_id: Some(self.model.config().eos_token_id),
+        }
+    }
+
+    /// `gpt2 generate --strategy greedy`'s new ids.
+    pub fn greedy(&self, prompt: &str, max_new_tokens: usize) -> Vec<u32> {
+        let ids = self.encode(prompt);
+        let options = self.options(max_new_tokens);
+        block_on(greedy(&self.model, &ids, &options, &mut |_| {}))
+            .unwrap_or_else(|e| panic!("greedy decoding natively: {e}"))
+            .ids
+    }
+
+    /// `gpt2 generate --strategy beam --num-beams K`'s best sequence (length
+    /// penalty 1, no early stopping, as the command line's defaults).
+    pub fn beam(&self, prompt: &str, max_new_tokens: usize, num_beams: usize) -> Vec<u32> {
+        let ids = self.encode(prompt);
+        let params = BeamParams {
+            num_beams,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::False,
+            num_return_sequences: 1,
+            no_repeat_ngram_size: None,
+        };
+        let options = self.options(max_new_tokens);
+        let mut best = block_on(beam_search(
+            &self.model,
+            &ids,
+            &options,
+            &params,
+            &mut |_| {},
+        ))
+        .unwrap_or_else(|e| panic!("beam search natively: {e}"));
+        best.remove(0).ids
+    }
+
+    /// The total log-probability of `text` after `<|endoftext|>`, as the page's
+    /// scoring panel defines it: every token of the text is scored.
+    pub fn score_total(&self, text: &str) -> f64 {
+        let eos = self.model.config().eos_token_id;
+        let ids: Vec<u32> = std::iter::once(eos).chain(self.encode(text)).collect();
+        let logprobs = block_on(score(&self.model, &ids))
+            .unwrap_or_else(|e| panic!("scoring {text:?} natively: {e}"));
+        logprobs.iter().map(|&l| l as f64).sum()
+    }
+
+    /// What `target/release/gpt2 generate --strategy greedy --json` prints as
+    /// ids, when that binary is built.
+    pub fn greedy_by_the_command_line(
+        &self,
+        prompt: &str,
+        max_new_tokens: usize,
+    ) -> Option<Vec<u32>> {
+        let binary = crate::repo_root().join("target/release/gpt2");
+        if !binary.is_file() {
+            return None;
+        }
+        let output = Command::new(&binary)
+            .arg("generate")
+            .arg("--model")
+            .arg(&self.dir)
+            .args(["--prompt", prompt, "--strategy", "greedy", "--json"])
+            .args(["--max-new-tokens", &max_new_tokens.to_string()])
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
+        assert!(
+            output.status.success(),
+            "{} generate failed: {}",
+            binary.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("gpt2 --json printed no JSON ({e})"));
+        let ids = json["sequences"][0]["ids"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no sequences[0].ids in gpt2's output: {json}"));
+        Some(
+            ids.iter()
+                .map(|v| v.as_u64().expect("an id") as u32)
+                .collect(),
+        )
+    }
+}

@@ -1,0 +1,93 @@
+//! End-to-end tests of the playground page: the page built into `dist/` (by
+//! `trunk build --release --offline`) is served with a Hub mirror of tiny
+//! random checkpoints, opened in headless Chromium through chromedriver, and
+//! what it shows is checked against the engine run natively on the CPU.
+//!
+//! Run with `cargo test -p e2e --release -- --test-threads 1` once `dist/` is
+//! built. Needs Chromium and chromedriver (`apt-get install chromium
+//! chromium-driver`; `CHROME_BIN` and `CHROMEDRIVER` name others). Screenshots
+//! are saved in `target/e2e-screenshots/`, the mirror in `target/e2e-mirror/`.
+//!
+//! - [`server`]: the static HTTP server (page and mirror);
+//! - [`mirror`]: the mirrored model folders;
+//! - [`webdriver`]: Chromium through WebDriver's HTTP protocol;
+//! - [`page`]: test hooks, waits and screenshots of any page;
+//! - [`playground`]: the playground page's contract (`CONTRACT.md`) as calls;
+//! - [`expected`]: the native reference.
+
+pub mod expected;
+pub mod mirror;
+pub mod page;
+pub mod playground;
+pub mod server;
+pub mod webdriver;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use expected::Native;
+use server::Server;
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// What the page tests share: the server and the mirror.
+pub struct Fixture {
+    pub server: Server,
+    pub mirror: PathBuf,
+}
+
+/// The shared fixture, made on first use. Fails when the page is not built.
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let root = repo_root();
+        let site = root.join("dist");
+        assert!(
+            site.join("index.html").is_file(),
+            "{} is missing: build the page first with `trunk build --release --offline` \
+             at the repository's root",
+            site.join("index.html").display()
+        );
+        let mirror = root.join("target/e2e-mirror");
+        mirror::build(&mirror);
+        Fixture {
+            server: Server::start(&site, &mirror),
+            mirror,
+        }
+    })
+}
+
+impl Fixture {
+    /// The page's URL with `params` and the mirror as its Hub.
+    pub fn page_url(&self, params: &[(&str, &str)]) -> String {
+        let hub = self.server.hub_url();
+        let query: Vec<String> = params
+            .iter()
+            .copied()
+            .chain([("hub", hub.as_str())])
+            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+            .collect();
+        format!("{}/?{}", self.server.url(), query.join("&"))
+    }
+
+    /// The mirror's tiny model, loaded natively on the CPU.
+    pub fn native(&self) -> Native {
+        Native::load(&self.mirror.join(mirror::TINY))
+    }
+}
+
+/// Encodes a query value: everything but unreserved characters as `%XX`.
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,62 @@
+//! The Hub mirror the page downloads from: seeded random GPT-2 checkpoints in
+//! the Hub's folder layout (`config.json`, `model.safetensors`,
+//! `tokenizer.json`), and a broken one whose weights file is cut in half.
+
+use std::path::Path;
+
+use engine::config::Gpt2Config;
+use engine::weights::random::RandomCheckpoint;
+
+/// The model the page runs.
+pub const TINY: &str = "tiny-gpt2";
+/// The same shape with other weights: the amateur and the draft.
+pub const DRAFT: &str = "tiny-draft";
+/// `TINY` with `model.safetensors` truncated to half its length.
+pub const BROKEN: &str = "broken-gpt2";
+
+/// The shape of every mirrored model: 2 layers, 2 heads, 64 wide, 256 positions.
+pub fn tiny_config() -> Gpt2Config {
+    Gpt2Config::new(2, 2, 64, 256)
+}
+
+/// Writes the mirror's model folders into `root` (`root/<repo>/<file>`).
+///
+/// Every file is written beside its final name and then renamed into place, so
+/// that test processes sharing `root` never see a partly written file.
+pub fn build(root: &Path) {
+    let staging = root.join(format!(".staging-{}", std::process::id()));
+    for (repo, seed) in [(TINY, 1), (DRAFT, 2), (BROKEN, 1)] {
+        let dir = staging.join(repo);
+        RandomCheckpoint::new(tiny_config(), seed)
+            .write(&dir)
+            .unwrap_or_else(|e| panic!("writing the {repo} checkpoint: {e}"));
+        if repo == BROKEN {
+            truncate_to_half(&dir.join("model.safetensors"));
+        }
+        let target = root.join(repo);
+        std::fs::create_dir_all(&target)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", target.display()));
+        for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+            let (from, to) = (dir.join(file), target.join(file));
+            std::fs::rename(&from, &to)
+                .unwrap_or_else(|e| panic!("moving {} to {}: {e}", from.display(), to.display()));
+        }
+    }
+    std::fs::remove_dir_all(&staging)
+        .unwrap_or_else(|e| panic!("removing {}: {e}", staging.display()));
+}
+
+/// The URL path of a mirrored file, as the server counts its requests.
+pub fn url_path(repo: &str, file: &str) -> String {
+    format!("/mirror/{repo}/resolve/main/{file}")
+}
+
+fn truncate_to_half(path: &Path) {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let length = file.metadata().expect("file length").len();
+    file.set_len(length / 2)
+        .unwrap_or_else(|e| panic!("truncating {}: {e}", path.display()));
+}
