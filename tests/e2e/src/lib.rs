@@ -22,7 +22,7 @@ pub mod playground;
 pub mod server;
 pub mod webdriver;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use expected::Native;
@@ -30,7 +30,12 @@ use server::Server;
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .expect("tests/e2e lies two folders below the root")
+        .to_path_buf()
 }
 
 /// What the page tests share: the server and the mirror.

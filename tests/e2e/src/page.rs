@@ -177,10 +177,11 @@ impl Page {
         );
         let error = format!("error: {:?}", self.text("error"));
         let log = self.browser.console_log().join("\n  ");
-        format!(
-            "url: {}\n{status}\n{error}\nbrowser console:\n  {log}",
-            self.url()
-        )
+        let url = self
+            .browser
+            .execute("return location.href", json!([]))
+            .map_or_else(|e| format!("({e})"), |v| v.to_string());
+        format!("url: {url}\n{status}\n{error}\nbrowser console:\n  {log}")
     }
 
     /// Scrolls the first `testid` element to the middle of the viewport.

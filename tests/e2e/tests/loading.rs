@@ -68,6 +68,10 @@ fn reload_is_served_from_the_page_cache() {
     page.wait_for_state("ready", LONG);
     let weights = mirror::url_path(TINY, "model.safetensors");
     let before = f.server.requests(&weights);
+    assert!(
+        before >= 1,
+        "requests for {weights} during the first load: none"
+    );
     page.browser.navigate(&url);
     page.wait_for_state("ready", LONG);
     assert_eq!(
