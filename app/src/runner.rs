@@ -20,8 +20,8 @@ use crate::settings::{Settings, Strategy};
 use crate::state::{AppState, Chip, Loaded, RunView, StepRecord};
 
 /// A model as a strategy sees it in the page: every pass counted, the last
-/// row-0 logits kept for the chart, the browser given a turn before each pass
-/// (the CPU backend would otherwise hold the page until the run ends), and an
+/// row-0 logits kept for the chart, the browser given a turn before each CPU
+/// pass (on the GPU, waiting for the readback already gives it one), and an
 /// error once Stop was pressed.
 pub struct Tracked<'a> {
     pub model: &'a Model,
@@ -43,7 +43,9 @@ impl LanguageModel for Tracked<'_> {
     }
 
     async fn forward(&self, cache: &mut Cache, tokens: &[&[u32]], last: usize) -> Result<Logits> {
-        yield_to_browser().await;
+        if matches!(self.model, Model::Candle(_)) {
+            yield_to_browser().await;
+        }
         if self.stop.get() {
             return Err(Error::input("stopped"));
         }

@@ -40,8 +40,8 @@ impl Strategy {
             Strategy::Greedy => "Greedy",
             Strategy::Beam => "Beam search",
             Strategy::Sample => "Sampling",
-            Strategy::Contrastive => "Contrastive (expert − amateur)",
-            Strategy::Speculative => "Speculative (draft → target)",
+            Strategy::Contrastive => "Contrastive",
+            Strategy::Speculative => "Speculative",
         }
     }
 

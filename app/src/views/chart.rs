@@ -70,13 +70,15 @@ pub fn StepChart() -> impl IntoView {
             }}</h2>
             <div class="legend" aria-hidden="true">
                 <span class="key raw"></span>"model" <span class="key kept"></span>"after temperature and cuts"
-                <span class="key chosen"></span>"chosen"
+                <span class="key chosen"></span>"chosen" <span class="scale-note">"· the longest bar spans the track"</span>
             </div>
             <div class="chart" data-testid="step-chart" role="list">
                 {move || match chart.get() {
                     Some((_, bars)) => {
                         let names = texts(&bars);
-                        bars.into_iter().zip(names).map(|(b, name)| bar_view(b, name)).collect_view().into_any()
+                        // The longest bar spans the track; the numbers stay absolute.
+                        let scale = bars.iter().map(|b| b.raw.max(b.prob)).fold(1e-9, f32::max);
+                        bars.into_iter().zip(names).map(|(b, name)| bar_view(b, name, scale)).collect_view().into_any()
                     }
                     None if has_run() && !strategy_has_bars() => view! {
                         <p class="empty">"This strategy's choices are shown in its own view below; bars are drawn for greedy and sampling steps."</p>
@@ -88,8 +90,8 @@ pub fn StepChart() -> impl IntoView {
     }
 }
 
-/// One row of the chart.
-fn bar_view(bar: Bar, text: String) -> impl IntoView {
+/// One row of the chart; `scale` is the probability a full track stands for.
+fn bar_view(bar: Bar, text: String, scale: f32) -> impl IntoView {
     let cut = cut_name(bar.cut);
     let pct = percent;
     let label = format!(
@@ -110,8 +112,8 @@ fn bar_view(bar: Bar, text: String) -> impl IntoView {
             class:cut=bar.cut.is_some() class:chosen=bar.chosen title=label.clone() aria-label=label>
             <span class="token">{visible(&text)}</span>
             <span class="track">
-                <span class="fill raw" style=format!("width: {:.3}%", 100.0 * bar.raw)></span>
-                <span class="fill kept" style=format!("width: {:.3}%", 100.0 * bar.prob)></span>
+                <span class="fill raw" style=format!("width: {:.3}%", 100.0 * bar.raw / scale)></span>
+                <span class="fill kept" style=format!("width: {:.3}%", 100.0 * bar.prob / scale)></span>
             </span>
             <span class="value">{pct(bar.prob)}</span>
             <span class="cut-name">{if cut.is_empty() { String::new() } else { format!("cut: {cut}") }}</span>
