@@ -97,8 +97,14 @@ pub fn SpeculativeView() -> impl IntoView {
                 <p class="hint">"Each round the draft proposes tokens; the target checks them in one pass and keeps a draft with probability min(1, p/q)."</p>
                 <ol class="rounds">
                     {move || rounds().into_iter().map(|(i, drafted, added, resampled)| view! {
-                        <li class="round" class:selected=move || selected() == Some(i)
-                            on:click=move |_| state.selected.set(Some(i))>
+                        <li class="round" class:selected=move || selected() == Some(i) tabindex="0"
+                            on:click=move |_| state.selected.set(Some(i))
+                            on:keydown=move |ev| {
+                                if ev.key() == "Enter" || ev.key() == " " {
+                                    ev.prevent_default();
+                                    state.selected.set(Some(i));
+                                }
+                            }>
                             {drafted.into_iter().map(|d| view! {
                                 <span class="draft" data-testid="draft-token" data-accepted=d.accepted.to_string()
                                     data-p=d.p data-q=d.q class:accepted=d.accepted class:rejected=!d.accepted

@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -57,12 +58,19 @@ pub struct Browser {
     driver: Child,
     base: String,
     agent: ureq::Agent,
+    /// One browser at a time in a test process: WebGPU on SwiftShader shares
+    /// the machine's cores, and tests time their waits.
+    _turn: MutexGuard<'static, ()>,
 }
+
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
 
 impl Browser {
     /// Starts chromedriver (`$CHROMEDRIVER`, else `chromedriver` on PATH) and
     /// Chromium (`$CHROME_BIN`, else `chromium`), with console logging on.
     pub fn start(gpu: Gpu) -> Browser {
+        // A test that failed while holding the turn poisons the lock; the turn is still free.
+        let turn = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
         let driver_path = std::env::var_os("CHROMEDRIVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("chromedriver"));
@@ -89,6 +97,7 @@ impl Browser {
             driver,
             base: format!("http://127.0.0.1:{port}"),
             agent,
+            _turn: turn,
         };
         browser.wait_until_ready();
         let session = browser
