@@ -2,7 +2,7 @@
 //! that a missing one gets an explanation instead of a failed load.
 
 use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 /// What to tell a person whose browser has no usable WebGPU.
@@ -36,5 +36,3 @@ pub async fn check() -> Result<(), String> {
     }
     Ok(())
 }
-
-use wasm_bindgen::JsCast;
