@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use engine::backend::block_on;
 use engine::backend::candle::CandleModel;
+use engine::backend::Precision;
 use engine::config::Gpt2Config;
 use engine::decoding::{greedy, score, GenerateOptions};
 use engine::tokenizer::Tokenizer;
@@ -18,7 +19,8 @@ fn load() -> (CandleModel, Tokenizer) {
     let config = Gpt2Config::from_file(&dir.join("config.json")).unwrap();
     let file = SafetensorsFile::open(&dir.join("model.safetensors")).unwrap();
     let ckpt = Gpt2Checkpoint::new(file, &config).unwrap();
-    let model = CandleModel::load(&ckpt, &config, &candle_core::Device::Cpu).unwrap();
+    let model =
+        CandleModel::load(&ckpt, &config, &candle_core::Device::Cpu, Precision::F32).unwrap();
     (
         model,
         Tokenizer::from_file(&dir.join("tokenizer.json")).unwrap(),

@@ -7,6 +7,7 @@ mod common;
 use common::{checkpoint, fixture, ids, recipe};
 use engine::backend::candle::CandleModel;
 use engine::backend::wgpu::{GpuOptions, WgpuModel};
+use engine::backend::Precision;
 use engine::backend::{block_on, LanguageModel};
 use engine::decoding::{log_softmax, score};
 use engine::Error;
@@ -54,7 +55,8 @@ fn split_weights_and_logits_blocks_match_transformers() {
     // Every position of a 70-token prompt: four blocks of logits rows, against candle.
     let r = recipe(&fx);
     let ckpt = checkpoint(r.safetensors_bytes(), &r.config);
-    let cpu = CandleModel::load(&ckpt, &r.config, &candle_core::Device::Cpu).unwrap();
+    let cpu =
+        CandleModel::load(&ckpt, &r.config, &candle_core::Device::Cpu, Precision::F32).unwrap();
     let prompt: Vec<u32> = (0..70).map(|i| (i * 7919) % 50257).collect();
     let (mut c1, mut c2) = (cpu.new_cache(1).unwrap(), model.new_cache(1).unwrap());
     let want = block_on(cpu.forward(&mut c1, &[&prompt], 70)).unwrap();

@@ -3,10 +3,12 @@
 
 pub mod candle;
 mod model;
+mod precision;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
 pub use model::{Cache, Device, Model};
+pub use precision::Precision;
 
 use crate::config::Gpt2Config;
 use crate::{Error, Result};

@@ -4,7 +4,7 @@
 use super::candle::{CandleCache, CandleModel};
 #[cfg(feature = "wgpu")]
 use super::wgpu::{GpuOptions, WgpuCache, WgpuModel};
-use super::{KvCache, LanguageModel, Logits};
+use super::{KvCache, LanguageModel, Logits, Precision};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
@@ -15,9 +15,23 @@ pub enum Device {
     /// candle on the CPU.
     #[default]
     Cpu,
+    /// candle on an NVIDIA GPU (CUDA), by ordinal. Needs a build with the
+    /// `cuda` feature; otherwise loading says how to get one.
+    Cuda(usize),
     /// WGSL compute shaders through wgpu (WebGPU, Vulkan, Metal, DX12).
     #[cfg(feature = "wgpu")]
     Wgpu(GpuOptions),
+}
+
+impl Device {
+    /// Checks that the device can be opened (CUDA: this build has it, and a
+    /// GPU answers), so that a mistake is reported before a download.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Device::Cuda(ordinal) => cuda_device(*ordinal).map(drop),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A loaded model on one of the backends.
@@ -38,28 +52,81 @@ pub enum Cache {
 }
 
 impl Model {
-    /// Loads a checked checkpoint onto `device`.
+    /// Loads a checked checkpoint onto `device`, in f32.
     pub async fn load(
         ckpt: &Gpt2Checkpoint,
         config: &Gpt2Config,
         device: &Device,
     ) -> Result<Model> {
+        Model::load_as(ckpt, config, device, Precision::F32).await
+    }
+
+    /// Loads a checked checkpoint onto `device`, its weights and activations
+    /// in `precision`.
+    pub async fn load_as(
+        ckpt: &Gpt2Checkpoint,
+        config: &Gpt2Config,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Model> {
         Ok(match device {
-            Device::Cpu => {
-                Model::Candle(CandleModel::load(ckpt, config, &candle_core::Device::Cpu)?)
+            Device::Cpu => Model::Candle(CandleModel::load(
+                ckpt,
+                config,
+                &candle_core::Device::Cpu,
+                precision,
+            )?),
+            Device::Cuda(ordinal) => {
+                let gpu = cuda_device(*ordinal)?;
+                Model::Candle(CandleModel::load(ckpt, config, &gpu, precision)?)
             }
             #[cfg(feature = "wgpu")]
-            Device::Wgpu(options) => Model::Wgpu(WgpuModel::load(ckpt, config, options).await?),
+            Device::Wgpu(options) => {
+                if precision != Precision::F32 {
+                    return Err(Error::input(format!(
+                        "the wgpu backend runs in f32 only, not {precision}: \
+                         leave out --dtype, or use --device cuda for f16 and bf16"
+                    )));
+                }
+                Model::Wgpu(WgpuModel::load(ckpt, config, options).await?)
+            }
         })
     }
 
     /// Where the model runs, for people.
     pub fn device_name(&self) -> String {
         match self {
-            Model::Candle(_) => "cpu".into(),
+            Model::Candle(m) => {
+                let device = match m.device().location() {
+                    candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+                    _ => "cpu".into(),
+                };
+                match m.precision() {
+                    Precision::F32 => device,
+                    p => format!("{device} ({p})"),
+                }
+            }
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => format!("wgpu: {}", m.device_info()),
         }
+    }
+}
+
+/// Opens CUDA device `ordinal`, or says why it cannot be used.
+fn cuda_device(ordinal: usize) -> Result<candle_core::Device> {
+    match candle_core::Device::new_cuda(ordinal) {
+        Ok(device) => Ok(device),
+        Err(_) if !cfg!(feature = "cuda") => Err(Error::input(
+            "--device cuda: this build has no CUDA support; build with `--features cuda` \
+                 (see the README's CUDA section), or use --device cpu",
+        )),
+        Err(e) => Err(Error::input(format!(
+            "--device cuda: no usable NVIDIA GPU {ordinal} ({}); check that the NVIDIA \
+             driver is installed and `nvidia-smi` lists a GPU, or use --device cpu",
+            Error::from(e)
+                .to_string()
+                .trim_start_matches("backend error: ")
+        ))),
     }
 }
 

@@ -11,9 +11,13 @@ use engine::weights::{Dtype, Gpt2Checkpoint, SafetensorsFile};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The repository's `tests/fixtures` folder.
+/// The repository's `tests/fixtures` folder, or `GPT2_FIXTURES` (for test
+/// binaries run away from the checkout they were built in, e.g. on a GPU machine).
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+    match std::env::var_os("GPT2_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures"),
+    }
 }
 
 /// A golden fixture written by `tests/golden/make_fixtures.py`.
@@ -43,13 +47,15 @@ pub fn recipe(fixture: &Value) -> RandomCheckpoint {
     }
 }
 
-/// The device the model tests run on: `GPT2_TEST_DEVICE=cpu` (the default)
-/// or `wgpu` (natively: Vulkan, e.g. Mesa's lavapipe without a GPU).
+/// The device the model tests run on: `GPT2_TEST_DEVICE=cpu` (the default),
+/// `wgpu` (natively: Vulkan, e.g. Mesa's lavapipe without a GPU) or `cuda`
+/// (a build with `--features cuda`, on an NVIDIA GPU).
 pub fn test_device() -> Device {
     match std::env::var("GPT2_TEST_DEVICE").as_deref() {
         Err(_) | Ok("") | Ok("cpu") => Device::Cpu,
         Ok("wgpu") => Device::Wgpu(Default::default()),
-        Ok(other) => panic!("GPT2_TEST_DEVICE={other}: expected cpu or wgpu"),
+        Ok("cuda") => Device::Cuda(0),
+        Ok(other) => panic!("GPT2_TEST_DEVICE={other}: expected cpu, wgpu or cuda"),
     }
 }
 

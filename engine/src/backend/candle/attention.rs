@@ -1,40 +1,68 @@
 //! Causal multi-head attention over the KV cache.
 //!
 //! `qkv (rows, n, 3C)` holds the new positions' queries (keys and values are
-//! already in the cache); `k, v (rows, capacity, C)` hold positions
+//! already in the cache); `k, v (rows, H, capacity, hd)` hold positions
 //! `0..past+n`. Query `i` sits at position `past + i` and sees keys `0..=past+i`.
-//! Scores are scaled by `1/sqrt(head_dim)` and soft-maxed in f32, as in
-//! `transformers`' eager GPT-2 attention.
+//! Scores are scaled by `1/sqrt(head_dim)` and soft-maxed with f32
+//! accumulation, as in `transformers`' eager GPT-2 attention.
+//!
+//! Two paths: a hand-written CPU kernel for f32, and candle's tensor ops for
+//! every other device and precision (CUDA). The latter reads the cache as a
+//! strided view and needs no mask for one new position, so a decode step is
+//! a few kernel launches per layer.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Shape, Tensor};
 
 use super::linear::{dot, slice};
 use crate::Result;
 
-// qkv (rows, n, 3C), k/v (rows, cap, C) -> (rows, n, C)
+// qkv (rows, n, 3C), k/v (rows, H, cap, hd) -> (rows, n, C)
 pub(super) fn attend(
     qkv: &Tensor,
     k: &Tensor,
     v: &Tensor,
     past: usize,
-    n_head: usize,
+    mask: Option<&Tensor>,
 ) -> Result<Tensor> {
-    if qkv.device().is_cpu() {
-        let op = CpuAttention { past, n_head };
+    let (rows, n, c3) = qkv.dims3()?;
+    let (_, h, _, hd) = k.dims4()?;
+    if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
+        let op = CpuAttention { past };
         return Ok(qkv.contiguous()?.apply_op3_no_bwd(k, v, &op)?);
     }
-    let (rows, n, c3) = qkv.dims3()?;
-    let (c, hd) = (c3 / 3, c3 / 3 / n_head);
     let total = past + n;
-    let heads = |t: Tensor, len: usize| -> Result<Tensor> {
-        Ok(t.reshape((rows, len, n_head, hd))?
-            .transpose(1, 2)?
-            .contiguous()?)
-    };
-    let q = heads(qkv.narrow(2, 0, c)?, n)?; // (rows, H, n, hd)
-    let k = heads(k.narrow(1, 0, total)?, total)?; // (rows, H, total, hd)
-    let v = heads(v.narrow(1, 0, total)?, total)?;
-    let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?; // (rows, H, n, total)
+    // Queries (rows, H, n, hd), scaled on the way (one copy, one launch).
+    // GPT-2's head_dim is 64: the scale 1/8 is a power of two, exact in any
+    // float format, so scaling q first gives the same scores as scaling q·k.
+    let q = qkv
+        .reshape((rows, n, 3, h, hd))?
+        .narrow(2, 0, 1)?
+        .squeeze(2)?
+        .transpose(1, 2)?
+        .affine(1.0 / (hd as f64).sqrt(), 0.0)?;
+    let (k, v) = (k.narrow(2, 0, total)?, v.narrow(2, 0, total)?);
+    let mut scores = q.matmul(&k.t()?)?; // (rows, H, n, total)
+    if let Some(mask) = mask {
+        scores = scores.broadcast_add(mask)?;
+    }
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    let out = probs.matmul(&v)?; // (rows, H, n, hd)
+    Ok(out.transpose(1, 2)?.reshape((rows, n, c3 / 3))?)
+}
+
+/// The additive causal mask of `n` new positions after `past` cached ones,
+/// `(n, past + n)`, for the tensor-op path; `None` when no query would mask
+/// anything (one new position, or the CPU kernel, which masks as it goes).
+pub(super) fn causal_mask(
+    n: usize,
+    past: usize,
+    dtype: DType,
+    device: &Device,
+) -> Result<Option<Tensor>> {
+    if n == 1 || (device.is_cpu() && dtype == DType::F32) {
+        return Ok(None);
+    }
+    let total = past + n;
     let mask: Vec<f32> = (0..n)
         .flat_map(|i| {
             (0..total).map(move |j| {
@@ -46,17 +74,15 @@ pub(super) fn attend(
             })
         })
         .collect();
-    let mask = Tensor::from_vec(mask, (n, total), qkv.device())?;
-    let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
-    let out = probs.matmul(&v)?; // (rows, H, n, hd)
-    Ok(out.transpose(1, 2)?.reshape((rows, n, c))?)
+    Ok(Some(
+        Tensor::from_vec(mask, (n, total), device)?.to_dtype(dtype)?,
+    ))
 }
 
 /// The CPU kernel: one task per (row, head), each query's scores soft-maxed
 /// in a scratch buffer.
 struct CpuAttention {
     past: usize,
-    n_head: usize,
 }
 
 impl CustomOp3 for CpuAttention {
@@ -77,9 +103,9 @@ impl CustomOp3 for CpuAttention {
         use rayon::prelude::*;
         let (qkv, k, v) = (slice(s_qkv, l_qkv)?, slice(s_k, l_k)?, slice(s_v, l_v)?);
         let (rows, n, c3) = l_qkv.shape().dims3()?;
-        let (_, cap, c) = l_k.shape().dims3()?;
-        let (h, past) = (self.n_head, self.past);
-        let hd = c / h;
+        let (_, h, cap, hd) = l_k.shape().dims4()?;
+        let past = self.past;
+        let c = h * hd;
         let scale = 1.0 / (hd as f32).sqrt();
         debug_assert_eq!(c3, 3 * c);
         // One (n, hd) block per (row, head), gathered into (rows, n, C) after.
@@ -95,7 +121,7 @@ impl CustomOp3 for CpuAttention {
                     let seen = past + i + 1;
                     let mut max = f32::NEG_INFINITY;
                     for (j, s) in scores[..seen].iter_mut().enumerate() {
-                        let k0 = (r * cap + j) * c + head * hd;
+                        let k0 = ((r * h + head) * cap + j) * hd;
                         *s = dot(q, &k[k0..k0 + hd]) * scale;
                         max = max.max(*s);
                     }
@@ -106,7 +132,7 @@ impl CustomOp3 for CpuAttention {
                     }
                     let o = &mut out[i * hd..(i + 1) * hd];
                     for (j, &p) in scores[..seen].iter().enumerate() {
-                        let v0 = (r * cap + j) * c + head * hd;
+                        let v0 = ((r * h + head) * cap + j) * hd;
                         let p = p / sum;
                         for (o, &x) in o.iter_mut().zip(&v[v0..v0 + hd]) {
                             *o += p * x;

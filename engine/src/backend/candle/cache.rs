@@ -1,6 +1,8 @@
 //! The candle backend's KV cache: per layer, keys and values of shape
-//! `(rows, capacity, C)` (heads side by side in the last dimension), grown by
-//! doubling. Truncating sets the length; reordering gathers rows.
+//! `(rows, heads, capacity, head_dim)`, grown by doubling. Each head's
+//! positions are contiguous, so attention reads the first `len` positions as
+//! a strided view, with no copy. Truncating sets the length; reordering
+//! gathers rows.
 
 use candle_core::{DType, Device, Tensor};
 
@@ -14,9 +16,11 @@ pub struct CandleCache {
     pub(super) rows: usize,
     capacity: usize,
     max: usize,
-    width: usize,
+    heads: usize,
+    head_dim: usize,
+    dtype: DType,
     device: Device,
-    k: Vec<Tensor>, // each (rows, capacity, C)
+    k: Vec<Tensor>, // each (rows, heads, capacity, head_dim)
     v: Vec<Tensor>,
 }
 
@@ -24,7 +28,12 @@ pub struct CandleCache {
 const INITIAL_CAPACITY: usize = 64;
 
 impl CandleCache {
-    pub(super) fn new(config: &Gpt2Config, rows: usize, device: &Device) -> Result<Self> {
+    pub(super) fn new(
+        config: &Gpt2Config,
+        rows: usize,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         if rows == 0 {
             return Err(Error::input("a cache needs at least one row"));
         }
@@ -33,7 +42,9 @@ impl CandleCache {
             rows,
             capacity: 0,
             max: config.n_positions,
-            width: config.n_embd,
+            heads: config.n_head,
+            head_dim: config.n_embd / config.n_head,
+            dtype,
             device: device.clone(),
             k: vec![],
             v: vec![],
@@ -48,11 +59,8 @@ impl CandleCache {
     }
 
     fn empty(&self, capacity: usize) -> Result<Tensor> {
-        Ok(Tensor::zeros(
-            (self.rows, capacity, self.width),
-            DType::F32,
-            &self.device,
-        )?)
+        let shape = (self.rows, self.heads, capacity, self.head_dim);
+        Ok(Tensor::zeros(shape, self.dtype, &self.device)?)
     }
 
     /// Makes room for `needed` positions, keeping what is held.
@@ -64,10 +72,11 @@ impl CandleCache {
             .max(2 * self.capacity)
             .max(INITIAL_CAPACITY)
             .min(self.max);
+        let shape = (self.rows, self.heads, capacity, self.head_dim);
         for t in self.k.iter_mut().chain(self.v.iter_mut()) {
-            let grown = Tensor::zeros((self.rows, capacity, self.width), DType::F32, &self.device)?;
+            let grown = Tensor::zeros(shape, self.dtype, &self.device)?;
             if self.len > 0 {
-                grown.slice_set(&t.narrow(1, 0, self.len)?.contiguous()?, 1, 0)?;
+                grown.slice_set(&t.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
             }
             *t = grown;
         }
@@ -83,10 +92,14 @@ impl CandleCache {
         qkv: &Tensor,
         past: usize,
     ) -> Result<(&Tensor, &Tensor)> {
-        let c = self.width;
+        let (rows, n, _) = qkv.dims3()?;
+        // (rows, n, 3C) -> (rows, n, 3, H, hd); part 1 is K, part 2 is V.
+        let parts = qkv.reshape((rows, n, 3, self.heads, self.head_dim))?;
         let (k, v) = (&self.k[layer], &self.v[layer]);
-        k.slice_set(&qkv.narrow(2, c, c)?.contiguous()?, 1, past)?;
-        v.slice_set(&qkv.narrow(2, 2 * c, c)?.contiguous()?, 1, past)?;
+        for (part, cache) in [(1, k), (2, v)] {
+            let new = parts.narrow(2, part, 1)?.squeeze(2)?.transpose(1, 2)?; // (rows, H, n, hd)
+            cache.slice_set(&new.contiguous()?, 2, past)?;
+        }
         Ok((k, v))
     }
 }

@@ -4,7 +4,9 @@
 //! hand-written, threaded matrix-vector kernel at close to memory bandwidth,
 //! where candle's general matmul reaches about half of it.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
+
+use super::Place;
 
 use crate::weights::{transpose, Gpt2Checkpoint};
 use crate::Result;
@@ -29,7 +31,7 @@ impl Linear {
         layers: usize,
         d_in: usize,
         d_out: usize,
-        dev: &Device,
+        to: &Place,
     ) -> Result<Vec<Self>> {
         let size = d_in * d_out;
         let mut all = weight_buffer(layers * size);
@@ -39,14 +41,14 @@ impl Linear {
             transpose(&w, d_in, d_out, t);
             biases.push(ckpt.f32(&format!("h.{i}.{name}.bias"))?);
         }
-        let all = Tensor::from_vec(all, (layers, d_out, d_in), dev)?;
+        let all = to.tensor(all, (layers, d_out, d_in))?;
         biases
             .into_iter()
             .enumerate()
             .map(|(i, b)| {
                 Ok(Linear {
                     weight: all.get(i)?,
-                    bias: Tensor::from_vec(b, d_out, dev)?,
+                    bias: to.vector(b)?,
                 })
             })
             .collect()
@@ -56,7 +58,7 @@ impl Linear {
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (rows, n, d_in) = x.dims3()?;
         let x2 = x.reshape((rows * n, d_in))?;
-        let y = if x.device().is_cpu() && rows * n <= MATVEC_MAX_ROWS {
+        let y = if matvec_applies(x, rows * n) {
             x2.contiguous()?
                 .apply_op3_no_bwd(&self.weight, &self.bias, &MatVec)?
         } else {
@@ -64,6 +66,12 @@ impl Linear {
         };
         Ok(y.reshape((rows, n, ()))?)
     }
+}
+
+/// True when `x` (of `m` rows) takes the CPU matrix-vector kernel: f32 on
+/// the CPU, a few rows.
+fn matvec_applies(x: &Tensor, m: usize) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32 && m <= MATVEC_MAX_ROWS
 }
 
 /// A zeroed buffer for weights that are streamed every token. On Linux it is
@@ -90,7 +98,7 @@ pub(super) fn weight_buffer(len: usize) -> Vec<f32> {
 /// `x Wᵀ` for `x (m, in)` and `W (out, in)` (the tied `lm_head`).
 pub(super) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let (m, _) = x.dims2()?;
-    if x.device().is_cpu() && m <= MATVEC_MAX_ROWS {
+    if matvec_applies(x, m) {
         Ok(x.contiguous()?.apply_op2_no_bwd(w, &MatVec)?)
     } else {
         Ok(x.matmul(&w.t()?)?)

@@ -1,10 +1,10 @@
 //! GPT-2 on candle: CPU everywhere, CUDA behind the `cuda` feature.
 //!
 //! The model follows `transformers`' `modeling_gpt2.py` and keeps its names
-//! (`wte`, `wpe`, `h.{i}.ln_1`, `attn.c_attn`, `mlp.c_fc`, `ln_f`). On CPU the
-//! one-token decode path runs hand-written kernels ([`linear`], [`attention`])
-//! that stream the weights at close to memory bandwidth; larger inputs use
-//! candle's matrix multiply.
+//! (`wte`, `wpe`, `h.{i}.ln_1`, `attn.c_attn`, `mlp.c_fc`, `ln_f`). On CPU in
+//! f32 the one-token decode path runs hand-written kernels ([`linear`],
+//! [`attention`]) that stream the weights at close to memory bandwidth; larger
+//! inputs, other precisions and CUDA use candle's tensor ops (cuBLAS on GPU).
 
 mod attention;
 mod cache;
@@ -14,7 +14,7 @@ pub use cache::CandleCache;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::backend::{check_forward, LanguageModel, Logits};
+use crate::backend::{check_forward, LanguageModel, Logits, Precision};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::Result;
@@ -28,10 +28,10 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn load(ckpt: &Gpt2Checkpoint, name: &str, c: usize, eps: f64, dev: &Device) -> Result<Self> {
+    fn load(ckpt: &Gpt2Checkpoint, name: &str, eps: f64, to: &Place) -> Result<Self> {
         Ok(LayerNorm {
-            weight: Tensor::from_vec(ckpt.f32(&format!("{name}.weight"))?, c, dev)?,
-            bias: Tensor::from_vec(ckpt.f32(&format!("{name}.bias"))?, c, dev)?,
+            weight: to.vector(ckpt.f32(&format!("{name}.weight"))?)?,
+            bias: to.vector(ckpt.f32(&format!("{name}.bias"))?)?,
             eps: eps as f32,
         })
     }
@@ -57,10 +57,30 @@ struct Block {
     mlp_proj: Linear,
 }
 
+/// Where weights go: a device and a number format.
+pub(crate) struct Place {
+    pub device: Device,
+    pub dtype: DType,
+}
+
+impl Place {
+    /// Moves f32 numbers of `shape` to the device, in the model's format.
+    pub fn tensor(&self, data: Vec<f32>, shape: impl Into<candle_core::Shape>) -> Result<Tensor> {
+        Ok(Tensor::from_vec(data, shape, &self.device)?.to_dtype(self.dtype)?)
+    }
+
+    /// A vector of f32 numbers on the device, in the model's format.
+    pub fn vector(&self, data: Vec<f32>) -> Result<Tensor> {
+        let len = data.len();
+        self.tensor(data, len)
+    }
+}
+
 /// GPT-2 with its weights on a candle device.
 pub struct CandleModel {
     config: Gpt2Config,
     device: Device,
+    precision: Precision,
     wte: Tensor, // (V, C), also the tied lm_head
     wpe: Tensor, // (P, C)
     blocks: Vec<Block>,
@@ -68,17 +88,26 @@ pub struct CandleModel {
 }
 
 impl CandleModel {
-    /// Builds the model from a checked checkpoint (weights widened to f32).
-    pub fn load(ckpt: &Gpt2Checkpoint, config: &Gpt2Config, device: &Device) -> Result<Self> {
+    /// Builds the model from a checked checkpoint: weights are read as f32
+    /// (whatever the file holds) and stored in `precision` on `device`.
+    pub fn load(
+        ckpt: &Gpt2Checkpoint,
+        config: &Gpt2Config,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self> {
         let (c, inner, eps) = (config.n_embd, config.n_inner(), config.layer_norm_epsilon);
-        let dev = device;
+        let to = Place {
+            device: device.clone(),
+            dtype: precision.dtype(),
+        };
         let mut wte = linear::weight_buffer(config.vocab_size * c);
         ckpt.tensor("wte.weight")?.read_f32_into(&mut wte);
-        let wte = Tensor::from_vec(wte, (config.vocab_size, c), dev)?;
-        let wpe = Tensor::from_vec(ckpt.f32("wpe.weight")?, (config.n_positions, c), dev)?;
+        let wte = to.tensor(wte, (config.vocab_size, c))?;
+        let wpe = to.tensor(ckpt.f32("wpe.weight")?, (config.n_positions, c))?;
         let layers = config.n_layer;
         let stack =
-            |name, d_in, d_out| Linear::load_conv1d_stack(ckpt, name, layers, d_in, d_out, dev);
+            |name, d_in, d_out| Linear::load_conv1d_stack(ckpt, name, layers, d_in, d_out, &to);
         let linears = [
             stack("attn.c_attn", c, 3 * c)?,
             stack("attn.c_proj", c, c)?,
@@ -91,18 +120,19 @@ impl CandleModel {
             let p = |n: &str| format!("h.{i}.{n}");
             let next = |it: &mut std::vec::IntoIter<Linear>| it.next().expect("one per layer");
             blocks.push(Block {
-                ln_1: LayerNorm::load(ckpt, &p("ln_1"), c, eps, dev)?,
+                ln_1: LayerNorm::load(ckpt, &p("ln_1"), eps, &to)?,
                 c_attn: next(&mut c_attn),
                 attn_proj: next(&mut attn_proj),
-                ln_2: LayerNorm::load(ckpt, &p("ln_2"), c, eps, dev)?,
+                ln_2: LayerNorm::load(ckpt, &p("ln_2"), eps, &to)?,
                 c_fc: next(&mut c_fc),
                 mlp_proj: next(&mut mlp_proj),
             });
         }
-        let ln_f = LayerNorm::load(ckpt, "ln_f", c, eps, dev)?;
+        let ln_f = LayerNorm::load(ckpt, "ln_f", eps, &to)?;
         Ok(CandleModel {
             config: config.clone(),
             device: device.clone(),
+            precision,
             wte,
             wpe,
             blocks,
@@ -113,6 +143,11 @@ impl CandleModel {
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// The number format of weights and activations.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     fn forward_sync(
@@ -131,11 +166,12 @@ impl CandleModel {
         let tok = self.wte.index_select(&ids, 0)?.reshape((rows, n, c))?;
         let pos = self.wpe.narrow(0, past, n)?;
         let mut x = tok.broadcast_add(&pos)?;
+        let mask = attention::causal_mask(n, past, self.precision.dtype(), &self.device)?;
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = block.ln_1.forward(&x)?;
             let qkv = block.c_attn.forward(&h)?; // (rows, n, 3C)
             let (k_cache, v_cache) = cache.store(layer, &qkv, past)?;
-            let a = attention::attend(&qkv, k_cache, v_cache, past, cfg.n_head)?; // (rows, n, C)
+            let a = attention::attend(&qkv, k_cache, v_cache, past, mask.as_ref())?; // (rows, n, C)
             x = (x + block.attn_proj.forward(&a)?)?;
             let h = block.ln_2.forward(&x)?;
             let h = block.c_fc.forward(&h)?.gelu()?; // gelu is the tanh form (gelu_new)
@@ -166,7 +202,7 @@ impl LanguageModel for CandleModel {
     }
 
     fn new_cache(&self, rows: usize) -> Result<CandleCache> {
-        CandleCache::new(&self.config, rows, &self.device)
+        CandleCache::new(&self.config, rows, &self.device, self.precision.dtype())
     }
 
     async fn forward(

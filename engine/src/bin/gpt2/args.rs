@@ -1,6 +1,7 @@
 //! The command line's flags (see the README for the contract).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use engine::backend::Precision;
 
 #[derive(Parser)]
 #[command(
@@ -21,6 +22,8 @@ pub enum Command {
     Score(ScoreArgs),
     /// Continue a prompt with a decoding strategy.
     Generate(Box<GenerateArgs>),
+    /// Prefill and decode speed of decoding strategies, for a model and device.
+    Bench(Box<BenchArgs>),
 }
 
 /// Which model, on which device.
@@ -30,9 +33,14 @@ pub struct ModelArgs {
     /// name: gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, owner/repo.
     #[arg(long)]
     pub model: String,
-    /// Where to run the model.
+    /// Where to run the model (cuda: the first visible NVIDIA GPU; pick
+    /// another with CUDA_VISIBLE_DEVICES).
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
+    /// Number format of weights and activations: f32 (the reference, exact to
+    /// transformers), or f16 / bf16 (half the memory; for GPUs).
+    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+    pub dtype: DtypeArg,
     /// Print JSON instead of text for people.
     #[arg(long)]
     pub json: bool,
@@ -43,6 +51,23 @@ pub enum DeviceArg {
     Cpu,
     Wgpu,
     Cuda,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DtypeArg {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl DtypeArg {
+    pub fn precision(self) -> Precision {
+        match self {
+            DtypeArg::F32 => Precision::F32,
+            DtypeArg::F16 => Precision::F16,
+            DtypeArg::Bf16 => Precision::Bf16,
+        }
+    }
 }
 
 /// The text to start from, as text or as token ids.
@@ -174,6 +199,55 @@ pub struct GenerateArgs {
     /// speculative: verify by sampling (with the sampling options) instead of greedily.
     #[arg(long)]
     pub sample: bool,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The strategies to time, comma-separated. The speculative prediction
+    /// (Leviathan et al., eq. 1) needs greedy in the list too.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "greedy")]
+    pub strategies: Vec<Strategy>,
+    /// Prompt length in tokens (a fixed English text, repeated).
+    #[arg(long, default_value_t = 32)]
+    pub prompt_tokens: usize,
+    /// Tokens generated per run (end-of-text is held off until then).
+    #[arg(long, default_value_t = 64)]
+    pub new_tokens: usize,
+    /// Timed runs per strategy; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Untimed runs before them (the first run on a GPU compiles and allocates).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// beam: how many beams.
+    #[arg(long, default_value_t = 4)]
+    pub num_beams: usize,
+    /// sample: temperature.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// sample: keep the K most likely tokens (transformers' default, 50).
+    #[arg(long, default_value_t = 50)]
+    pub top_k: usize,
+    /// sample: seed of the first run (run i uses seed + i).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// speculative: the draft model (a folder or Hub name).
+    #[arg(long)]
+    pub draft: Option<String>,
+    /// speculative: tokens drafted per target pass (verified greedily).
+    #[arg(long, default_value_t = 4)]
+    pub gamma: usize,
+    /// contrastive: the amateur model (a folder or Hub name).
+    #[arg(long)]
+    pub amateur: Option<String>,
+    /// contrastive: plausibility cut.
+    #[arg(long, default_value_t = 0.1)]
+    pub alpha: f32,
+    /// contrastive: weight of the amateur's log-probability.
+    #[arg(long, default_value_t = 1.0)]
+    pub lambda: f32,
 }
 
 impl Strategy {

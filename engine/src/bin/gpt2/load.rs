@@ -41,12 +41,9 @@ fn load_named(name: &str, args: &ModelArgs) -> Result<Loaded> {
             DeviceArg::Wgpu => return Err(Error::input(
                 "--device wgpu: this gpt2 was built without the WebGPU backend; use --device cpu",
             )),
-            DeviceArg::Cuda => {
-                return Err(Error::input(
-                    "--device cuda: this gpt2 was built without CUDA support; use --device cpu",
-                ))
-            }
+            DeviceArg::Cuda => Device::Cuda(0),
         };
+    device.check()?;
     // Progress bars are for people; JSON output stays clean.
     let progress: &dyn Progress = if args.json {
         &NoProgress
@@ -67,7 +64,12 @@ fn load_named(name: &str, args: &ModelArgs) -> Result<Loaded> {
         ));
     }
     let checkpoint = Gpt2Checkpoint::new(SafetensorsFile::open(&files.weights)?, &config)?;
-    let model = block_on(Model::load(&checkpoint, &config, &device))?;
+    let model = block_on(Model::load_as(
+        &checkpoint,
+        &config,
+        &device,
+        args.dtype.precision(),
+    ))?;
     Ok(Loaded { model, tokenizer })
 }
 

@@ -2,11 +2,13 @@
 //! and generation, for people (streamed text, tables) or scripts (`--json`).
 
 mod args;
+mod bench;
 mod generate;
 mod load;
 mod next;
 mod render;
 mod score;
+mod timed;
 
 use clap::Parser;
 
@@ -22,6 +24,7 @@ fn main() {
         Command::Next(a) => next::run(a),
         Command::Score(a) => score::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Bench(a) => bench::run(a),
     });
     match result {
         Ok(Ok(())) => {}
