@@ -5,7 +5,7 @@
 //! cargo run --release -p engine --example bench_backends -- \
 //!     [--shape gpt2|distilgpt2|gpt2-medium|gpt2-large|gpt2-xl] \
 //!     [--layers L --heads H --embd C --positions P] \
-//!     [--prompt 16] [--tokens 32] [--runs 3] [--dtype f32|f16] [--devices cpu,wgpu]
+//!     [--prompt 16] [--tokens 32] [--runs 3] [--dtype f32|f16] [--devices cpu,wgpu,cuda]
 //! ```
 
 use std::time::Instant;
@@ -78,7 +78,8 @@ fn device(name: &str) -> Result<Device, String> {
     match name {
         "cpu" => Ok(Device::Cpu),
         "wgpu" => Ok(Device::Wgpu(Default::default())),
-        d => Err(format!("unknown device {d}: cpu or wgpu")),
+        "cuda" => Ok(Device::Cuda(0)),
+        d => Err(format!("unknown device {d}: cpu, wgpu or cuda")),
     }
 }
 
