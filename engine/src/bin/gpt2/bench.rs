@@ -325,15 +325,19 @@ fn summarize(runs: &[Run], prompt: usize, new_tokens: usize) -> Value {
 /// `(1 - α^(γ+1)) / ((1 - α)(γc + 1))` times as fast as the target alone.
 /// α is solved from the measured tokens per target pass (the left factor is
 /// their expectation), c from the measured pass times; the measured speedup is
-/// speculative's decode speed over greedy's.
+/// speculative's decode speed over greedy's. Eq. 1 takes a verify pass (γ + 1
+/// positions) to cost one target pass, as on a GPU; on a CPU it costs more, so
+/// the prediction with the verify pass's measured cost `v` is given too:
+/// `E / (γc + v)`.
 fn speculative_prediction(results: &[(Strategy, Value)], gamma: usize) -> Value {
     let find = |s| results.iter().find(|(k, _)| *k == s).map(|(_, v)| v);
     let (Some(greedy), Some(spec)) = (find(Strategy::Greedy), find(Strategy::Speculative)) else {
         return Value::Null;
     };
     let get = |v: &Value, k: &str| v[k].as_f64();
-    let (Some(t_target), Some(t_draft), Some(passes), Some(g_rate), Some(s_rate)) = (
+    let (Some(t_target), Some(t_verify), Some(t_draft), Some(passes), Some(g_rate), Some(s_rate)) = (
         get(greedy, "pass_seconds"),
+        get(spec, "pass_seconds"),
         get(spec, "second_pass_seconds"),
         get(spec, "target_passes"),
         get(greedy, "decode_tokens_per_second"),
@@ -346,6 +350,8 @@ fn speculative_prediction(results: &[(Strategy, Value)], gamma: usize) -> Value 
     let alpha = acceptance_from_tokens_per_pass(per_pass, gamma);
     let c = t_draft / t_target;
     let predicted = per_pass / (gamma as f64 * c + 1.0);
+    let verify = t_verify / t_target;
+    let with_verify = per_pass / (gamma as f64 * c + verify);
     let measured = s_rate / g_rate;
     json!({
         "gamma": gamma,
@@ -355,6 +361,9 @@ fn speculative_prediction(results: &[(Strategy, Value)], gamma: usize) -> Value 
         "predicted_speedup": predicted,
         "measured_speedup": measured,
         "measured_over_predicted": measured / predicted,
+        "verify_cost": verify,
+        "predicted_speedup_measured_verify": with_verify,
+        "measured_over_predicted_measured_verify": measured / with_verify,
     })
 }
 
@@ -409,14 +418,18 @@ fn print_table(out: &Value) {
         let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
         println!(
             "speculative: {:.2} tokens per target pass (α = {:.3}, γ = {}), draft/target cost \
-             c = {:.3}: eq. 1 predicts {:.2}x, measured {:.2}x ({:.0}% of predicted)",
+             c = {:.3}: eq. 1 predicts {:.2}x, measured {:.2}x ({:.0}% of predicted); a verify \
+             pass costs {:.2} target passes, and with that eq. 1 predicts {:.2}x ({:.0}%)",
             f("tokens_per_target_pass"),
             f("alpha"),
             p["gamma"],
             f("cost_ratio"),
             f("predicted_speedup"),
             f("measured_speedup"),
-            f("measured_over_predicted") * 100.0
+            f("measured_over_predicted") * 100.0,
+            f("verify_cost"),
+            f("predicted_speedup_measured_verify"),
+            f("measured_over_predicted_measured_verify") * 100.0
         );
     }
 }
