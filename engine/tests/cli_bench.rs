@@ -2,23 +2,11 @@
 //! runs making the same tokens as `gpt2 generate`, and bad flags as errors.
 
 mod common;
+#[path = "common/cli.rs"]
+mod cli;
 
-use std::process::Command;
-
+use cli::gpt2;
 use serde_json::Value;
-
-fn gpt2(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gpt2"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
-}
 
 fn json(args: &[&str]) -> Value {
     let (code, stdout, stderr) = gpt2(args);
