@@ -1,9 +1,9 @@
 //! `gpt2 bench` end to end: every strategy timed on the fixture models, its
 //! runs making the same tokens as `gpt2 generate`, and bad flags as errors.
 
-mod common;
 #[path = "common/cli.rs"]
 mod cli;
+mod common;
 
 use cli::gpt2;
 use serde_json::Value;

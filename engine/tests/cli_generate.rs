@@ -1,9 +1,9 @@
 //! `gpt2 generate` end to end: every strategy through the command line, its
 //! `--json` shape, and invalid combinations as clear errors (exit status 2).
 
-mod common;
 #[path = "common/cli.rs"]
 mod cli;
+mod common;
 
 use cli::gpt2;
 use serde_json::Value;

@@ -16,17 +16,19 @@ use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Shape, Tensor};
 use super::linear::{dot, slice};
 use crate::Result;
 
-// qkv (rows, n, 3C), k/v (rows, H, cap, hd) -> (rows, n, C)
+// qkv (rows, n, 3C), k/v (rows, H, cap, hd) -> (rows, n, C); `kernel`: the
+// CPU kernel applies (f32 on the CPU), else candle's tensor ops with `mask`.
 pub(super) fn attend(
     qkv: &Tensor,
     k: &Tensor,
     v: &Tensor,
     past: usize,
     mask: Option<&Tensor>,
+    kernel: bool,
 ) -> Result<Tensor> {
     let (rows, n, c3) = qkv.dims3()?;
     let (_, h, _, hd) = k.dims4()?;
-    if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
+    if kernel {
         let op = CpuAttention { past };
         return Ok(qkv.contiguous()?.apply_op3_no_bwd(k, v, &op)?);
     }
@@ -52,14 +54,14 @@ pub(super) fn attend(
 
 /// The additive causal mask of `n` new positions after `past` cached ones,
 /// `(n, past + n)`, for the tensor-op path; `None` when no query would mask
-/// anything (one new position, or the CPU kernel, which masks as it goes).
+/// anything (one new position).
 pub(super) fn causal_mask(
     n: usize,
     past: usize,
     dtype: DType,
     device: &Device,
 ) -> Result<Option<Tensor>> {
-    if n == 1 || (device.is_cpu() && dtype == DType::F32) {
+    if n == 1 {
         return Ok(None);
     }
     let total = past + n;

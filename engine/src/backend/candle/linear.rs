@@ -4,14 +4,14 @@
 //! hand-written, threaded matrix-vector kernel at close to memory bandwidth,
 //! where candle's general matmul reaches about half of it.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use super::Place;
 
 use crate::weights::{transpose, Gpt2Checkpoint};
 use crate::Result;
 
-/// Inputs of at most this many rows take the matrix-vector kernel on CPU.
+/// Inputs of at most this many rows take the matrix-vector kernel on CPU (f32).
 const MATVEC_MAX_ROWS: usize = 8;
 
 /// `y = x Wᵀ + b` with `W (out, in)`.
@@ -54,11 +54,11 @@ impl Linear {
             .collect()
     }
 
-    // x (rows, n, in) -> (rows, n, out)
-    pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    // x (rows, n, in) -> (rows, n, out); `kernels`: the CPU kernels may apply.
+    pub(super) fn forward(&self, x: &Tensor, kernels: bool) -> Result<Tensor> {
         let (rows, n, d_in) = x.dims3()?;
         let x2 = x.reshape((rows * n, d_in))?;
-        let y = if matvec_applies(x, rows * n) {
+        let y = if kernels && rows * n <= MATVEC_MAX_ROWS {
             x2.contiguous()?
                 .apply_op3_no_bwd(&self.weight, &self.bias, &MatVec)?
         } else {
@@ -66,12 +66,6 @@ impl Linear {
         };
         Ok(y.reshape((rows, n, ()))?)
     }
-}
-
-/// True when `x` (of `m` rows) takes the CPU matrix-vector kernel: f32 on
-/// the CPU, a few rows.
-fn matvec_applies(x: &Tensor, m: usize) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32 && m <= MATVEC_MAX_ROWS
 }
 
 /// A zeroed buffer for weights that are streamed every token. On Linux it is
@@ -96,9 +90,9 @@ pub(super) fn weight_buffer(len: usize) -> Vec<f32> {
 }
 
 /// `x Wᵀ` for `x (m, in)` and `W (out, in)` (the tied `lm_head`).
-pub(super) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+pub(super) fn matmul_t(x: &Tensor, w: &Tensor, kernels: bool) -> Result<Tensor> {
     let (m, _) = x.dims2()?;
-    if matvec_applies(x, m) {
+    if kernels && m <= MATVEC_MAX_ROWS {
         Ok(x.contiguous()?.apply_op2_no_bwd(w, &MatVec)?)
     } else {
         Ok(x.matmul(&w.t()?)?)

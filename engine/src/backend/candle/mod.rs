@@ -81,6 +81,9 @@ pub struct CandleModel {
     config: Gpt2Config,
     device: Device,
     precision: Precision,
+    /// The hand-written CPU kernels apply (the CPU, f32); otherwise candle's
+    /// tensor ops run, as on CUDA.
+    cpu_kernels: bool,
     wte: Tensor, // (V, C), also the tied lm_head
     wpe: Tensor, // (P, C)
     blocks: Vec<Block>,
@@ -133,6 +136,7 @@ impl CandleModel {
             config: config.clone(),
             device: device.clone(),
             precision,
+            cpu_kernels: device.is_cpu() && precision == Precision::F32,
             wte,
             wpe,
             blocks,
@@ -148,6 +152,14 @@ impl CandleModel {
     /// The number format of weights and activations.
     pub fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// Runs candle's tensor ops, the path CUDA and half precision take, even
+    /// where the CPU kernels would apply: slower, for checking that path
+    /// against the kernels and `transformers` on any machine.
+    pub fn with_tensor_ops(mut self) -> Self {
+        self.cpu_kernels = false;
+        self
     }
 
     fn forward_sync(
@@ -166,21 +178,26 @@ impl CandleModel {
         let tok = self.wte.index_select(&ids, 0)?.reshape((rows, n, c))?;
         let pos = self.wpe.narrow(0, past, n)?;
         let mut x = tok.broadcast_add(&pos)?;
-        let mask = attention::causal_mask(n, past, self.precision.dtype(), &self.device)?;
+        let kernels = self.cpu_kernels;
+        let mask = if kernels {
+            None // the CPU kernel masks as it goes
+        } else {
+            attention::causal_mask(n, past, self.precision.dtype(), &self.device)?
+        };
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = block.ln_1.forward(&x)?;
-            let qkv = block.c_attn.forward(&h)?; // (rows, n, 3C)
+            let qkv = block.c_attn.forward(&h, kernels)?; // (rows, n, 3C)
             let (k_cache, v_cache) = cache.store(layer, &qkv, past)?;
-            let a = attention::attend(&qkv, k_cache, v_cache, past, mask.as_ref())?; // (rows, n, C)
-            x = (x + block.attn_proj.forward(&a)?)?;
+            let a = attention::attend(&qkv, k_cache, v_cache, past, mask.as_ref(), kernels)?; // (rows, n, C)
+            x = (x + block.attn_proj.forward(&a, kernels)?)?;
             let h = block.ln_2.forward(&x)?;
-            let h = block.c_fc.forward(&h)?.gelu()?; // gelu is the tanh form (gelu_new)
-            x = (x + block.mlp_proj.forward(&h)?)?;
+            let h = block.c_fc.forward(&h, kernels)?.gelu()?; // gelu is the tanh form (gelu_new)
+            x = (x + block.mlp_proj.forward(&h, kernels)?)?;
         }
         cache.len = past + n;
         let x = x.narrow(1, n - last, last)?.contiguous()?;
         let x = self.ln_f.forward(&x)?.reshape((rows * last, c))?;
-        let logits = linear::matmul_t(&x, &self.wte)?; // (rows * last, V)
+        let logits = linear::matmul_t(&x, &self.wte, kernels)?; // (rows * last, V)
         let data = logits
             .flatten_all()?
             .to_dtype(DType::F32)?
