@@ -433,3 +433,21 @@ fn print_table(out: &Value) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::acceptance_from_tokens_per_pass;
+
+    #[test]
+    fn acceptance_inverts_the_expected_tokens_per_round() {
+        for gamma in [1, 4, 8] {
+            for alpha in [0.05, 0.3, 0.6, 0.9, 0.99] {
+                let e: f64 = (0..=gamma).map(|i| f64::powi(alpha, i)).sum();
+                let got = acceptance_from_tokens_per_pass(e, gamma as usize);
+                assert!((got - alpha).abs() < 1e-9, "γ={gamma} α={alpha}: {got}");
+            }
+        }
+        assert_eq!(acceptance_from_tokens_per_pass(1.0, 4), 0.0);
+        assert_eq!(acceptance_from_tokens_per_pass(5.0, 4), 1.0);
+    }
+}
