@@ -1,25 +1,15 @@
 //! Bad input through the `gpt2` command line: each case is a clear message on
 //! stderr and exit status 2, never a panic.
 
+#[path = "common/cli.rs"]
+mod cli;
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
+use cli::gpt2;
 use engine::weights::random::write_safetensors;
 use engine::weights::SafetensorsFile;
-
-/// Runs `gpt2 args…`; returns (exit code, stderr).
-fn gpt2(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gpt2"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// `gpt2 next` on `dir`, expecting exit 2 and `needle` in the message.
 fn assert_bad_input(dir: &Path, extra: &[&str], needle: &str) {
@@ -28,7 +18,7 @@ fn assert_bad_input(dir: &Path, extra: &[&str], needle: &str) {
         args.extend(["--prompt", "Hello"]);
     }
     args.extend(extra);
-    let (code, stderr) = gpt2(&args);
+    let (code, _, stderr) = gpt2(&args);
     assert_eq!(code, 2, "exit status for {needle:?}; stderr: {stderr}");
     assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
     assert!(
@@ -150,7 +140,7 @@ fn prompt_longer_than_the_context() {
     let dir = common::model_dir("odd"); // n_positions = 64
     let long = "word ".repeat(100);
     assert_bad_input(dir.path(), &["--prompt", &long], "context of 64 positions");
-    let (code, stderr) = gpt2(&[
+    let (code, _, stderr) = gpt2(&[
         "generate",
         "--model",
         dir.path().to_str().unwrap(),
