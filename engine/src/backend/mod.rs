@@ -2,11 +2,13 @@
 //! every decoding strategy is written against.
 
 pub mod candle;
+mod device_work;
 mod model;
 mod precision;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
+pub use device_work::{DeviceWork, KernelTime};
 pub use model::{Cache, Device, Model};
 pub use precision::Precision;
 
@@ -49,6 +51,13 @@ pub trait KvCache {
     fn truncate(&mut self, len: usize);
     /// Row `i` becomes old row `rows[i]` (beam search); the row count may change.
     fn reorder(&mut self, rows: &[usize]) -> Result<()>;
+    /// Makes room for `positions` positions per row (at most the model's
+    /// context) now, so that a run allocates nothing step after step;
+    /// the cache grows by itself otherwise.
+    fn reserve(&mut self, positions: usize) -> Result<()> {
+        let _ = positions;
+        Ok(())
+    }
 }
 
 /// A GPT-2 forward pass with a KV cache.
@@ -76,6 +85,12 @@ pub trait LanguageModel {
         tokens: &[&[u32]],
         last: usize,
     ) -> Result<Logits>;
+
+    /// The GPU work done since the model was loaded, on backends that count
+    /// it (wgpu); `None` elsewhere.
+    fn device_work(&self) -> Option<DeviceWork> {
+        None
+    }
 }
 
 /// Runs a backend's future to completion on native targets.

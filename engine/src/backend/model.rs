@@ -4,7 +4,7 @@
 use super::candle::{CandleCache, CandleModel};
 #[cfg(feature = "wgpu")]
 use super::wgpu::{GpuOptions, WgpuCache, WgpuModel};
-use super::{KvCache, LanguageModel, Logits, Precision};
+use super::{DeviceWork, KvCache, LanguageModel, Logits, Precision};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
@@ -162,6 +162,14 @@ impl KvCache for Cache {
             Cache::Wgpu(c) => c.reorder(rows),
         }
     }
+
+    fn reserve(&mut self, positions: usize) -> Result<()> {
+        match self {
+            Cache::Candle(c) => c.reserve(positions),
+            #[cfg(feature = "wgpu")]
+            Cache::Wgpu(c) => c.reserve(positions),
+        }
+    }
 }
 
 impl LanguageModel for Model {
@@ -192,6 +200,14 @@ impl LanguageModel for Model {
             _ => Err(Error::input(
                 "this cache belongs to a model on another device: use the model's own new_cache",
             )),
+        }
+    }
+
+    fn device_work(&self) -> Option<DeviceWork> {
+        match self {
+            Model::Candle(m) => m.device_work(),
+            #[cfg(feature = "wgpu")]
+            Model::Wgpu(m) => m.device_work(),
         }
     }
 }

@@ -194,6 +194,7 @@ pub async fn beam_search<M: LanguageModel>(
     let mut finished: Vec<Hypothesis> = Vec::with_capacity(k);
     let mut improvable = true;
     let mut cache = model.new_cache(1)?;
+    cache.reserve(prompt.len() + options.max_new_tokens)?;
     let mut logits = model.forward(&mut cache, &[prompt], 1).await?;
     cache.reorder(&vec![0; k])?;
     let mut tokens = prompt.to_vec();

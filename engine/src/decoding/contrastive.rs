@@ -8,7 +8,7 @@
 //! distribution may be taken at a temperature τ (`p_a = softmax(logits_a / τ)`).
 //! λ = 1 is the paper's objective; λ = 0 is greedy decoding on the expert.
 
-use crate::backend::LanguageModel;
+use crate::backend::{KvCache, LanguageModel};
 use crate::decoding::steps::{ContrastiveCandidate, Step, STEP_CANDIDATES};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
 use crate::{Error, Result};
@@ -169,6 +169,9 @@ pub async fn contrastive<E: LanguageModel, A: LanguageModel>(
     options.check(prompt.len(), n_positions)?;
     let mut expert_cache = expert.new_cache(1)?;
     let mut amateur_cache = amateur.new_cache(1)?;
+    let positions = prompt.len() + options.max_new_tokens;
+    expert_cache.reserve(positions)?;
+    amateur_cache.reserve(positions)?;
     let mut out = Generated {
         ids: Vec::new(),
         score: 0.0,

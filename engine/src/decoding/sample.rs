@@ -52,6 +52,7 @@ pub async fn sample<M: LanguageModel>(
     let mut live: Vec<usize> = (0..num_return_sequences).collect();
     let mut context: Vec<Vec<u32>> = vec![prompt.to_vec(); num_return_sequences];
     let mut cache = model.new_cache(1)?;
+    cache.reserve(prompt.len() + options.max_new_tokens)?;
     let mut step = 0;
     while step < options.max_new_tokens && prompt.len() + step < n_positions && !live.is_empty() {
         let logits = if step == 0 {

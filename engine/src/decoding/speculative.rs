@@ -161,6 +161,10 @@ pub async fn speculative<T: LanguageModel, D: LanguageModel>(
     options.check(prompt.len(), tn)?;
     let mut tcache = target.new_cache(1)?;
     let mut dcache = draft.new_cache(1)?;
+    // Drafts run up to γ positions past what is kept.
+    let positions = prompt.len() + options.max_new_tokens + gamma;
+    tcache.reserve(positions)?;
+    dcache.reserve(positions)?;
     let mut stats = SpeculativeStats::default();
     let mut out = Generated {
         ids: Vec::new(),

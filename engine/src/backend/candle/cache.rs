@@ -64,7 +64,7 @@ impl CandleCache {
     }
 
     /// Makes room for `needed` positions, keeping what is held.
-    pub(super) fn reserve(&mut self, needed: usize) -> Result<()> {
+    pub(super) fn grow(&mut self, needed: usize) -> Result<()> {
         if needed <= self.capacity {
             return Ok(());
         }
@@ -129,5 +129,9 @@ impl KvCache for CandleCache {
         }
         self.rows = rows.len();
         Ok(())
+    }
+
+    fn reserve(&mut self, positions: usize) -> Result<()> {
+        self.grow(positions.min(self.max))
     }
 }

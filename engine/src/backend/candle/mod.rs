@@ -171,7 +171,7 @@ impl CandleModel {
         let cfg = &self.config;
         let n = check_forward(cfg, cache.len, cache.rows, tokens, last)?;
         let (rows, c, past) = (tokens.len(), cfg.n_embd, cache.len);
-        cache.reserve(past + n)?;
+        cache.grow(past + n)?;
         let ids: Vec<u32> = tokens.iter().flat_map(|t| t.iter().copied()).collect();
         let ids = Tensor::from_vec(ids, rows * n, &self.device)?;
         // x (rows, n, C) = wte[ids] + wpe[past..past+n]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::gpu::u32_bytes;
 use super::kernels::Gather;
+use super::recorder::Recorder;
 use super::workspace::Workspace;
 use super::Shared;
 use crate::backend::{check_reorder, KvCache};
@@ -22,11 +23,20 @@ struct KvSet {
     v: Vec<wgpu::Buffer>,
 }
 
-/// The bind groups that tie a cache to a workspace.
+/// The bind groups that tie a cache to a workspace, a layer each.
 pub(super) struct CacheGroups {
     workspace: u64,
     set: u64,
-    pub append: Vec<wgpu::BindGroup>,
+    /// c_attn, storing keys and values into the cache.
+    pub c_attn: Vec<wgpu::BindGroup>,
+    pub attention: Vec<wgpu::BindGroup>,
+    /// The fused decode kernels' (real GPUs only).
+    pub fused: Option<FusedCacheGroups>,
+}
+
+/// c_attn with ln_1 folded in, and split attention.
+pub(super) struct FusedCacheGroups {
+    pub c_attn: Vec<wgpu::BindGroup>,
     pub attention: Vec<wgpu::BindGroup>,
 }
 
@@ -76,8 +86,14 @@ impl WgpuCache {
         self.kv.as_ref().map_or(0, |kv| kv.cap)
     }
 
-    /// Makes room for `needed` positions per row.
-    pub(super) fn reserve(&mut self, needed: usize) -> Result<()> {
+    /// Makes room for `needed` positions per row, doubling the capacity.
+    pub(super) fn grow(&mut self, needed: usize) -> Result<()> {
+        let max = self.shared.config.n_positions;
+        self.make_room(needed, (2 * self.cap()).max(16).min(max).max(needed))
+    }
+
+    /// Holds `cap` positions per row from now on, unless `needed` fit already.
+    fn make_room(&mut self, needed: usize, cap: usize) -> Result<()> {
         if self
             .kv
             .as_ref()
@@ -85,8 +101,6 @@ impl WgpuCache {
         {
             return Ok(());
         }
-        let max = self.shared.config.n_positions;
-        let cap = (2 * self.cap()).max(16).min(max).max(needed);
         let dst = self.new_set(self.rows, cap)?;
         if self.len > 0 {
             let identity: Vec<u32> = (0..self.rows as u32).collect();
@@ -164,14 +178,11 @@ impl WgpuCache {
             self.gathers.len() - 1
         });
         let groups = &self.gathers[index].2;
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            for group in groups {
-                self.shared.k.gather.encode(&mut pass, group, g);
-            }
+        let mut rec = Recorder::new(gpu);
+        for group in groups {
+            self.shared.k.gather.encode(&mut rec, group, g);
         }
-        gpu.queue.submit([encoder.finish()]);
+        rec.submit();
         self.spare = Some(src);
         self.kv = Some(dst);
         gpu.check()
@@ -187,14 +198,45 @@ impl WgpuCache {
         {
             return;
         }
-        let gpu = &s.gpu;
+        let (gpu, w) = (&s.gpu, &s.weights);
         let layers = 0..kv.k.len();
+        let fused = s.k.fused.as_ref().map(|f| FusedCacheGroups {
+            c_attn: layers
+                .clone()
+                .map(|l| {
+                    let b = &w.blocks[l];
+                    let (c_attn, ln_1) = (&b.c_attn, &b.ln_1);
+                    f.c_attn.bind(
+                        gpu,
+                        &[
+                            dims, &ws.x, &c_attn[0], &c_attn[1], &ws.qkv, &kv.k[l], &kv.v[l],
+                            &ln_1[0], &ln_1[1],
+                        ],
+                    )
+                })
+                .collect(),
+            attention: layers
+                .clone()
+                .map(|l| {
+                    s.k.attention
+                        .bind_split(gpu, [dims, &ws.qkv, &kv.k[l], &kv.v[l], &ws.part])
+                })
+                .collect(),
+        });
         self.groups = Some(CacheGroups {
             workspace: ws.generation,
             set: kv.id,
-            append: layers
+            c_attn: layers
                 .clone()
-                .map(|l| s.k.append.bind(gpu, [dims, &ws.qkv, &kv.k[l], &kv.v[l]]))
+                .map(|l| {
+                    let c_attn = &w.blocks[l].c_attn;
+                    s.k.c_attn.bind(
+                        gpu,
+                        &[
+                            dims, &ws.h, &c_attn[0], &c_attn[1], &ws.qkv, &kv.k[l], &kv.v[l],
+                        ],
+                    )
+                })
                 .collect(),
             attention: layers
                 .map(|l| {
@@ -202,6 +244,7 @@ impl WgpuCache {
                         .bind(gpu, [dims, &ws.qkv, &kv.k[l], &kv.v[l], &ws.a])
                 })
                 .collect(),
+            fused,
         });
     }
 
@@ -222,6 +265,11 @@ impl KvCache for WgpuCache {
 
     fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
+    }
+
+    fn reserve(&mut self, positions: usize) -> Result<()> {
+        let cap = positions.min(self.shared.config.n_positions);
+        self.make_room(cap, cap.max(self.cap()))
     }
 
     fn reorder(&mut self, rows: &[usize]) -> Result<()> {

@@ -8,6 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use wgpu::util::DeviceExt;
 
+use super::recorder::WorkCounters;
 use crate::{Error, Result};
 
 /// How to pick and limit the GPU.
@@ -18,6 +19,48 @@ pub struct GpuOptions {
     pub max_binding_bytes: Option<u64>,
     /// Keeps f16 checkpoints in f32 on the GPU even where `shader-f16` exists.
     pub force_f32: bool,
+    /// The kernels to use; `None` reads `GPT2_WGPU_KERNELS` (default `auto`).
+    pub kernels: Option<KernelSet>,
+}
+
+/// Which kernels run the model: those for real GPUs (workgroup memory,
+/// barriers, fused layer norms) or the barrier-free ones that GPUs emulated
+/// on a CPU run faster. `Auto` picks by the adapter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KernelSet {
+    #[default]
+    Auto,
+    Gpu,
+    Emulated,
+}
+
+impl KernelSet {
+    /// The environment variable that forces a set.
+    pub const ENV: &'static str = "GPT2_WGPU_KERNELS";
+
+    /// The set named by `GPT2_WGPU_KERNELS` (`gpu`, `emulated` or `auto`; unset is `auto`).
+    pub fn from_env() -> Result<KernelSet> {
+        match std::env::var(Self::ENV) {
+            Err(_) => Ok(KernelSet::Auto),
+            Ok(v) => v.parse(),
+        }
+    }
+}
+
+impl std::str::FromStr for KernelSet {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<KernelSet> {
+        match s.trim() {
+            "" | "auto" => Ok(KernelSet::Auto),
+            "gpu" => Ok(KernelSet::Gpu),
+            "emulated" => Ok(KernelSet::Emulated),
+            other => Err(Error::input(format!(
+                "{}={other:?}: expected gpu, emulated or auto",
+                KernelSet::ENV
+            ))),
+        }
+    }
 }
 
 /// A WebGPU device and queue, with what it was found to support.
@@ -30,6 +73,12 @@ pub struct Gpu {
     pub(super) shader_f16: bool,
     /// A GPU emulated on the CPU (lavapipe, SwiftShader).
     pub(super) emulated: bool,
+    /// The barrier-free kernels run the model (chosen by [`KernelSet`]).
+    pub(super) emulated_kernels: bool,
+    /// Whether compute passes can write timestamps (profiling).
+    pub(super) timestamps: bool,
+    /// The work done so far.
+    pub(super) work: WorkCounters,
     /// The adapter's name and backend, for people.
     pub info: String,
     lost: Arc<Mutex<Option<String>>>,
@@ -55,6 +104,10 @@ impl Gpu {
     /// Finds a GPU (the high-performance one where there are several) and
     /// opens a device with the adapter's own limits.
     pub async fn new(options: &GpuOptions) -> Result<Gpu> {
+        let kernels = match options.kernels {
+            Some(k) => k,
+            None => KernelSet::from_env()?,
+        };
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -83,11 +136,14 @@ impl Gpu {
         let limits = adapter.limits();
         let shader_f16 =
             !options.force_f32 && adapter.features().contains(wgpu::Features::SHADER_F16);
-        let features = if shader_f16 {
-            wgpu::Features::SHADER_F16
-        } else {
-            wgpu::Features::empty()
-        };
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let mut features = wgpu::Features::empty();
+        if shader_f16 {
+            features |= wgpu::Features::SHADER_F16;
+        }
+        if timestamps {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("gpt2"),
@@ -122,6 +178,13 @@ impl Gpu {
             max_binding,
             shader_f16,
             emulated,
+            emulated_kernels: match kernels {
+                KernelSet::Auto => emulated,
+                KernelSet::Gpu => false,
+                KernelSet::Emulated => true,
+            },
+            timestamps,
+            work: WorkCounters::default(),
             info,
             lost,
             uncaptured,
@@ -239,6 +302,7 @@ impl Gpu {
                 resource: b.as_entire_binding(),
             })
             .collect();
+        WorkCounters::add(&self.work.bind_groups_created, 1);
         self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &kernel.layout,
@@ -248,6 +312,7 @@ impl Gpu {
 
     /// A storage buffer of `bytes` (at least 16), uninitialised.
     pub(super) fn storage(&self, name: &str, bytes: u64) -> wgpu::Buffer {
+        WorkCounters::add(&self.work.buffers_created, 1);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(name),
             size: bytes.max(16).next_multiple_of(4),
@@ -268,6 +333,7 @@ impl Gpu {
         } else {
             data
         };
+        WorkCounters::add(&self.work.buffers_created, 1);
         self.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(name),
@@ -280,6 +346,7 @@ impl Gpu {
 
     /// A uniform buffer of `bytes`, written with `queue.write_buffer`.
     pub(super) fn uniform(&self, name: &str, bytes: u64) -> wgpu::Buffer {
+        WorkCounters::add(&self.work.buffers_created, 1);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(name),
             size: bytes.next_multiple_of(16),
@@ -290,6 +357,7 @@ impl Gpu {
 
     /// A buffer the CPU reads results from.
     pub(super) fn staging(&self, bytes: u64) -> wgpu::Buffer {
+        WorkCounters::add(&self.work.buffers_created, 1);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: bytes.max(16).next_multiple_of(4),
@@ -301,7 +369,22 @@ impl Gpu {
     /// Waits for the GPU and reads the first `floats` f32s of a staging
     /// buffer (natively by polling; in the browser without blocking).
     pub(super) async fn read(&self, staging: &wgpu::Buffer, floats: usize) -> Result<Vec<f32>> {
-        let bytes = (floats * 4) as u64;
+        self.read_words(staging, floats, f32::from_le_bytes).await
+    }
+
+    /// Waits for the GPU and reads the first `words` u32s of a staging buffer.
+    pub(super) async fn read_u32(&self, staging: &wgpu::Buffer, words: usize) -> Result<Vec<u32>> {
+        self.read_words(staging, words, u32::from_le_bytes).await
+    }
+
+    async fn read_words<T>(
+        &self,
+        staging: &wgpu::Buffer,
+        words: usize,
+        decode: fn([u8; 4]) -> T,
+    ) -> Result<Vec<T>> {
+        let bytes = (words * 4) as u64;
+        WorkCounters::add(&self.work.readback_bytes, bytes);
         let slot = Arc::new(Mutex::new(Slot::default()));
         let slot_in = slot.clone();
         staging.map_async(wgpu::MapMode::Read, 0..bytes, move |result| {
@@ -325,7 +408,9 @@ impl Gpu {
             let view = staging
                 .get_mapped_range(0..bytes)
                 .map_err(|e| Error::Backend(format!("reading results back: {e}")))?;
-            bytemuck_f32(&view)
+            view.chunks_exact(4)
+                .map(|b| decode([b[0], b[1], b[2], b[3]]))
+                .collect()
         };
         staging.unmap();
         Ok(data)
@@ -337,14 +422,6 @@ impl Gpu {
             Ok(()) => Error::Backend(message),
         }
     }
-}
-
-/// Little-endian f32s from bytes (WebGPU buffers are little-endian).
-fn bytemuck_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
 
 /// Bytes of f32s, as WebGPU wants them.

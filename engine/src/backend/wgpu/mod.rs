@@ -10,23 +10,26 @@
 mod cache;
 mod gpu;
 mod kernels;
+mod recorder;
 mod weights;
 mod workspace;
 
-use std::cell::RefCell;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use cache::WgpuCache;
-pub use gpu::{Gpu, GpuOptions};
+pub use gpu::{Gpu, GpuOptions, KernelSet};
 
-use crate::backend::{check_forward, LanguageModel, Logits};
+use crate::backend::{check_forward, DeviceWork, KernelTime, LanguageModel, Logits};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
 use kernels::{
-    Attention, Dims, Embed, Epilogue, KvAppend, KvGather, LayerNorm, Matmul, MatmulShape,
+    Attention, Dims, Embed, Epilogue, KvGather, LayerNorm, Matmul, MatmulShape, Matvec, Prologue,
+    MATVEC_ROWS, SPAN,
 };
+use recorder::{Kind, Profiler, Recorder};
 use weights::Weights;
 use workspace::Workspace;
 
@@ -37,6 +40,7 @@ struct Shared {
     /// Tells this model's caches from other models'.
     id: u64,
     k: ModelKernels,
+    weights: Weights,
 }
 
 /// One pipeline (or one per slice of `wte`) for each step of the pass.
@@ -44,22 +48,115 @@ struct ModelKernels {
     embed: Vec<Embed>,
     ln: LayerNorm,
     ln_f: LayerNorm,
+    /// c_attn, storing the new keys and values into the cache.
     c_attn: Matmul,
     attn_proj: Matmul,
     c_fc: Matmul,
     mlp_proj: Matmul,
     logits: Vec<Matmul>,
-    append: KvAppend,
     attention: Attention,
     gather: KvGather,
+    /// Decoding on real GPUs; `None` where the emulated kernels run.
+    fused: Option<FusedKernels>,
+}
+
+/// The decode kernels of real GPUs: five dispatches a block, the layer
+/// norms folded into the linear layers after them, the KV store into
+/// c_attn, and attention's split combine into c_proj.
+struct FusedKernels {
+    c_attn: Matvec,
+    attn_proj: Matvec,
+    c_fc: Matvec,
+    mlp_proj: Matvec,
+    logits: Vec<Matvec>,
+}
+
+/// Decode attention splits for a context of `n_positions`.
+fn max_splits(config: &Gpt2Config) -> usize {
+    config.n_positions.div_ceil(SPAN).max(1)
+}
+
+impl ModelKernels {
+    fn new(gpu: &Gpu, config: &Gpt2Config, weights: &Weights) -> ModelKernels {
+        let f16 = weights.f16;
+        let (c, heads, inner, v) = (
+            config.n_embd,
+            config.n_head,
+            config.n_inner(),
+            config.vocab_size,
+        );
+        let eps = config.layer_norm_epsilon;
+        let c_attn_shape = MatmulShape {
+            kv: true,
+            ..MatmulShape::linear(c, 3 * c, Epilogue::Bias)
+        };
+        let logits_shape = |slice: &weights::WteSlice| MatmulShape {
+            k: c,
+            n: slice.vn,
+            ldy: v,
+            col0: slice.v0,
+            epilogue: Epilogue::None,
+            out_rows: true,
+            kv: false,
+        };
+        let shapes = [
+            c_attn_shape,
+            MatmulShape::linear(c, c, Epilogue::Residual),
+            MatmulShape::linear(c, inner, Epilogue::Gelu),
+            MatmulShape::linear(inner, c, Epilogue::Residual),
+        ];
+        let matmul = |shape, kind| Matmul::new(gpu, shape, f16, kind);
+        let matvec = |shape, prologue, kind| Matvec::new(gpu, shape, prologue, f16, kind);
+        let ln = Prologue::LayerNorm { eps };
+        let fused = (!gpu.emulated_kernels).then(|| FusedKernels {
+            c_attn: matvec(shapes[0], ln, Kind::Linear),
+            attn_proj: matvec(
+                shapes[1],
+                Prologue::Combine {
+                    heads,
+                    splits: max_splits(config),
+                },
+                Kind::Linear,
+            ),
+            c_fc: matvec(shapes[2], ln, Kind::Linear),
+            mlp_proj: matvec(shapes[3], Prologue::Plain, Kind::Linear),
+            logits: weights
+                .wte
+                .iter()
+                .map(|s| matvec(logits_shape(s), ln, Kind::Logits))
+                .collect(),
+        });
+        ModelKernels {
+            embed: weights
+                .wte
+                .iter()
+                .map(|s| Embed::new(gpu, c, s.v0, s.vn, f16))
+                .collect(),
+            ln: LayerNorm::new(gpu, c, eps, false),
+            ln_f: LayerNorm::new(gpu, c, eps, true),
+            c_attn: matmul(shapes[0], Kind::Linear),
+            attn_proj: matmul(shapes[1], Kind::Linear),
+            c_fc: matmul(shapes[2], Kind::Linear),
+            mlp_proj: matmul(shapes[3], Kind::Linear),
+            logits: weights
+                .wte
+                .iter()
+                .map(|s| matmul(logits_shape(s), Kind::Logits))
+                .collect(),
+            attention: Attention::new(gpu, c, heads, max_splits(config)),
+            gather: KvGather::new(gpu, c),
+            fused,
+        }
+    }
 }
 
 /// GPT-2 with its weights on a WebGPU device.
 pub struct WgpuModel {
     shared: Arc<Shared>,
-    weights: Weights,
     dims: wgpu::Buffer,
     workspace: RefCell<Option<Workspace>>,
+    profiler: OnceCell<Option<Profiler>>,
+    profiling: Cell<bool>,
 }
 
 /// Passes with more new tokens than this are refused (a dispatch dimension).
@@ -84,7 +181,6 @@ impl WgpuModel {
         ckpt: &Gpt2Checkpoint,
         config: &Gpt2Config,
     ) -> Result<WgpuModel> {
-        let (c, heads) = (config.n_embd, config.n_head);
         if config.head_dim() > kernels::MAX_HEAD_DIM {
             return Err(Error::input(format!(
                 "the wgpu backend handles heads of up to {} values; this model's are {}: \
@@ -96,73 +192,45 @@ impl WgpuModel {
         let weights = gpu
             .scoped("loading the weights", || Weights::load(&gpu, ckpt, config))
             .await??;
-        let f16 = weights.f16;
-        let (inner, v, eps) = (
-            config.n_inner(),
-            config.vocab_size,
-            config.layer_norm_epsilon,
-        );
-        let linear = |k, n, epilogue| {
-            let shape = MatmulShape {
-                k,
-                n,
-                ldy: n,
-                col0: 0,
-                epilogue,
-                out_rows: false,
-            };
-            Matmul::new(&gpu, shape, f16)
-        };
-        let build = || ModelKernels {
-            embed: weights
-                .wte
-                .iter()
-                .map(|s| Embed::new(&gpu, c, s.v0, s.vn, f16))
-                .collect(),
-            ln: LayerNorm::new(&gpu, c, eps, false),
-            ln_f: LayerNorm::new(&gpu, c, eps, true),
-            c_attn: linear(c, 3 * c, Epilogue::Bias),
-            attn_proj: linear(c, c, Epilogue::Residual),
-            c_fc: linear(c, inner, Epilogue::Gelu),
-            mlp_proj: linear(inner, c, Epilogue::Residual),
-            logits: weights
-                .wte
-                .iter()
-                .map(|s| {
-                    let shape = MatmulShape {
-                        k: c,
-                        n: s.vn,
-                        ldy: v,
-                        col0: s.v0,
-                        epilogue: Epilogue::None,
-                        out_rows: true,
-                    };
-                    Matmul::new(&gpu, shape, f16)
-                })
-                .collect(),
-            append: KvAppend::new(&gpu, c),
-            attention: Attention::new(&gpu, c, heads),
-            gather: KvGather::new(&gpu, c),
-        };
-        let k = gpu.scoped("building the shaders", build).await?;
+        let k = gpu
+            .scoped("building the shaders", || {
+                ModelKernels::new(&gpu, config, &weights)
+            })
+            .await?;
+        let dims = gpu.uniform("dims", Dims::BYTES);
         let shared = Shared {
             gpu,
             config: config.clone(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             k,
+            weights,
         };
-        let dims = shared.gpu.uniform("dims", Dims::BYTES);
         Ok(WgpuModel {
             shared: Arc::new(shared),
-            weights,
             dims,
             workspace: RefCell::new(None),
+            profiler: OnceCell::new(),
+            profiling: Cell::new(false),
         })
     }
 
     /// The GPU's name and backend.
     pub fn device_info(&self) -> &str {
         &self.shared.gpu.info
+    }
+
+    /// Whether the adapter is a GPU emulated on the CPU (lavapipe, SwiftShader).
+    pub fn emulated_adapter(&self) -> bool {
+        self.shared.gpu.emulated
+    }
+
+    /// The kernel set in use: `gpu` or `emulated` (see [`KernelSet`]).
+    pub fn kernel_set(&self) -> &'static str {
+        if self.shared.k.fused.is_some() {
+            "gpu"
+        } else {
+            "emulated"
+        }
     }
 
     /// Frees the model's GPU memory at once by destroying its device; every
@@ -173,32 +241,86 @@ impl WgpuModel {
 
     /// Whether the weights are kept in f16 on the GPU.
     pub fn f16_weights(&self) -> bool {
-        self.weights.f16
+        self.shared.weights.f16
     }
 
-    /// Embeddings and every transformer block, into the residual stream `x`.
-    fn encode_blocks(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        ws: &Workspace,
-        cache: &WgpuCache,
-        t: u32,
-    ) {
-        let s = &*self.shared;
-        for (e, g) in s.k.embed.iter().zip(&ws.groups.embed) {
-            e.encode(pass, g, t);
+    /// Times every dispatch of the passes to come with timestamp queries;
+    /// false where the adapter has none.
+    pub fn start_profiling(&self) -> bool {
+        let available = self
+            .profiler
+            .get_or_init(|| Profiler::new(&self.shared.gpu))
+            .is_some();
+        self.profiling.set(available);
+        available
+    }
+
+    /// GPU time per kernel kind since the last call (empty unless profiling).
+    pub fn take_profile(&self) -> Vec<KernelTime> {
+        match self.profiler.get() {
+            Some(Some(p)) => p.take(),
+            _ => Vec::new(),
         }
-        let cache_groups = cache.groups();
+    }
+
+    fn active_profiler(&self) -> Option<&Profiler> {
+        if !self.profiling.get() {
+            return None;
+        }
+        self.profiler.get().and_then(Option::as_ref)
+    }
+
+    /// Embeddings and every transformer block, into the residual stream `x`:
+    /// five fused dispatches a block when decoding on a real GPU.
+    fn encode_blocks(&self, rec: &mut Recorder<'_>, ws: &Workspace, cache: &WgpuCache, d: &Dims) {
+        let s = &*self.shared;
+        let t = d.tokens;
+        let context = d.past + d.fresh;
+        for (e, g) in s.k.embed.iter().zip(&ws.groups.embed) {
+            e.encode(rec, g, t);
+        }
+        let cg = cache.groups();
+        let fused = s.k.fused.as_ref().filter(|_| t <= MATVEC_ROWS);
         for (layer, g) in ws.groups.blocks.iter().enumerate() {
-            s.k.ln.encode(pass, &g.ln_1, t);
-            s.k.c_attn.encode(pass, &g.c_attn, t);
-            s.k.append.encode(pass, &cache_groups.append[layer], t);
-            s.k.attention
-                .encode(pass, &cache_groups.attention[layer], t);
-            s.k.attn_proj.encode(pass, &g.attn_proj, t);
-            s.k.ln.encode(pass, &g.ln_2, t);
-            s.k.c_fc.encode(pass, &g.c_fc, t);
-            s.k.mlp_proj.encode(pass, &g.mlp_proj, t);
+            match (fused, &ws.groups.fused, &cg.fused) {
+                (Some(f), Some(fg), Some(fc)) => {
+                    let fg = &fg[layer];
+                    f.c_attn.encode(rec, &fc.c_attn[layer], t);
+                    s.k.attention
+                        .encode_split(rec, &fc.attention[layer], t, context, d.splits);
+                    f.attn_proj.encode(rec, &fg.attn_proj, t);
+                    f.c_fc.encode(rec, &fg.c_fc, t);
+                    f.mlp_proj.encode(rec, &fg.mlp_proj, t);
+                }
+                _ => {
+                    s.k.ln.encode(rec, &g.ln_1, t);
+                    s.k.c_attn.encode(rec, &cg.c_attn[layer], t);
+                    s.k.attention.encode(rec, &cg.attention[layer], t, context);
+                    s.k.attn_proj.encode(rec, &g.attn_proj, t);
+                    s.k.ln.encode(rec, &g.ln_2, t);
+                    s.k.c_fc.encode(rec, &g.c_fc, t);
+                    s.k.mlp_proj.encode(rec, &g.mlp_proj, t);
+                }
+            }
+        }
+    }
+
+    /// The final layer norm and the logits of `out_n` rows.
+    fn encode_logits(&self, rec: &mut Recorder<'_>, ws: &Workspace, tokens: u32, out_n: u32) {
+        let s = &*self.shared;
+        let fused = s.k.fused.as_ref().filter(|_| tokens <= MATVEC_ROWS);
+        match (fused, &ws.groups.fused_logits) {
+            (Some(f), Some(groups)) => {
+                for (m, g) in f.logits.iter().zip(groups) {
+                    m.encode(rec, g, out_n);
+                }
+            }
+            _ => {
+                s.k.ln_f.encode(rec, &ws.groups.ln_f, out_n);
+                for (m, g) in s.k.logits.iter().zip(&ws.groups.logits) {
+                    m.encode(rec, g, out_n);
+                }
+            }
         }
     }
 }
@@ -212,6 +334,10 @@ impl LanguageModel for WgpuModel {
 
     fn new_cache(&self, rows: usize) -> Result<WgpuCache> {
         WgpuCache::new(self.shared.clone(), rows)
+    }
+
+    fn device_work(&self) -> Option<DeviceWork> {
+        Some(self.shared.gpu.work.snapshot())
     }
 
     // The workspace's borrow is held across the readback on purpose: a second
@@ -246,9 +372,9 @@ impl LanguageModel for WgpuModel {
         let mut slot = self.workspace.try_borrow_mut().map_err(|_| {
             Error::input("this model is already running a forward pass: wait for it to finish")
         })?;
-        let ws = Workspace::ensure(&mut slot, s, &self.weights, &self.dims, t, block, out_total)?;
+        let ws = Workspace::ensure(&mut slot, s, &self.dims, t, block, out_total)?;
         let past = cache.len;
-        cache.reserve(past + n)?;
+        cache.grow(past + n)?;
         cache.bind(s, ws, &self.dims);
         let ids: Vec<u32> = tokens.iter().flat_map(|r| r.iter().copied()).collect();
         s.gpu.queue.write_buffer(&ws.ids, 0, &gpu::u32_bytes(&ids));
@@ -258,8 +384,10 @@ impl LanguageModel for WgpuModel {
             past: past as u32,
             cap: cache.cap() as u32,
             last: last as u32,
+            splits: (past + n).div_ceil(SPAN) as u32,
             ..Default::default()
         };
+        let profiler = self.active_profiler();
         let submitted = s
             .gpu
             .scoped("running the model", || {
@@ -272,32 +400,23 @@ impl LanguageModel for WgpuModel {
                         ..pass_dims
                     };
                     s.gpu.queue.write_buffer(&self.dims, 0, &dims.bytes());
-                    let mut encoder = s.gpu.device.create_command_encoder(&Default::default());
-                    {
-                        let mut pass = encoder.begin_compute_pass(&Default::default());
-                        if out0 == 0 {
-                            self.encode_blocks(&mut pass, ws, cache, t as u32);
-                        }
-                        s.k.ln_f.encode(&mut pass, &ws.groups.ln_f, out_n as u32);
-                        for (m, g) in s.k.logits.iter().zip(&ws.groups.logits) {
-                            m.encode(&mut pass, g, out_n as u32);
-                        }
+                    let mut rec = Recorder::profiled(&s.gpu, profiler);
+                    if out0 == 0 {
+                        self.encode_blocks(&mut rec, ws, cache, &dims);
                     }
+                    self.encode_logits(&mut rec, ws, t as u32, out_n as u32);
                     let bytes = (out_n * v * 4) as u64;
-                    encoder.copy_buffer_to_buffer(
-                        &ws.logits,
-                        0,
-                        &ws.staging,
-                        (out0 * v * 4) as u64,
-                        bytes,
-                    );
-                    s.gpu.queue.submit([encoder.finish()]);
+                    rec.copy(&ws.logits, 0, &ws.staging, (out0 * v * 4) as u64, bytes);
+                    rec.submit();
                     out0 += out_n;
                 }
             })
             .await;
         submitted?;
         let data = s.gpu.read(&ws.staging, out_total * v).await?;
+        if let Some(p) = profiler {
+            p.collect(&s.gpu).await?;
+        }
         cache.len = past + n;
         Ok(Logits {
             rows,

@@ -4,16 +4,23 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::weights::Weights;
+use super::kernels::MATVEC_ROWS;
 use super::Shared;
 use crate::{Error, Result};
 
-/// Bind groups of one transformer block.
+/// Bind groups of one transformer block (c_attn and attention bind the
+/// cache too: they are the cache's, [`super::cache::CacheGroups`]).
 pub(super) struct BlockGroups {
     pub ln_1: wgpu::BindGroup,
-    pub c_attn: wgpu::BindGroup,
     pub attn_proj: wgpu::BindGroup,
     pub ln_2: wgpu::BindGroup,
+    pub c_fc: wgpu::BindGroup,
+    pub mlp_proj: wgpu::BindGroup,
+}
+
+/// Bind groups of one block's fused decode kernels.
+pub(super) struct FusedBlockGroups {
+    pub attn_proj: wgpu::BindGroup,
     pub c_fc: wgpu::BindGroup,
     pub mlp_proj: wgpu::BindGroup,
 }
@@ -23,6 +30,9 @@ pub(super) struct Groups {
     pub blocks: Vec<BlockGroups>,
     pub ln_f: wgpu::BindGroup,
     pub logits: Vec<wgpu::BindGroup>,
+    /// The fused decode kernels' (real GPUs only).
+    pub fused: Option<Vec<FusedBlockGroups>>,
+    pub fused_logits: Option<Vec<wgpu::BindGroup>>,
 }
 
 pub(super) struct Workspace {
@@ -35,13 +45,13 @@ pub(super) struct Workspace {
     /// Changes whenever the buffers do (caches rebind then).
     pub generation: u64,
     pub ids: wgpu::Buffer,
-    // x, h, m and lnf are reached through the bind groups only.
-    #[allow(dead_code)]
     pub x: wgpu::Buffer,
-    #[allow(dead_code)]
     pub h: wgpu::Buffer,
     pub qkv: wgpu::Buffer,
     pub a: wgpu::Buffer,
+    /// Decode attention's split partials (real GPUs only).
+    pub part: wgpu::Buffer,
+    // m and lnf are reached through the bind groups only.
     #[allow(dead_code)]
     pub m: wgpu::Buffer,
     #[allow(dead_code)]
@@ -59,7 +69,6 @@ impl Workspace {
     pub fn ensure<'a>(
         slot: &'a mut Option<Workspace>,
         s: &Shared,
-        w: &Weights,
         dims: &wgpu::Buffer,
         tokens: usize,
         block: usize,
@@ -75,7 +84,6 @@ impl Workspace {
             *slot = None; // free the old buffers first
             *slot = Some(Workspace::new(
                 s,
-                w,
                 dims,
                 tokens.max(old_t),
                 block.max(old_b),
@@ -87,13 +95,12 @@ impl Workspace {
 
     fn new(
         s: &Shared,
-        w: &Weights,
         dims: &wgpu::Buffer,
         tokens: usize,
         block: usize,
         out_total: usize,
     ) -> Result<Workspace> {
-        let gpu = &s.gpu;
+        let (gpu, w) = (&s.gpu, &s.weights);
         let cfg = &s.config;
         let (c, inner, v) = (cfg.n_embd, cfg.n_inner(), cfg.vocab_size);
         let max_buffer = gpu.device.limits().max_buffer_size;
@@ -117,6 +124,9 @@ impl Workspace {
         let h = storage("h", f(tokens * c))?;
         let qkv = storage("qkv", f(tokens * 3 * c))?;
         let a = storage("attention", f(tokens * c))?;
+        let part_floats =
+            MATVEC_ROWS as usize * cfg.n_head * super::max_splits(cfg) * (cfg.head_dim() + 2);
+        let part = storage("attention partials", f(part_floats))?;
         let m = storage("mlp", f(tokens * inner))?;
         let lnf = storage("ln_f", f(block * c))?;
         let logits = storage("logits", f(block * v))?;
@@ -134,26 +144,61 @@ impl Workspace {
                 .iter()
                 .map(|b| BlockGroups {
                     ln_1: k.ln.bind(gpu, [dims, &x, &b.ln_1[0], &b.ln_1[1], &h]),
-                    c_attn: k
-                        .c_attn
-                        .bind(gpu, [dims, &h, &b.c_attn[0], &b.c_attn[1], &qkv]),
                     attn_proj: k
                         .attn_proj
-                        .bind(gpu, [dims, &a, &b.attn_proj[0], &b.attn_proj[1], &x]),
+                        .bind(gpu, &[dims, &a, &b.attn_proj[0], &b.attn_proj[1], &x]),
                     ln_2: k.ln.bind(gpu, [dims, &x, &b.ln_2[0], &b.ln_2[1], &h]),
-                    c_fc: k.c_fc.bind(gpu, [dims, &h, &b.c_fc[0], &b.c_fc[1], &m]),
+                    c_fc: k.c_fc.bind(gpu, &[dims, &h, &b.c_fc[0], &b.c_fc[1], &m]),
                     mlp_proj: k
                         .mlp_proj
-                        .bind(gpu, [dims, &m, &b.mlp_proj[0], &b.mlp_proj[1], &x]),
+                        .bind(gpu, &[dims, &m, &b.mlp_proj[0], &b.mlp_proj[1], &x]),
                 })
                 .collect(),
+            fused: k.fused.as_ref().map(|f| {
+                w.blocks
+                    .iter()
+                    .map(|b| FusedBlockGroups {
+                        attn_proj: f
+                            .attn_proj
+                            .bind(gpu, &[dims, &part, &b.attn_proj[0], &b.attn_proj[1], &x]),
+                        c_fc: f.c_fc.bind(
+                            gpu,
+                            &[dims, &x, &b.c_fc[0], &b.c_fc[1], &m, &b.ln_2[0], &b.ln_2[1]],
+                        ),
+                        mlp_proj: f
+                            .mlp_proj
+                            .bind(gpu, &[dims, &m, &b.mlp_proj[0], &b.mlp_proj[1], &x]),
+                    })
+                    .collect()
+            }),
+            // The logits have no bias: ln_f's bias stands in, unread.
+            fused_logits: k.fused.as_ref().map(|f| {
+                f.logits
+                    .iter()
+                    .zip(&w.wte)
+                    .map(|(mm, slice)| {
+                        mm.bind(
+                            gpu,
+                            &[
+                                dims,
+                                &x,
+                                &slice.buffer,
+                                &w.ln_f[1],
+                                &logits,
+                                &w.ln_f[0],
+                                &w.ln_f[1],
+                            ],
+                        )
+                    })
+                    .collect()
+            }),
             ln_f: k.ln_f.bind(gpu, [dims, &x, &w.ln_f[0], &w.ln_f[1], &lnf]),
             // The logits have no bias: ln_f's bias stands in, unread.
             logits: k
                 .logits
                 .iter()
                 .zip(&w.wte)
-                .map(|(mm, slice)| mm.bind(gpu, [dims, &lnf, &slice.buffer, &w.ln_f[1], &logits]))
+                .map(|(mm, slice)| mm.bind(gpu, &[dims, &lnf, &slice.buffer, &w.ln_f[1], &logits]))
                 .collect(),
         };
         Ok(Workspace {
@@ -166,6 +211,7 @@ impl Workspace {
             h,
             qkv,
             a,
+            part,
             m,
             lnf,
             logits,

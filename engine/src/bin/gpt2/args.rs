@@ -248,6 +248,10 @@ pub struct BenchArgs {
     /// contrastive: weight of the amateur's log-probability.
     #[arg(long, default_value_t = 1.0)]
     pub lambda: f32,
+    /// Also time every GPU kernel of greedy decode steps (wgpu, where the
+    /// adapter has timestamp queries): time and GB/s per kernel kind.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 impl Strategy {

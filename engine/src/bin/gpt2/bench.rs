@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use engine::backend::{block_on, LanguageModel, Model};
+use engine::backend::{block_on, DeviceWork, LanguageModel, Model};
 use engine::decoding::{
     beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams,
     GenerateOptions, Generated, SamplingParams, Verify,
@@ -21,6 +21,7 @@ use engine::{Error, Result};
 use serde_json::{json, Value};
 
 use crate::args::{BenchArgs, Strategy};
+use crate::bench_device;
 use crate::load::{load, load_second};
 use crate::timed::{Pass, Timed};
 
@@ -42,6 +43,8 @@ struct Run {
     accepted: Option<usize>,
     drafted: Option<usize>,
     target_passes: Option<usize>,
+    /// GPU work of the decode passes, where the backend counts it.
+    work: Option<DeviceWork>,
 }
 
 /// The two models of a run and what they are for.
@@ -108,8 +111,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 runs.push(run);
             }
         }
-        results.push((strategy, summarize(&runs, prompt.len(), args.new_tokens)));
+        let mut summary = summarize(&runs, prompt.len(), args.new_tokens);
+        let work = runs.last().and_then(|r| r.work);
+        summary["device_work"] =
+            bench_device::device_work_json(&loaded.model, work, args.new_tokens - 1);
+        results.push((strategy, summary));
     }
+    let profile = if args.profile {
+        if !args.model.json {
+            eprintln!("profiling greedy decode ...");
+        }
+        bench_device::profile(&loaded.model, &prompt, args.new_tokens)?
+    } else {
+        Value::Null
+    };
     let prediction = speculative_prediction(&results, args.gamma);
     let out = json!({
         "model": args.model.model,
@@ -130,6 +145,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             })
             .collect::<Vec<_>>(),
         "speculative_prediction": prediction,
+        "profile": profile,
     });
     if args.model.json {
         println!("{out}");
@@ -271,6 +287,7 @@ fn run_once(
         pass_seconds: mean_decode_pass(&main),
         second_pass_seconds: mean_decode_pass(&second),
         decode_passes: main.iter().filter(|p| !p.prefill).count(),
+        work: bench_device::decode_work(main.iter().chain(&second)),
         ids: ids.ids,
         accepted: spec.as_ref().map(|s| s.accepted),
         drafted: spec.as_ref().map(|s| s.drafted),
@@ -432,6 +449,7 @@ fn print_table(out: &Value) {
             f("measured_over_predicted_measured_verify") * 100.0
         );
     }
+    bench_device::print(out);
 }
 
 #[cfg(test)]

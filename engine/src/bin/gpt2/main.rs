@@ -3,6 +3,7 @@
 
 mod args;
 mod bench;
+mod bench_device;
 mod generate;
 mod load;
 mod next;

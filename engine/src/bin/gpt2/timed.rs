@@ -1,9 +1,10 @@
-//! A model adapter that times every forward pass, for `gpt2 bench`.
+//! A model adapter that times every forward pass, for `gpt2 bench`, and
+//! notes the GPU work done since the pass before (on backends that count it).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
-use engine::backend::{KvCache, LanguageModel, Logits};
+use engine::backend::{DeviceWork, KvCache, LanguageModel, Logits};
 use engine::config::Gpt2Config;
 use engine::Result;
 
@@ -13,12 +14,17 @@ pub struct Pass {
     /// The cache was empty: this pass read the prompt.
     pub prefill: bool,
     pub seconds: f64,
+    /// GPU work since the previous pass ended: this pass, and what was done
+    /// to the cache between them (beam search's reorder).
+    pub work: Option<DeviceWork>,
 }
 
 /// `model`, with the passes it ran since the last [`Timed::take`].
 pub struct Timed<'a, M> {
     model: &'a M,
     passes: RefCell<Vec<Pass>>,
+    /// The device's counts when the last pass ended.
+    since: Cell<Option<DeviceWork>>,
 }
 
 impl<'a, M: LanguageModel> Timed<'a, M> {
@@ -26,11 +32,13 @@ impl<'a, M: LanguageModel> Timed<'a, M> {
         Timed {
             model,
             passes: RefCell::new(Vec::new()),
+            since: Cell::new(model.device_work()),
         }
     }
 
-    /// The passes so far, leaving none.
+    /// The passes so far, leaving none; the next pass's work counts from now.
     pub fn take(&self) -> Vec<Pass> {
+        self.since.set(self.model.device_work());
         std::mem::take(&mut self.passes.borrow_mut())
     }
 }
@@ -57,7 +65,14 @@ impl<M: LanguageModel> LanguageModel for Timed<'_, M> {
         // The logits come back to the host, so the time includes the device's work.
         let logits = self.model.forward(cache, tokens, last).await?;
         let seconds = start.elapsed().as_secs_f64();
-        self.passes.borrow_mut().push(Pass { prefill, seconds });
+        let now = self.model.device_work();
+        let work = now.zip(self.since.get()).map(|(now, before)| now - before);
+        self.since.set(now);
+        self.passes.borrow_mut().push(Pass {
+            prefill,
+            seconds,
+            work,
+        });
         Ok(logits)
     }
 }

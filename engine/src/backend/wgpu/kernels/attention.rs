@@ -1,42 +1,107 @@
-//! Causal multi-head attention over the cache (`attention.wgsl`).
+//! Causal multi-head attention over the cache: every new position walking
+//! its whole context (`attention.wgsl`, the prompt and emulated GPUs), or,
+//! for decoding on real GPUs, the context split into spans whose partial
+//! softmaxes c_proj's prologue combines (`attention_split.wgsl`).
 
-use super::{dispatch, source};
+use super::{source, Recorder};
 use crate::backend::wgpu::gpu::{Access, Gpu, Kernel};
+use crate::backend::wgpu::recorder::Kind;
 
-/// Largest head size the kernel handles (64 threads x 4 values each).
+/// Largest head size the kernels handle.
 pub(in crate::backend::wgpu) const MAX_HEAD_DIM: usize = 256;
 
+/// Context positions per split of decode attention.
+pub(in crate::backend::wgpu) const SPAN: usize = 256;
+
 pub(in crate::backend::wgpu) struct Attention {
-    kernel: Kernel,
+    whole: Kernel,
+    split: Kernel,
     heads: u32,
+    c: u64,
 }
 
 impl Attention {
-    pub fn new(gpu: &Gpu, c: usize, heads: usize) -> Self {
+    /// For `heads` heads of width `c / heads`, and decode attention in up to
+    /// `splits` spans of [`SPAN`] positions.
+    pub fn new(gpu: &Gpu, c: usize, heads: usize, splits: usize) -> Self {
         use Access::*;
-        let kernel = gpu.kernel(
+        let bindings = [Uniform, Read, Read, Read, ReadWrite];
+        let constants = [
+            ("C", c as f64),
+            ("H", heads as f64),
+            ("D", (c / heads) as f64),
+        ];
+        let whole = gpu.kernel(
             "attention",
             &source(include_str!("attention.wgsl"), false),
             &["main"],
-            &[Uniform, Read, Read, Read, ReadWrite],
-            &[
-                ("C", c as f64),
-                ("H", heads as f64),
-                ("D", (c / heads) as f64),
-            ],
+            &bindings,
+            &constants,
+        );
+        let mut split_constants = constants.to_vec();
+        split_constants.push(("SPLITS", splits as f64));
+        let split = gpu.kernel(
+            "attention_split",
+            &source(include_str!("attention_split.wgsl"), false),
+            &["main"],
+            &bindings,
+            &split_constants,
         );
         Attention {
-            kernel,
+            whole,
+            split,
             heads: heads as u32,
+            c: c as u64,
         }
     }
 
-    /// Binds dims, qkv, the key and value caches, and the output.
+    /// Binds dims, qkv, the key and value caches, and the output `[tokens, C]`.
     pub fn bind(&self, gpu: &Gpu, buffers: [&wgpu::Buffer; 5]) -> wgpu::BindGroup {
-        gpu.bind(&self.kernel, &buffers)
+        gpu.bind(&self.whole, &buffers)
     }
 
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, tokens: u32) {
-        dispatch(pass, &self.kernel.pipelines[0], group, tokens, self.heads);
+    /// Binds dims, qkv, the key and value caches, and the partials
+    /// `[tokens, H, splits, D + 2]`.
+    pub fn bind_split(&self, gpu: &Gpu, buffers: [&wgpu::Buffer; 5]) -> wgpu::BindGroup {
+        gpu.bind(&self.split, &buffers)
+    }
+
+    /// Bytes read for `tokens` new positions over up to `context` positions.
+    fn bytes(&self, tokens: u32, context: u32) -> u64 {
+        tokens as u64 * self.c * 4 * (2 * context as u64 + 2)
+    }
+
+    /// Every new position over its whole context.
+    pub fn encode(
+        &self,
+        rec: &mut Recorder<'_>,
+        group: &wgpu::BindGroup,
+        tokens: u32,
+        context: u32,
+    ) {
+        let bytes = self.bytes(tokens, context);
+        let pipeline = &self.whole.pipelines[0];
+        rec.dispatch(
+            Kind::Attention,
+            pipeline,
+            group,
+            [tokens, self.heads, 1],
+            bytes,
+        );
+    }
+
+    /// Every new position over its context in `splits` spans.
+    pub fn encode_split(
+        &self,
+        rec: &mut Recorder<'_>,
+        group: &wgpu::BindGroup,
+        tokens: u32,
+        context: u32,
+        splits: u32,
+    ) {
+        let bytes = self.bytes(tokens, context);
+        let pipeline = &self.split.pipelines[0];
+        let workgroups = [splits, self.heads, tokens];
+        rec.dispatch(Kind::Attention, pipeline, group, workgroups, bytes);
     }
 }

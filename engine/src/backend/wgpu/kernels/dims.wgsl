@@ -3,6 +3,7 @@
 // Positions past .. past + fresh of each row are being added to a cache that
 // holds `cap` positions per row. Logits are asked for the last `last` new
 // positions of each row; out0 .. out0 + out_n are the ones computed now.
+// Decode attention is split into `splits` spans of the context.
 struct Dims {
     tokens: u32,
     fresh: u32,
@@ -11,5 +12,5 @@ struct Dims {
     last: u32,
     out0: u32,
     out_n: u32,
-    _pad: u32,
+    splits: u32,
 }

@@ -1,6 +1,6 @@
 //! Token + position embeddings (`embed.wgsl`), one slice of `wte` at a time.
 
-use super::{dispatch, source};
+use super::{dispatch, source, Kind, Recorder};
 use crate::backend::wgpu::gpu::{Access, Gpu, Kernel};
 
 pub(in crate::backend::wgpu) struct Embed {
@@ -30,8 +30,15 @@ impl Embed {
         gpu.bind(&self.kernel, &buffers)
     }
 
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, tokens: u32) {
+    pub fn encode(&self, rec: &mut Recorder<'_>, group: &wgpu::BindGroup, tokens: u32) {
         let p = &self.kernel.pipelines[0];
-        dispatch(pass, p, group, self.c.div_ceil(64), tokens);
+        dispatch(
+            rec,
+            Kind::Embeddings,
+            p,
+            group,
+            (self.c.div_ceil(64), tokens),
+            (tokens as u64) * self.c as u64 * 12,
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Copies cache rows into a new cache (`kv_gather.wgsl`): reorder and growth.
 
-use super::{dispatch, source};
+use super::{dispatch, source, Kind, Recorder};
 use crate::backend::wgpu::gpu::{u32_bytes, Access, Gpu, Kernel};
 
 /// What one gather copies.
@@ -47,8 +47,15 @@ impl KvGather {
         gpu.bind(&self.kernel, &buffers)
     }
 
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, g: Gather) {
+    pub fn encode(&self, rec: &mut Recorder<'_>, group: &wgpu::BindGroup, g: Gather) {
         let x = (g.len * self.c).div_ceil(64);
-        dispatch(pass, &self.kernel.pipelines[0], group, x, g.out_rows);
+        dispatch(
+            rec,
+            Kind::KvCopy,
+            &self.kernel.pipelines[0],
+            group,
+            (x, g.out_rows),
+            (g.out_rows as u64) * (g.len as u64) * self.c as u64 * 16,
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! Layer norm (`layer_norm.wgsl`).
 
-use super::{dispatch, source};
+use super::{dispatch, source, Kind, Recorder};
 use crate::backend::wgpu::gpu::{Access, Gpu, Kernel};
 
 pub(in crate::backend::wgpu) struct LayerNorm {
     kernel: Kernel,
+    c: u64,
 }
 
 impl LayerNorm {
@@ -23,7 +24,10 @@ impl LayerNorm {
                 ("SELECT", if select { 1.0 } else { 0.0 }),
             ],
         );
-        LayerNorm { kernel }
+        LayerNorm {
+            kernel,
+            c: c as u64,
+        }
     }
 
     /// Binds dims, x, gamma, beta and the output y.
@@ -31,7 +35,14 @@ impl LayerNorm {
         gpu.bind(&self.kernel, &buffers)
     }
 
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, group: &wgpu::BindGroup, rows: u32) {
-        dispatch(pass, &self.kernel.pipelines[0], group, rows, 1);
+    pub fn encode(&self, rec: &mut Recorder<'_>, group: &wgpu::BindGroup, rows: u32) {
+        dispatch(
+            rec,
+            Kind::LayerNorm,
+            &self.kernel.pipelines[0],
+            group,
+            (rows, 1),
+            (rows as u64) * self.c * 12,
+        );
     }
 }

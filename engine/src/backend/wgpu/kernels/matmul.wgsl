@@ -1,17 +1,15 @@
-// y = x W^T (+ bias, GELU or residual add), for every linear layer and the
-// logits.
+// y = x W^T (+ bias, GELU or residual add; `epilogue.wgsl`) for many rows
+// (the prompt), and for few rows on GPUs emulated on a CPU.
 //   x  [rows, K]          rows = tokens, or out_n (OUT_ROWS)
 //   w  [N, K]             weights as [out, in]
 //   b  [N]                bias (unread when EPILOGUE = 0)
 //   y  [rows, LDY]        columns COL0 .. COL0 + N are written
-// EPILOGUE: 0 y = xW^T; 1 y = xW^T + b; 2 y = gelu(xW^T + b) (GPT-2's tanh
-// form); 3 y = y + (xW^T + b) (the residual stream).
 // Entry points:
 //   tiled   64x64 output tiles, 16x16 threads of 4x4 outputs each.
 //           Dispatch: (ceil(N / 64), ceil(rows / 64)).
-//   matvec  for few rows (decoding): 8 outputs of one row per workgroup, 32
-//           lanes each striding along K. Dispatch: (ceil(N / 8), rows).
-//   rowdot  the same without barriers, for GPUs emulated on a CPU (below).
+//   rowdot  one output per invocation, no barriers, for GPUs emulated on a
+//           CPU, where workgroup barriers are dear. Dispatch: (ceil(N / 256), rows).
+// Real GPUs decode through `matvec.wgsl`.
 override K: u32;
 override N: u32;
 override LDY: u32;
@@ -30,32 +28,6 @@ fn n_rows() -> u32 {
         return dims.out_n;
     }
     return dims.tokens;
-}
-
-fn gelu(v: f32) -> f32 {
-    let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
-    // tanh(u) without overflow for large |u|
-    let e = exp(-2.0 * abs(u));
-    let th = sign(u) * (1.0 - e) / (1.0 + e);
-    return 0.5 * v * (1.0 + th);
-}
-
-fn store(t: u32, n: u32, acc: f32) {
-    let i = t * LDY + COL0 + n;
-    switch EPILOGUE {
-        case 0u: {
-            y[i] = acc;
-        }
-        case 1u: {
-            y[i] = acc + b[n];
-        }
-        case 2u: {
-            y[i] = gelu(acc + b[n]);
-        }
-        default: {
-            y[i] = y[i] + (acc + b[n]);
-        }
-    }
 }
 
 const TS: u32 = 64u;
@@ -134,36 +106,6 @@ fn tiled(
     store4(t + 3u, n, rows, acc3);
 }
 
-var<workgroup> part: array<f32, 256>; // [8 outputs][32 lanes]
-
-@compute @workgroup_size(32, 8)
-fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let t = wg.y;
-    let n = wg.x * 8u + lid.y;
-    var acc = 0.0;
-    if (n < N) {
-        let xr = t * K;
-        let wr = n * K;
-        for (var k = lid.x; k < K; k += 32u) {
-            acc += f32(w[wr + k]) * x[xr + k];
-        }
-    }
-    part[lid.y * 32u + lid.x] = acc;
-    workgroupBarrier();
-    for (var s = 16u; s > 0u; s = s >> 1u) {
-        if (lid.x < s) {
-            part[lid.y * 32u + lid.x] += part[lid.y * 32u + lid.x + s];
-        }
-        workgroupBarrier();
-    }
-    if (lid.x == 0u && n < N && t < n_rows()) {
-        store(t, n, part[lid.y * 32u]);
-    }
-}
-
-// For GPUs emulated on a CPU (lavapipe, SwiftShader), where workgroup
-// barriers are dear: one output per invocation, no shared memory.
-// Dispatch: (ceil(N / 64), rows).
 @compute @workgroup_size(256)
 fn rowdot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let t = wg.y;

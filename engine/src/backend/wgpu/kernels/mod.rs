@@ -4,21 +4,25 @@
 
 mod attention;
 mod embed;
-mod kv_append;
 mod kv_gather;
 mod layer_norm;
 mod matmul;
+mod matvec;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_decode;
 
-pub(super) use attention::{Attention, MAX_HEAD_DIM};
+pub(super) use attention::{Attention, MAX_HEAD_DIM, SPAN};
 pub(super) use embed::Embed;
-pub(super) use kv_append::KvAppend;
 pub(super) use kv_gather::{Gather, KvGather};
 pub(super) use layer_norm::LayerNorm;
 #[cfg(test)]
 use matmul::Path;
-pub(super) use matmul::{Epilogue, Matmul, MatmulShape};
+pub(super) use matmul::{Epilogue, Matmul, MatmulShape, MATVEC_ROWS};
+pub(super) use matvec::{Matvec, Prologue};
+
+use super::recorder::{Kind, Recorder};
 
 /// The per-pass shape every kernel reads (`dims.wgsl`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -30,6 +34,7 @@ pub(super) struct Dims {
     pub last: u32,
     pub out0: u32,
     pub out_n: u32,
+    pub splits: u32,
 }
 
 impl Dims {
@@ -45,7 +50,7 @@ impl Dims {
             self.last,
             self.out0,
             self.out_n,
-            0,
+            self.splits,
         ];
         super::gpu::u32_bytes(&d)
     }
@@ -62,18 +67,14 @@ fn source(body: &str, f16_weights: bool) -> String {
     format!("{header}{}{body}", include_str!("dims.wgsl"))
 }
 
-/// Records one dispatch.
+/// Records one dispatch of `x` by `y` workgroups.
 fn dispatch(
-    pass: &mut wgpu::ComputePass<'_>,
+    rec: &mut Recorder<'_>,
+    kind: Kind,
     pipeline: &wgpu::ComputePipeline,
     group: &wgpu::BindGroup,
-    x: u32,
-    y: u32,
+    (x, y): (u32, u32),
+    bytes: u64,
 ) {
-    if x == 0 || y == 0 {
-        return;
-    }
-    pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, group, &[]);
-    pass.dispatch_workgroups(x, y, 1);
+    rec.dispatch(kind, pipeline, group, [x, y, 1], bytes);
 }
