@@ -184,7 +184,7 @@ fn devices_this_build_or_machine_lacks() {
     }
     assert_bad_input(
         dir.path(),
-        &["--device", "wgpu", "--dtype", "f16"],
-        "wgpu backend runs in f32 only",
+        &["--device", "wgpu", "--dtype", "bf16"],
+        "wgpu backend has no bf16",
     );
 }

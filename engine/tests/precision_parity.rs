@@ -1,5 +1,6 @@
 //! f16 and bf16 against the f32 reference, on the test device
-//! (`GPT2_TEST_DEVICE`: the CPU by default, `cuda` on an NVIDIA GPU).
+//! (`GPT2_TEST_DEVICE`: the CPU by default, `cuda` on an NVIDIA GPU, `wgpu`
+//! for f16 weights with f32 arithmetic; WebGPU has no bf16).
 //!
 //! The stated tolerances, on next-token log-probabilities over the whole
 //! vocabulary of the golden checkpoints: f16 within 0.04, bf16 within 0.25
@@ -20,6 +21,15 @@ fn tolerance(p: Precision) -> f32 {
         Precision::F32 => 0.0,
         Precision::F16 => 0.04,
         Precision::Bf16 => 0.25,
+    }
+}
+
+/// The half precisions the test device runs.
+fn half_precisions() -> Vec<Precision> {
+    match common::test_device() {
+        #[cfg(feature = "wgpu")]
+        engine::backend::Device::Wgpu(_) => vec![Precision::F16],
+        _ => vec![Precision::F16, Precision::Bf16],
     }
 }
 
@@ -66,7 +76,7 @@ fn half_precisions_stay_within_tolerance_of_f32() {
     for name in CHECKPOINTS {
         let fx = fixture(name);
         let reference = load(name, Precision::F32);
-        for precision in [Precision::F16, Precision::Bf16] {
+        for precision in half_precisions() {
             let model = load(name, precision);
             let mut worst = 0f32;
             for case in fx["next"].as_array().unwrap() {
@@ -100,7 +110,7 @@ fn rows_of_a_batch_stay_within_tolerance_of_f32() {
     let (a, b) = (ids(&cases[2]["prompt_ids"]), ids(&cases[1]["prompt_ids"]));
     assert_eq!(a.len(), b.len(), "fixture prompts of equal length");
     let reference = load("tiny", Precision::F32);
-    for precision in [Precision::F16, Precision::Bf16] {
+    for precision in half_precisions() {
         let model = load("tiny", precision);
         let mut cache = model.new_cache(2).unwrap();
         let got = block_on(model.forward(&mut cache, &[&a, &b], 1)).unwrap();
@@ -129,7 +139,7 @@ fn greedy_follows_f32_until_a_near_tie() {
         min_new_tokens: 0,
         eos_token_id: None,
     };
-    for precision in [Precision::F16, Precision::Bf16] {
+    for precision in half_precisions() {
         let model = load("tiny", precision);
         for case in fx["greedy"].as_array().unwrap() {
             let prompt = ids(&case["prompt_ids"]);

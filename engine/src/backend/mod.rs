@@ -5,12 +5,14 @@ pub mod candle;
 mod device_work;
 mod model;
 mod precision;
+mod top;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
 
 pub use device_work::{DeviceWork, KernelTime};
 pub use model::{Cache, Device, Model};
 pub use precision::Precision;
+pub use top::{log_sum_exp, TopLogits, TopRow, MAX_TOP};
 
 use crate::config::Gpt2Config;
 use crate::{Error, Result};
@@ -85,6 +87,21 @@ pub trait LanguageModel {
         tokens: &[&[u32]],
         last: usize,
     ) -> Result<Logits>;
+
+    /// [`Self::forward`], summarised per row: the top `k` logits (at most
+    /// [`MAX_TOP`]), the log-sum-exp and the logits of `extra` ids. What greedy
+    /// decoding needs; GPU backends compute it there and read back only that.
+    async fn forward_top(
+        &self,
+        cache: &mut Self::Cache,
+        tokens: &[&[u32]],
+        last: usize,
+        k: usize,
+        extra: &[u32],
+    ) -> Result<TopLogits> {
+        let logits = self.forward(cache, tokens, last).await?;
+        Ok(TopLogits::from_logits(&logits, k, extra))
+    }
 
     /// The GPU work done since the model was loaded, on backends that count
     /// it (wgpu); `None` elsewhere.

@@ -4,7 +4,7 @@
 use super::candle::{CandleCache, CandleModel};
 #[cfg(feature = "wgpu")]
 use super::wgpu::{GpuOptions, WgpuCache, WgpuModel};
-use super::{DeviceWork, KvCache, LanguageModel, Logits, Precision};
+use super::{DeviceWork, KvCache, LanguageModel, Logits, Precision, TopLogits};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
@@ -82,13 +82,8 @@ impl Model {
             }
             #[cfg(feature = "wgpu")]
             Device::Wgpu(options) => {
-                if precision != Precision::F32 {
-                    return Err(Error::input(format!(
-                        "the wgpu backend runs in f32 only, not {precision}: \
-                         leave out --dtype, or use --device cuda for f16 and bf16"
-                    )));
-                }
-                Model::Wgpu(WgpuModel::load(ckpt, config, options).await?)
+                let gpu = super::wgpu::Gpu::new(options).await?;
+                Model::Wgpu(WgpuModel::load_on(gpu, ckpt, config, precision).await?)
             }
         })
     }
@@ -106,6 +101,8 @@ impl Model {
                     p => format!("{device} ({p})"),
                 }
             }
+            #[cfg(feature = "wgpu")]
+            Model::Wgpu(m) if m.f16_weights() => format!("wgpu: {} (f16)", m.device_info()),
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => format!("wgpu: {}", m.device_info()),
         }
@@ -196,6 +193,25 @@ impl LanguageModel for Model {
             (Model::Candle(m), Cache::Candle(c)) => m.forward(c, tokens, last).await,
             #[cfg(feature = "wgpu")]
             (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward(c, tokens, last).await,
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::input(
+                "this cache belongs to a model on another device: use the model's own new_cache",
+            )),
+        }
+    }
+
+    async fn forward_top(
+        &self,
+        cache: &mut Cache,
+        tokens: &[&[u32]],
+        last: usize,
+        k: usize,
+        extra: &[u32],
+    ) -> Result<TopLogits> {
+        match (self, cache) {
+            (Model::Candle(m), Cache::Candle(c)) => m.forward_top(c, tokens, last, k, extra).await,
+            #[cfg(feature = "wgpu")]
+            (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward_top(c, tokens, last, k, extra).await,
             #[allow(unreachable_patterns)]
             _ => Err(Error::input(
                 "this cache belongs to a model on another device: use the model's own new_cache",

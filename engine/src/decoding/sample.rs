@@ -14,6 +14,7 @@
 //! nothing. The same seed, prompt, options and model give the same output.
 
 use crate::backend::{KvCache, LanguageModel};
+use crate::decoding::greedy::choose_from_top;
 use crate::decoding::processors::{Processed, SamplingParams};
 use crate::decoding::rng::Rng;
 use crate::decoding::steps::{Cut, Step, STEP_CANDIDATES};
@@ -53,22 +54,57 @@ pub async fn sample<M: LanguageModel>(
     let mut context: Vec<Vec<u32>> = vec![prompt.to_vec(); num_return_sequences];
     let mut cache = model.new_cache(1)?;
     cache.reserve(prompt.len() + options.max_new_tokens)?;
+    // Greedy without processors that need the whole row asks the model for
+    // the top candidates only (computed on the GPU where there is one).
+    let from_top = params.is_greedy()
+        && params.repetition_penalty.is_none()
+        && params.no_repeat_ngram_size.is_none();
     let mut step = 0;
     while step < options.max_new_tokens && prompt.len() + step < n_positions && !live.is_empty() {
-        let logits = if step == 0 {
-            model.forward(&mut cache, &[prompt], 1).await?
-        } else {
-            let last: Vec<[u32; 1]> = live
-                .iter()
-                .map(|&r| [context[r][context[r].len() - 1]])
-                .collect();
-            let tokens: Vec<&[u32]> = last.iter().map(|t| &t[..]).collect();
-            model.forward(&mut cache, &tokens, 1).await?
-        };
         let bans: Vec<(u32, Cut)> = match options.eos_token_id {
             Some(eos) if step < options.min_new_tokens => vec![(eos, Cut::MinNewTokens)],
             _ => Vec::new(),
         };
+        let last: Vec<[u32; 1]> = live
+            .iter()
+            .map(|&r| [context[r][context[r].len() - 1]])
+            .collect();
+        let tokens: Vec<&[u32]> = match step {
+            0 => vec![prompt],
+            _ => last.iter().map(|t| &t[..]).collect(),
+        };
+        if from_top {
+            let ban_ids: Vec<u32> = bans.iter().map(|&(id, _)| id).collect();
+            let k = STEP_CANDIDATES + bans.len() + 1;
+            let top = model
+                .forward_top(&mut cache, &tokens, 1, k, &ban_ids)
+                .await?;
+            for (i, &row) in live.iter().enumerate() {
+                let r = if step == 0 { 0 } else { i };
+                let (id, logprob, candidates) =
+                    choose_from_top(top.last(r), &bans, STEP_CANDIDATES)?;
+                out[row].score += logprob;
+                out[row].ids.push(id);
+                context[row].push(id);
+                on_step(Step::Token {
+                    row,
+                    chosen: id,
+                    candidates,
+                });
+            }
+            step += 1;
+            live = compact(
+                &mut cache,
+                live,
+                &out,
+                options,
+                step,
+                prompt.len(),
+                n_positions,
+            )?;
+            continue;
+        }
+        let logits = model.forward(&mut cache, &tokens, 1).await?;
         // Every row sees the same logits and context at the first step.
         let shared = (step == 0).then(|| params.process_with_bans(logits.last(0), prompt, &bans));
         for (i, &row) in live.iter().enumerate() {
@@ -91,20 +127,43 @@ pub async fn sample<M: LanguageModel>(
             });
         }
         step += 1;
-        let keep: Vec<usize> = (0..live.len())
-            .filter(|&i| out[live[i]].ids.last().copied() != options.eos_token_id)
-            .collect();
-        let more = step < options.max_new_tokens && prompt.len() + step < n_positions;
-        if more && !keep.is_empty() {
-            if step == 1 && keep.len() != 1 {
-                cache.reorder(&vec![0; keep.len()])?;
-            } else if step > 1 && keep.len() < live.len() {
-                cache.reorder(&keep)?;
-            }
-        }
-        live = keep.into_iter().map(|i| live[i]).collect();
+        live = compact(
+            &mut cache,
+            live,
+            &out,
+            options,
+            step,
+            prompt.len(),
+            n_positions,
+        )?;
     }
     Ok(out)
+}
+
+/// The rows still live after `step` steps: finished rows (end-of-text) are
+/// dropped from the cache; after the first step, the prompt's one row is
+/// copied to every live row.
+fn compact<C: KvCache>(
+    cache: &mut C,
+    live: Vec<usize>,
+    out: &[Generated],
+    options: &GenerateOptions,
+    step: usize,
+    prompt_len: usize,
+    n_positions: usize,
+) -> Result<Vec<usize>> {
+    let keep: Vec<usize> = (0..live.len())
+        .filter(|&i| out[live[i]].ids.last().copied() != options.eos_token_id)
+        .collect();
+    let more = step < options.max_new_tokens && prompt_len + step < n_positions;
+    if more && !keep.is_empty() {
+        if step == 1 && keep.len() != 1 {
+            cache.reorder(&vec![0; keep.len()])?;
+        } else if step > 1 && keep.len() < live.len() {
+            cache.reorder(&keep)?;
+        }
+    }
+    Ok(keep.into_iter().map(|i| live[i]).collect())
 }
 
 /// The token for one row: the argmax under greedy, else one categorical draw.

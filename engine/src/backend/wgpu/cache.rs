@@ -48,7 +48,9 @@ pub struct WgpuCache {
     pub(super) rows: usize,
     kv: Option<KvSet>,
     spare: Option<KvSet>,
-    groups: Option<CacheGroups>,
+    /// Bind groups for the current set and the one before (beam search
+    /// alternates between two sets), newest last.
+    groups: Vec<CacheGroups>,
     /// Gather bind groups by (source set, destination set).
     gathers: Vec<(u64, u64, Vec<wgpu::BindGroup>)>,
     gather_params: wgpu::Buffer,
@@ -72,7 +74,7 @@ impl WgpuCache {
             rows,
             kv: None,
             spare: None,
-            groups: None,
+            groups: Vec::new(),
             gathers: Vec::new(),
             gather_params,
             row_map,
@@ -108,7 +110,10 @@ impl WgpuCache {
         } else {
             self.kv = Some(dst);
         }
+        // The old sets go, with the bind groups that hold them.
         self.spare = None;
+        self.groups.clear();
+        self.gathers.clear();
         Ok(())
     }
 
@@ -191,11 +196,10 @@ impl WgpuCache {
     /// Ties the cache to the workspace of the coming pass.
     pub(super) fn bind(&mut self, s: &Shared, ws: &Workspace, dims: &wgpu::Buffer) {
         let kv = self.kv.as_ref().expect("reserve comes first");
-        if self
-            .groups
-            .as_ref()
-            .is_some_and(|g| g.workspace == ws.generation && g.set == kv.id)
-        {
+        let current = |g: &CacheGroups| g.workspace == ws.generation && g.set == kv.id;
+        if let Some(i) = self.groups.iter().position(current) {
+            let found = self.groups.remove(i);
+            self.groups.push(found);
             return;
         }
         let (gpu, w) = (&s.gpu, &s.weights);
@@ -223,7 +227,10 @@ impl WgpuCache {
                 })
                 .collect(),
         });
-        self.groups = Some(CacheGroups {
+        if self.groups.len() >= 2 {
+            self.groups.remove(0);
+        }
+        self.groups.push(CacheGroups {
             workspace: ws.generation,
             set: kv.id,
             c_attn: layers
@@ -250,7 +257,7 @@ impl WgpuCache {
 
     /// The bind groups made by [`WgpuCache::bind`].
     pub(super) fn groups(&self) -> &CacheGroups {
-        self.groups.as_ref().expect("bind comes first")
+        self.groups.last().expect("bind comes first")
     }
 }
 
@@ -282,7 +289,7 @@ impl KvCache for WgpuCache {
             self.rows = rows.len();
             self.kv = None;
             self.spare = None;
-            self.groups = None;
+            self.groups.clear();
             return Ok(());
         }
         let dst = match self.spare.take() {

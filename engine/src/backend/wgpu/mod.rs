@@ -21,13 +21,15 @@ use std::sync::Arc;
 pub use cache::WgpuCache;
 pub use gpu::{Gpu, GpuOptions, KernelSet};
 
-use crate::backend::{check_forward, DeviceWork, KernelTime, LanguageModel, Logits};
+use crate::backend::{
+    check_forward, DeviceWork, KernelTime, LanguageModel, Logits, Precision, TopLogits, MAX_TOP,
+};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
 use kernels::{
     Attention, Dims, Embed, Epilogue, KvGather, LayerNorm, Matmul, MatmulShape, Matvec, Prologue,
-    MATVEC_ROWS, SPAN,
+    Summary, MATVEC_ROWS, MAX_EXTRA, SPAN,
 };
 use recorder::{Kind, Profiler, Recorder};
 use weights::Weights;
@@ -56,6 +58,7 @@ struct ModelKernels {
     logits: Vec<Matmul>,
     attention: Attention,
     gather: KvGather,
+    summary: Summary,
     /// Decoding on real GPUs; `None` where the emulated kernels run.
     fused: Option<FusedKernels>,
 }
@@ -145,9 +148,54 @@ impl ModelKernels {
                 .collect(),
             attention: Attention::new(gpu, c, heads, max_splits(config)),
             gather: KvGather::new(gpu, c),
+            summary: Summary::new(gpu, v),
             fused,
         }
     }
+}
+
+/// What a pass reads back.
+#[derive(Clone, Copy)]
+enum Want<'a> {
+    /// Every logits row.
+    Rows,
+    /// Per row the top `k` logits, the log-sum-exp and the logits of `extra`.
+    Top { k: usize, extra: &'a [u32] },
+}
+
+enum PassOutput {
+    Rows(Logits),
+    Top(TopLogits),
+}
+
+/// The summary kernel's output, `[rows * last, 1 + 2k + extra]` u32s.
+fn summary_from_words(
+    words: &[u32],
+    rows: usize,
+    last: usize,
+    k: usize,
+    extra: &[u32],
+) -> TopLogits {
+    let stride = Summary::stride(k, extra.len());
+    let mut top = TopLogits {
+        rows,
+        positions: last,
+        k,
+        ids: Vec::with_capacity(rows * last * k),
+        logits: Vec::with_capacity(rows * last * k),
+        log_sum_exp: Vec::with_capacity(rows * last),
+        extra: Vec::with_capacity(rows * last * extra.len()),
+        extra_ids: extra.to_vec(),
+    };
+    for row in words.chunks(stride) {
+        top.log_sum_exp.push(f32::from_bits(row[0]));
+        top.ids.extend_from_slice(&row[1..1 + k]);
+        top.logits
+            .extend(row[1 + k..1 + 2 * k].iter().map(|&w| f32::from_bits(w)));
+        top.extra
+            .extend(row[1 + 2 * k..].iter().map(|&w| f32::from_bits(w)));
+    }
+    top
 }
 
 /// GPT-2 with its weights on a WebGPU device.
@@ -172,15 +220,35 @@ impl WgpuModel {
         options: &GpuOptions,
     ) -> Result<WgpuModel> {
         let gpu = Gpu::new(options).await?;
-        Self::load_on(gpu, ckpt, config).await
+        Self::load_on(gpu, ckpt, config, Precision::F32).await
     }
 
-    /// Loads the model onto a GPU already opened.
+    /// Loads the model onto a GPU already opened, its weight matrices in
+    /// `precision` (f32, or f16 where the GPU has `shader-f16`; activations
+    /// and arithmetic stay f32).
     pub async fn load_on(
         gpu: Gpu,
         ckpt: &Gpt2Checkpoint,
         config: &Gpt2Config,
+        precision: Precision,
     ) -> Result<WgpuModel> {
+        match precision {
+            Precision::F32 => {}
+            Precision::F16 if gpu.shader_f16 => {}
+            Precision::F16 => {
+                return Err(Error::input(format!(
+                    "--dtype f16 on wgpu needs the GPU's shader-f16 feature, which {} lacks: \
+                     leave out --dtype (f32)",
+                    gpu.info
+                )))
+            }
+            Precision::Bf16 => {
+                return Err(Error::input(
+                    "the wgpu backend has no bf16 (WebGPU shaders have no bf16 type): \
+                     use --dtype f16 or f32, or --device cuda for bf16",
+                ))
+            }
+        }
         if config.head_dim() > kernels::MAX_HEAD_DIM {
             return Err(Error::input(format!(
                 "the wgpu backend handles heads of up to {} values; this model's are {}: \
@@ -190,7 +258,9 @@ impl WgpuModel {
             )));
         }
         let weights = gpu
-            .scoped("loading the weights", || Weights::load(&gpu, ckpt, config))
+            .scoped("loading the weights", || {
+                Weights::load(&gpu, ckpt, config, precision == Precision::F16)
+            })
             .await??;
         let k = gpu
             .scoped("building the shaders", || {
@@ -305,6 +375,135 @@ impl WgpuModel {
         }
     }
 
+    // The workspace's borrow is held across the readback on purpose: a second
+    // pass started meanwhile (in the browser) gets an error instead.
+    #[allow(clippy::await_holding_refcell_ref)]
+    async fn pass(
+        &self,
+        cache: &mut WgpuCache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: Want<'_>,
+    ) -> Result<PassOutput> {
+        let s = &*self.shared;
+        let cfg = &s.config;
+        let n = check_forward(cfg, cache.len, cache.rows, tokens, last)?;
+        if cache.model != s.id {
+            return Err(Error::input(
+                "this cache was made by another model: use the model's own new_cache",
+            ));
+        }
+        let (top_k, extra) = match want {
+            Want::Rows => (0, &[][..]),
+            Want::Top { k, extra } => (k.clamp(1, MAX_TOP.min(cfg.vocab_size)), extra),
+        };
+        if extra.len() > MAX_EXTRA {
+            return Err(Error::input(format!(
+                "a logits summary reports at most {MAX_EXTRA} named ids, not {}",
+                extra.len()
+            )));
+        }
+        if let Some(id) = extra.iter().find(|&&id| id as usize >= cfg.vocab_size) {
+            return Err(Error::input(format!(
+                "token id {id} is outside the vocabulary (0..{})",
+                cfg.vocab_size
+            )));
+        }
+        s.gpu.check()?;
+        let rows = tokens.len();
+        let t = rows * n;
+        if t > MAX_TOKENS {
+            return Err(Error::input(format!(
+                "{t} new positions in one pass is more than the wgpu backend's {MAX_TOKENS}: \
+                 use fewer rows or a shorter prompt"
+            )));
+        }
+        let (v, out_total) = (cfg.vocab_size, rows * last);
+        // Logits rows per pass: as many as fit one binding.
+        let block = ((s.gpu.max_binding / (v as u64 * 4)) as usize).clamp(1, out_total);
+        let mut slot = self.workspace.try_borrow_mut().map_err(|_| {
+            Error::input("this model is already running a forward pass: wait for it to finish")
+        })?;
+        let ws = Workspace::ensure(&mut slot, s, &self.dims, t, block, out_total)?;
+        let past = cache.len;
+        cache.grow(past + n)?;
+        cache.bind(s, ws, &self.dims);
+        let ids: Vec<u32> = tokens.iter().flat_map(|r| r.iter().copied()).collect();
+        s.gpu.queue.write_buffer(&ws.ids, 0, &gpu::u32_bytes(&ids));
+        if !extra.is_empty() {
+            s.gpu
+                .queue
+                .write_buffer(&ws.extra_ids, 0, &gpu::u32_bytes(extra));
+        }
+        let stride = Summary::stride(top_k, extra.len());
+        let pass_dims = Dims {
+            tokens: t as u32,
+            fresh: n as u32,
+            past: past as u32,
+            cap: cache.cap() as u32,
+            last: last as u32,
+            splits: (past + n).div_ceil(SPAN) as u32,
+            top_k: top_k as u32,
+            extra_n: extra.len() as u32,
+            ..Default::default()
+        };
+        let profiler = self.active_profiler();
+        let submitted = s
+            .gpu
+            .scoped("running the model", || {
+                let mut out0 = 0;
+                while out0 < out_total {
+                    let out_n = block.min(out_total - out0);
+                    let dims = Dims {
+                        out0: out0 as u32,
+                        out_n: out_n as u32,
+                        ..pass_dims
+                    };
+                    s.gpu.queue.write_buffer(&self.dims, 0, &dims.bytes());
+                    let mut rec = Recorder::profiled(&s.gpu, profiler);
+                    if out0 == 0 {
+                        self.encode_blocks(&mut rec, ws, cache, &dims);
+                    }
+                    self.encode_logits(&mut rec, ws, t as u32, out_n as u32);
+                    if top_k > 0 {
+                        s.k.summary
+                            .encode(&mut rec, &ws.groups.summary, out_n as u32);
+                        if out0 + out_n == out_total {
+                            let bytes = (out_total * stride * 4) as u64;
+                            rec.copy(&ws.summary, 0, &ws.summary_staging, 0, bytes);
+                        }
+                    } else {
+                        let bytes = (out_n * v * 4) as u64;
+                        rec.copy(&ws.logits, 0, &ws.staging, (out0 * v * 4) as u64, bytes);
+                    }
+                    rec.submit();
+                    out0 += out_n;
+                }
+            })
+            .await;
+        submitted?;
+        let out = if top_k > 0 {
+            let words = s
+                .gpu
+                .read_u32(&ws.summary_staging, out_total * stride)
+                .await?;
+            PassOutput::Top(summary_from_words(&words, rows, last, top_k, extra))
+        } else {
+            let data = s.gpu.read(&ws.staging, out_total * v).await?;
+            PassOutput::Rows(Logits {
+                rows,
+                positions: last,
+                vocab: v,
+                data,
+            })
+        };
+        if let Some(p) = profiler {
+            p.collect(&s.gpu).await?;
+        }
+        cache.len = past + n;
+        Ok(out)
+    }
+
     /// The final layer norm and the logits of `out_n` rows.
     fn encode_logits(&self, rec: &mut Recorder<'_>, ws: &Workspace, tokens: u32, out_n: u32) {
         let s = &*self.shared;
@@ -340,89 +539,30 @@ impl LanguageModel for WgpuModel {
         Some(self.shared.gpu.work.snapshot())
     }
 
-    // The workspace's borrow is held across the readback on purpose: a second
-    // pass started meanwhile (in the browser) gets an error instead.
-    #[allow(clippy::await_holding_refcell_ref)]
     async fn forward(
         &self,
         cache: &mut WgpuCache,
         tokens: &[&[u32]],
         last: usize,
     ) -> Result<Logits> {
-        let s = &*self.shared;
-        let cfg = &s.config;
-        let n = check_forward(cfg, cache.len, cache.rows, tokens, last)?;
-        if cache.model != s.id {
-            return Err(Error::input(
-                "this cache was made by another model: use the model's own new_cache",
-            ));
+        match self.pass(cache, tokens, last, Want::Rows).await? {
+            PassOutput::Rows(logits) => Ok(logits),
+            PassOutput::Top(_) => unreachable!("rows were asked for"),
         }
-        s.gpu.check()?;
-        let rows = tokens.len();
-        let t = rows * n;
-        if t > MAX_TOKENS {
-            return Err(Error::input(format!(
-                "{t} new positions in one pass is more than the wgpu backend's {MAX_TOKENS}: \
-                 use fewer rows or a shorter prompt"
-            )));
+    }
+
+    async fn forward_top(
+        &self,
+        cache: &mut WgpuCache,
+        tokens: &[&[u32]],
+        last: usize,
+        k: usize,
+        extra: &[u32],
+    ) -> Result<TopLogits> {
+        let want = Want::Top { k, extra };
+        match self.pass(cache, tokens, last, want).await? {
+            PassOutput::Top(top) => Ok(top),
+            PassOutput::Rows(_) => unreachable!("a summary was asked for"),
         }
-        let (v, out_total) = (cfg.vocab_size, rows * last);
-        // Logits rows per pass: as many as fit one binding.
-        let block = ((s.gpu.max_binding / (v as u64 * 4)) as usize).clamp(1, out_total);
-        let mut slot = self.workspace.try_borrow_mut().map_err(|_| {
-            Error::input("this model is already running a forward pass: wait for it to finish")
-        })?;
-        let ws = Workspace::ensure(&mut slot, s, &self.dims, t, block, out_total)?;
-        let past = cache.len;
-        cache.grow(past + n)?;
-        cache.bind(s, ws, &self.dims);
-        let ids: Vec<u32> = tokens.iter().flat_map(|r| r.iter().copied()).collect();
-        s.gpu.queue.write_buffer(&ws.ids, 0, &gpu::u32_bytes(&ids));
-        let pass_dims = Dims {
-            tokens: t as u32,
-            fresh: n as u32,
-            past: past as u32,
-            cap: cache.cap() as u32,
-            last: last as u32,
-            splits: (past + n).div_ceil(SPAN) as u32,
-            ..Default::default()
-        };
-        let profiler = self.active_profiler();
-        let submitted = s
-            .gpu
-            .scoped("running the model", || {
-                let mut out0 = 0;
-                while out0 < out_total {
-                    let out_n = block.min(out_total - out0);
-                    let dims = Dims {
-                        out0: out0 as u32,
-                        out_n: out_n as u32,
-                        ..pass_dims
-                    };
-                    s.gpu.queue.write_buffer(&self.dims, 0, &dims.bytes());
-                    let mut rec = Recorder::profiled(&s.gpu, profiler);
-                    if out0 == 0 {
-                        self.encode_blocks(&mut rec, ws, cache, &dims);
-                    }
-                    self.encode_logits(&mut rec, ws, t as u32, out_n as u32);
-                    let bytes = (out_n * v * 4) as u64;
-                    rec.copy(&ws.logits, 0, &ws.staging, (out0 * v * 4) as u64, bytes);
-                    rec.submit();
-                    out0 += out_n;
-                }
-            })
-            .await;
-        submitted?;
-        let data = s.gpu.read(&ws.staging, out_total * v).await?;
-        if let Some(p) = profiler {
-            p.collect(&s.gpu).await?;
-        }
-        cache.len = past + n;
-        Ok(Logits {
-            rows,
-            positions: last,
-            vocab: v,
-            data,
-        })
     }
 }

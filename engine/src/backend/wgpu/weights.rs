@@ -1,7 +1,9 @@
 //! GPT-2's weights on the GPU: linear weights transposed to `[out, in]`, the
 //! token embeddings split into slices that each fit one storage binding, and
 //! f16 kept as f16 where the GPU computes with it (widened in the shader, so
-//! the arithmetic is the same as on f32 weights).
+//! the arithmetic is the same as on f32 weights). `--dtype f16` rounds f32
+//! checkpoints to f16 here: half the bytes to read per token, the arithmetic
+//! still in f32.
 
 use super::gpu::{f32_bytes, Gpu};
 use crate::config::Gpt2Config;
@@ -46,12 +48,19 @@ fn matrices(config: &Gpt2Config) -> Vec<String> {
 }
 
 impl Weights {
-    pub fn load(gpu: &Gpu, ckpt: &Gpt2Checkpoint, config: &Gpt2Config) -> Result<Weights> {
+    /// The checkpoint's weights, the matrices in f16 when `half` is asked
+    /// (the GPU must have `shader-f16`) or already f16 in the checkpoint.
+    pub fn load(
+        gpu: &Gpu,
+        ckpt: &Gpt2Checkpoint,
+        config: &Gpt2Config,
+        half: bool,
+    ) -> Result<Weights> {
         let mut all_f16 = true;
         for name in matrices(config) {
             all_f16 &= ckpt.tensor(&name)?.dtype == Dtype::F16;
         }
-        let f16 = all_f16 && gpu.shader_f16;
+        let f16 = (all_f16 || half) && gpu.shader_f16;
         let (c, v, inner) = (config.n_embd, config.vocab_size, config.n_inner());
         let elem = if f16 { 2 } else { 4 };
         let row_bytes = (c * elem) as u64;
@@ -126,11 +135,17 @@ fn matrix_bytes(
     transpose_from: Option<(usize, usize)>,
 ) -> Vec<u8> {
     if f16 {
-        let halves: Vec<u16> = view
-            .bytes
-            .chunks_exact(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            .collect();
+        let halves: Vec<u16> = if view.dtype == Dtype::F16 {
+            view.bytes
+                .chunks_exact(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .collect()
+        } else {
+            view.to_f32()
+                .into_iter()
+                .map(|v| half::f16::from_f32(v).to_bits())
+                .collect()
+        };
         let halves = match transpose_from {
             Some((rows, cols)) => transposed(&halves, rows, cols),
             None => halves,

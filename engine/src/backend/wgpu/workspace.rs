@@ -4,8 +4,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::kernels::MATVEC_ROWS;
+use super::kernels::{Summary, MATVEC_ROWS, MAX_EXTRA};
 use super::Shared;
+use crate::backend::MAX_TOP;
 use crate::{Error, Result};
 
 /// Bind groups of one transformer block (c_attn and attention bind the
@@ -33,6 +34,7 @@ pub(super) struct Groups {
     /// The fused decode kernels' (real GPUs only).
     pub fused: Option<Vec<FusedBlockGroups>>,
     pub fused_logits: Option<Vec<wgpu::BindGroup>>,
+    pub summary: wgpu::BindGroup,
 }
 
 pub(super) struct Workspace {
@@ -58,6 +60,10 @@ pub(super) struct Workspace {
     pub lnf: wgpu::Buffer,
     pub logits: wgpu::Buffer,
     pub staging: wgpu::Buffer,
+    /// The ids whose logits a summary reports, and the summaries.
+    pub extra_ids: wgpu::Buffer,
+    pub summary: wgpu::Buffer,
+    pub summary_staging: wgpu::Buffer,
     pub groups: Groups,
 }
 
@@ -131,6 +137,10 @@ impl Workspace {
         let lnf = storage("ln_f", f(block * c))?;
         let logits = storage("logits", f(block * v))?;
         let staging = gpu.staging(check("the logits", f(out_total * v), max_buffer)?);
+        let extra_ids = storage("extra ids", f(MAX_EXTRA))?;
+        let summary_bytes = f(out_total * Summary::stride(MAX_TOP, MAX_EXTRA));
+        let summary = storage("summary", summary_bytes)?;
+        let summary_staging = gpu.staging(summary_bytes);
         let k = &s.k;
         let groups = Groups {
             embed: k
@@ -193,6 +203,7 @@ impl Workspace {
                     .collect()
             }),
             ln_f: k.ln_f.bind(gpu, [dims, &x, &w.ln_f[0], &w.ln_f[1], &lnf]),
+            summary: k.summary.bind(gpu, [dims, &logits, &extra_ids, &summary]),
             // The logits have no bias: ln_f's bias stands in, unread.
             logits: k
                 .logits
@@ -216,6 +227,9 @@ impl Workspace {
             lnf,
             logits,
             staging,
+            extra_ids,
+            summary,
+            summary_staging,
             groups,
         })
     }

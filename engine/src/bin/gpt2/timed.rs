@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
-use engine::backend::{DeviceWork, KvCache, LanguageModel, Logits};
+use engine::backend::{DeviceWork, KvCache, LanguageModel, Logits, TopLogits};
 use engine::config::Gpt2Config;
 use engine::Result;
 
@@ -64,6 +64,36 @@ impl<M: LanguageModel> LanguageModel for Timed<'_, M> {
         let start = Instant::now();
         // The logits come back to the host, so the time includes the device's work.
         let logits = self.model.forward(cache, tokens, last).await?;
+        self.note(prefill, start);
+        Ok(logits)
+    }
+
+    async fn forward_top(
+        &self,
+        cache: &mut M::Cache,
+        tokens: &[&[u32]],
+        last: usize,
+        k: usize,
+        extra: &[u32],
+    ) -> Result<TopLogits> {
+        let prefill = cache.is_empty();
+        let start = Instant::now();
+        let top = self
+            .model
+            .forward_top(cache, tokens, last, k, extra)
+            .await?;
+        self.note(prefill, start);
+        Ok(top)
+    }
+
+    fn device_work(&self) -> Option<DeviceWork> {
+        self.model.device_work()
+    }
+}
+
+impl<M: LanguageModel> Timed<'_, M> {
+    /// Records a pass that began at `start`.
+    fn note(&self, prefill: bool, start: Instant) {
         let seconds = start.elapsed().as_secs_f64();
         let now = self.model.device_work();
         let work = now.zip(self.since.get()).map(|(now, before)| now - before);
@@ -73,6 +103,5 @@ impl<M: LanguageModel> LanguageModel for Timed<'_, M> {
             seconds,
             work,
         });
-        Ok(logits)
     }
 }

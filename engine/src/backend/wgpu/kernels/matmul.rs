@@ -84,7 +84,11 @@ impl MatmulShape {
             "fn store_kv(t: u32, n: u32, v: f32) {}\n".to_string()
         };
         source(
-            &format!("{body}\n{store_kv}\n{}", include_str!("epilogue.wgsl")),
+            &format!(
+                "{}\n{body}\n{store_kv}\n{}",
+                include_str!("linear.wgsl"),
+                include_str!("epilogue.wgsl")
+            ),
             f16,
         )
     }

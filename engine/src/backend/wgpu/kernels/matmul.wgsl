@@ -10,25 +10,7 @@
 //   rowdot  one output per invocation, no barriers, for GPUs emulated on a
 //           CPU, where workgroup barriers are dear. Dispatch: (ceil(N / 256), rows).
 // Real GPUs decode through `matvec.wgsl`.
-override K: u32;
-override N: u32;
-override LDY: u32;
-override COL0: u32;
-override EPILOGUE: u32;
-override OUT_ROWS: bool;
-
-@group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<W>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
-fn n_rows() -> u32 {
-    if (OUT_ROWS) {
-        return dims.out_n;
-    }
-    return dims.tokens;
-}
 
 const TS: u32 = 64u;
 const BK: u32 = 16u;

@@ -14,23 +14,13 @@
 // group's lanes stride along K four values at a time against it, and the 32
 // partial sums of each output are added through workgroup memory.
 // Dispatch: (ceil(N / (8 RPG)), rows).
-override K: u32;
-override N: u32;
-override LDY: u32;
-override COL0: u32;
-override EPILOGUE: u32;
-override OUT_ROWS: bool;
 override EPS: f32 = 0.0;
 override H: u32 = 1u;
 override D: u32 = 1u;
 override SPLITS: u32 = 1u;
 override RPG: u32 = 1u; // outputs per group, at most 8
 
-@group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
 // w (binding 2) and `w4` come from the host: vec4 or scalar loads.
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 const WG: u32 = 256u;
 const GROUPS: u32 = 8u;
@@ -38,13 +28,6 @@ const LANES: u32 = 32u;
 const CHUNK: u32 = 2048u;
 var<workgroup> xs: array<vec4<f32>, 512>; // CHUNK / 4
 var<workgroup> part: array<f32, 2048>; // [LANES][GROUPS RPG]
-
-fn n_rows() -> u32 {
-    if (OUT_ROWS) {
-        return dims.out_n;
-    }
-    return dims.tokens;
-}
 
 // The row of x that output row t reads.
 fn src_row(t: u32) -> u32 {

@@ -8,6 +8,7 @@ mod kv_gather;
 mod layer_norm;
 mod matmul;
 mod matvec;
+mod summary;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -21,6 +22,7 @@ pub(super) use layer_norm::LayerNorm;
 use matmul::Path;
 pub(super) use matmul::{Epilogue, Matmul, MatmulShape, MATVEC_ROWS};
 pub(super) use matvec::{Matvec, Prologue};
+pub(super) use summary::{Summary, MAX_EXTRA};
 
 use super::recorder::{Kind, Recorder};
 
@@ -35,11 +37,13 @@ pub(super) struct Dims {
     pub out0: u32,
     pub out_n: u32,
     pub splits: u32,
+    pub top_k: u32,
+    pub extra_n: u32,
 }
 
 impl Dims {
     /// Size of the uniform buffer.
-    pub const BYTES: u64 = 32;
+    pub const BYTES: u64 = 48;
 
     pub fn bytes(&self) -> Vec<u8> {
         let d = [
@@ -51,6 +55,10 @@ impl Dims {
             self.out0,
             self.out_n,
             self.splits,
+            self.top_k,
+            self.extra_n,
+            0,
+            0,
         ];
         super::gpu::u32_bytes(&d)
     }

@@ -144,3 +144,63 @@ fn final_layer_norm_folds_into_the_logits_of_selected_rows() {
         assert_close(&format!("ln_f + logits C={c}"), &got, &want, 1e-4);
     }
 }
+
+#[test]
+fn the_logits_summary_matches_the_host_with_ties_and_blocks() {
+    use crate::backend::{Logits, TopLogits};
+    let gpu = gpu();
+    let vocab = 50257usize;
+    let (out0, out_n) = (1usize, 3usize);
+    let mut data = values(out_n * vocab, 60);
+    for row in data.chunks_mut(vocab) {
+        row[50000] = 3.0; // the same top logit twice: the lower id first
+        row[7] = 3.0;
+        row[100] = f32::NEG_INFINITY;
+    }
+    let summary = Summary::new(&gpu, vocab);
+    let extra = [100u32, 5, 50256];
+    let logits_b = gpu.upload("logits", &f32_bytes(&data));
+    let extra_b = gpu.upload("extra", &crate::backend::wgpu::gpu::u32_bytes(&extra));
+    for k in [1usize, 21, 32] {
+        let stride = Summary::stride(k, extra.len());
+        let out = gpu.storage("summary", ((out0 + out_n) * stride * 4) as u64);
+        let dims = dims_buffer(
+            &gpu,
+            Dims {
+                out0: out0 as u32,
+                out_n: out_n as u32,
+                top_k: k as u32,
+                extra_n: extra.len() as u32,
+                ..Default::default()
+            },
+        );
+        let group = summary.bind(&gpu, [&dims, &logits_b, &extra_b, &out]);
+        let words: Vec<u32> = run(&gpu, &out, (out0 + out_n) * stride, |r| {
+            summary.encode(r, &group, out_n as u32)
+        })
+        .iter()
+        .map(|w| w.to_bits())
+        .collect();
+        let rows = Logits {
+            rows: out_n,
+            positions: 1,
+            vocab,
+            data: data.clone(),
+        };
+        let want = TopLogits::from_logits(&rows, k, &extra);
+        for j in 0..out_n {
+            let got = &words[(out0 + j) * stride..(out0 + j + 1) * stride];
+            let w = want.last(j);
+            assert_eq!(&got[1..1 + k], w.ids, "k {k} row {j}: ids");
+            let logit = |i: usize| f32::from_bits(got[i]);
+            for (i, &l) in w.logits.iter().enumerate() {
+                assert_eq!(logit(1 + k + i), l, "k {k} row {j}: logit {i}");
+            }
+            for (i, &l) in w.extra.iter().enumerate() {
+                assert_eq!(logit(1 + 2 * k + i), l, "k {k} row {j}: extra {i}");
+            }
+            let d = (logit(0) - w.log_sum_exp).abs();
+            assert!(d < 1e-5, "k {k} row {j}: log-sum-exp off by {d:e}");
+        }
+    }
+}
