@@ -4,7 +4,7 @@
 use super::candle::{CandleCache, CandleModel};
 #[cfg(feature = "wgpu")]
 use super::wgpu::{GpuOptions, WgpuCache, WgpuModel};
-use super::{DeviceWork, KvCache, LanguageModel, Logits, Precision, TopLogits};
+use super::{DeviceWork, KernelTime, KvCache, LanguageModel, Logits, Precision, TopLogits};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
@@ -86,6 +86,35 @@ impl Model {
                 Model::Wgpu(WgpuModel::load_on(gpu, ckpt, config, precision).await?)
             }
         })
+    }
+
+    /// The wgpu kernel set in use (`gpu` or `emulated`), and whether the
+    /// adapter is a GPU emulated on the CPU; `None` on other backends.
+    pub fn wgpu_kernels(&self) -> Option<(&'static str, bool)> {
+        match self {
+            #[cfg(feature = "wgpu")]
+            Model::Wgpu(m) => Some((m.kernel_set(), m.emulated_adapter())),
+            _ => None,
+        }
+    }
+
+    /// Starts timing every GPU kernel (wgpu, where the adapter has timestamp
+    /// queries); false where that cannot be done.
+    pub fn start_profiling(&self) -> bool {
+        match self {
+            #[cfg(feature = "wgpu")]
+            Model::Wgpu(m) => m.start_profiling(),
+            _ => false,
+        }
+    }
+
+    /// GPU time per kernel kind since the last call (empty unless profiling).
+    pub fn take_profile(&self) -> Vec<KernelTime> {
+        match self {
+            #[cfg(feature = "wgpu")]
+            Model::Wgpu(m) => m.take_profile(),
+            _ => Vec::new(),
+        }
     }
 
     /// Where the model runs, for people.

@@ -4,7 +4,7 @@
 //! bandwidth of each kernel kind over greedy decode steps.
 
 use engine::backend::{block_on, DeviceWork, KvCache, LanguageModel, Model};
-use engine::decoding::argmax;
+use engine::decoding::steps::STEP_CANDIDATES;
 use engine::{Error, Result};
 use serde_json::{json, Value};
 
@@ -24,13 +24,13 @@ pub fn decode_work<'a>(passes: impl Iterator<Item = &'a Pass>) -> Option<DeviceW
 
 /// `device_work` per decode token, as JSON (null where not counted).
 pub fn device_work_json(model: &Model, work: Option<DeviceWork>, decode_tokens: usize) -> Value {
-    let (Some(w), Model::Wgpu(m)) = (work, model) else {
+    let (Some(w), Some((kernels, emulated))) = (work, model.wgpu_kernels()) else {
         return Value::Null;
     };
     let per = |n: u64| n as f64 / decode_tokens as f64;
     json!({
-        "kernels": m.kernel_set(),
-        "emulated_adapter": m.emulated_adapter(),
+        "kernels": kernels,
+        "emulated_adapter": emulated,
         "dispatches_per_token": per(w.dispatches),
         "submissions_per_token": per(w.submissions),
         "readback_bytes_per_token": per(w.readback_bytes),
@@ -39,30 +39,32 @@ pub fn device_work_json(model: &Model, work: Option<DeviceWork>, decode_tokens: 
     })
 }
 
-/// Greedy decoding of `new_tokens` after `prompt` with every dispatch timed:
-/// per kernel kind, seconds per token and effective GB/s of the decode steps.
+/// Greedy decoding of `new_tokens` after `prompt` with every dispatch timed,
+/// each step reading back what greedy reads (the top candidates): per kernel
+/// kind, seconds per token and effective GB/s of the decode steps.
 pub fn profile(model: &Model, prompt: &[u32], new_tokens: usize) -> Result<Value> {
-    let Model::Wgpu(m) = model else {
+    if model.wgpu_kernels().is_none() {
         return Err(Error::input(
             "--profile times the wgpu backend's kernels: use it with --device wgpu",
         ));
-    };
-    if !m.start_profiling() {
+    }
+    if !model.start_profiling() {
         return Ok(json!({
-            "unavailable": format!("{} has no timestamp queries", m.device_info()),
+            "unavailable": format!("{} has no timestamp queries", model.device_name()),
         }));
     }
-    let mut cache = m.new_cache(1)?;
+    let mut cache = model.new_cache(1)?;
     cache.reserve(prompt.len() + new_tokens)?;
-    let logits = block_on(m.forward(&mut cache, &[prompt], 1))?;
-    let mut next = argmax(logits.last(0)) as u32;
-    m.take_profile(); // the prompt's pass is not decoding
+    let k = STEP_CANDIDATES + 1;
+    let top = block_on(model.forward_top(&mut cache, &[prompt], 1, k, &[]))?;
+    let mut next = top.last(0).ids[0];
+    model.take_profile(); // the prompt's pass is not decoding
     let steps = new_tokens - 1;
     for _ in 0..steps {
-        let logits = block_on(m.forward(&mut cache, &[&[next]], 1))?;
-        next = argmax(logits.last(0)) as u32;
+        let top = block_on(model.forward_top(&mut cache, &[&[next]], 1, k, &[]))?;
+        next = top.last(0).ids[0];
     }
-    let mut kinds = m.take_profile();
+    let mut kinds = model.take_profile();
     kinds.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
     let total: f64 = kinds.iter().map(|k| k.seconds).sum();
     let rows: Vec<Value> = kinds
