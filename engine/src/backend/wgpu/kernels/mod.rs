@@ -12,6 +12,8 @@ mod summary;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_attention;
+#[cfg(test)]
 mod tests_decode;
 
 pub(super) use attention::{Attention, MAX_HEAD_DIM, SPAN};

@@ -4,10 +4,8 @@
 //! prologue) at contexts around the split and workgroup sizes, and the
 //! final layer norm folded into the logits of selected rows.
 
-use super::tests::{
-    assert_close, attention_cpu, dims_buffer, gpu, layer_norm_cpu, linear_cpu, run, stored_cpu,
-    values,
-};
+use super::tests::{assert_close, dims_buffer, gpu, layer_norm_cpu, run, values};
+use super::tests_attention::{attention_cpu, linear_cpu, stored_cpu};
 use super::*;
 use crate::backend::wgpu::gpu::f32_bytes;
 
