@@ -6,6 +6,7 @@ use engine::decoding::score;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::bench::{self, BenchState};
 use crate::loader::{load_model, LoadError, Source};
 use crate::runner::{run, token_text, Tracked};
 use crate::state::{AppState, Loaded, ScoredText, Status};
@@ -17,6 +18,11 @@ pub fn load_main(state: AppState, local: Option<Source>) {
     state.error.set(None);
     state.no_webgpu.set(false);
     state.progress.set(Vec::new());
+    if state.settings.with_untracked(|s| s.bench) {
+        state
+            .bench
+            .set(Some(BenchState::Running("loading the model".into())));
+    }
     state.models.with_value(|m| {
         m.main.borrow_mut().take();
         m.second.borrow_mut().take();
@@ -27,14 +33,35 @@ pub fn load_main(state: AppState, local: Option<Source>) {
         match load_model(state, &settings, &source).await {
             Ok(loaded) => {
                 state.device.set(loaded.model.device_name());
+                let loaded = Rc::new(loaded);
                 state
                     .models
-                    .with_value(|m| *m.main.borrow_mut() = Some(Rc::new(loaded)));
+                    .with_value(|m| *m.main.borrow_mut() = Some(loaded.clone()));
+                if settings.bench {
+                    run_bench(state, loaded).await;
+                }
                 state.status.set(Status::Ready);
             }
-            Err(e) => report_load_error(state, e),
+            Err(e) => {
+                if settings.bench {
+                    let why = "the model did not load (the page's error says why)";
+                    state.bench.set(Some(BenchState::Error(why.into())));
+                }
+                report_load_error(state, e)
+            }
         }
     });
+}
+
+/// `?bench=1`: the benchmark on the model just loaded, the page running meanwhile.
+async fn run_bench(state: AppState, main: Rc<Loaded>) {
+    state.status.set(Status::Running);
+    state.models.with_value(|m| m.stop.set(false));
+    let outcome = match bench::run(state, main).await {
+        Ok(result) => BenchState::Done(result),
+        Err(e) => BenchState::Error(e.to_string()),
+    };
+    state.bench.set(Some(outcome));
 }
 
 fn report_load_error(state: AppState, e: LoadError) {
@@ -140,6 +167,7 @@ pub fn score_texts(state: AppState, texts: Vec<String>) {
             forwards: state.forwards,
             stop: state.models.with_value(|m| m.stop.clone()),
             last: None,
+            passes: None,
         };
         let mut results = Vec::new();
         for text in texts.into_iter().filter(|t| !t.trim().is_empty()) {

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use crate::actions::load_main;
 use crate::settings::{Settings, Strategy};
 use crate::state::AppState;
+use crate::views::bench_panel::BenchPanel;
 use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
 use crate::views::output::Output;
@@ -42,6 +43,7 @@ pub fn App() -> impl IntoView {
         <main>
             <Controls/>
             <div class="results">
+                <BenchPanel/>
                 <Output/>
                 <Show when=move || state.settings.with(|s| matches!(s.strategy, Strategy::Greedy | Strategy::Sample))>
                     <StepChart/>

@@ -5,16 +5,19 @@
 //! Layers: [`settings`] (what the user chose; the URL holds it), [`state`]
 //! (signals shared by the components), [`fetch`] and [`loader`] (model files
 //! with progress and Cache Storage, onto the device), [`runner`] and
-//! [`actions`] (strategies streamed into the state), [`bars`] (a step's chart
-//! from its logits and the sliders), [`views`] (the components).
+//! [`actions`] (strategies streamed into the state), [`speed`] and [`bench`]
+//! (tokens/s of runs, `?bench=1`'s benchmark), [`bars`] (a step's chart from
+//! its logits and the sliders), [`views`] (the components).
 
 pub mod actions;
 pub mod app;
 pub mod bars;
+pub mod bench;
 pub mod fetch;
 pub mod loader;
 pub mod runner;
 pub mod settings;
+pub mod speed;
 pub mod state;
 pub mod views;
 pub mod webgpu;

@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use engine::backend::{Cache, LanguageModel, Logits, Model};
+use engine::backend::{Cache, KvCache, LanguageModel, Logits, Model};
 use engine::config::Gpt2Config;
 use engine::decoding::rng::Rng;
 use engine::decoding::{
@@ -17,18 +17,21 @@ use engine::{Error, Result};
 use leptos::prelude::*;
 
 use crate::settings::{Settings, Strategy};
+use crate::speed::{PassTime, Speed};
 use crate::state::{AppState, Chip, Loaded, RunView, StepRecord};
 
-/// A model as a strategy sees it in the page: every pass counted, the last
-/// row-0 logits kept for the chart, the browser given a turn before each CPU
-/// pass (on the GPU, waiting for the readback already gives it one), and an
-/// error once Stop was pressed.
+/// A model as a strategy sees it in the page: every pass counted (and timed,
+/// when asked), the last row-0 logits kept for the chart, the browser given a
+/// turn before each CPU pass (on the GPU, waiting for the readback already
+/// gives it one), and an error once Stop was pressed.
 pub struct Tracked<'a> {
     pub model: &'a Model,
     pub forwards: RwSignal<usize>,
     pub stop: Rc<Cell<bool>>,
     /// Where the last pass's final logits of row 0 go, if anywhere.
     pub last: Option<&'a RefCell<Option<Arc<[f32]>>>>,
+    /// Where each pass's time goes, if anywhere.
+    pub passes: Option<&'a RefCell<Vec<PassTime>>>,
 }
 
 impl LanguageModel for Tracked<'_> {
@@ -49,7 +52,12 @@ impl LanguageModel for Tracked<'_> {
         if self.stop.get() {
             return Err(Error::input("stopped"));
         }
+        let (prefill, start) = (cache.is_empty(), crate::loader::now_ms());
         let logits = self.model.forward(cache, tokens, last).await?;
+        if let Some(passes) = self.passes {
+            let seconds = (crate::loader::now_ms() - start) / 1000.0;
+            passes.borrow_mut().push(PassTime { prefill, seconds });
+        }
         self.forwards.update(|n| *n += 1);
         if let Some(slot) = self.last {
             *slot.borrow_mut() = Some(logits.last(0).into());
@@ -59,7 +67,7 @@ impl LanguageModel for Tracked<'_> {
 }
 
 /// Lets the browser handle events and draw (a zero-delay timer).
-async fn yield_to_browser() {
+pub(crate) async fn yield_to_browser() {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(w) = web_sys::window() {
             let _ = w.set_timeout_with_callback(&resolve);
@@ -68,7 +76,8 @@ async fn yield_to_browser() {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
-/// Runs `settings`' strategy on the loaded models, streaming into `state.run`.
+/// Runs `settings`' strategy on the loaded models, streaming into `state.run`;
+/// when it ends (stopped too), its speed goes into `state.speed`.
 pub async fn run(
     state: AppState,
     settings: Settings,
@@ -81,6 +90,7 @@ pub async fn run(
         .run
         .set(Some(RunView::new(settings.strategy, prompt.clone())));
     state.selected.set(None);
+    state.speed.set(None);
     let options = GenerateOptions {
         max_new_tokens: settings.max_new_tokens,
         min_new_tokens: 0,
@@ -88,18 +98,21 @@ pub async fn run(
     };
     let stop = state.models.with_value(|m| m.stop.clone());
     let last_logits = RefCell::new(None);
+    let passes = RefCell::new(Vec::new());
     let keeps_logits = matches!(settings.strategy, Strategy::Greedy | Strategy::Sample);
     let model = Tracked {
         model: &main.model,
         forwards: state.forwards,
         stop: stop.clone(),
         last: keeps_logits.then_some(&last_logits),
+        passes: Some(&passes),
     };
     let second_model = second.as_ref().map(|s| Tracked {
         model: &s.model,
         forwards: state.forwards,
         stop: stop.clone(),
         last: None,
+        passes: Some(&passes),
     });
     let mut on_step = |step: Step| {
         let logits = last_logits.borrow_mut().take();
@@ -116,86 +129,96 @@ pub async fn run(
             .ok_or_else(|| Error::input("the second model is not loaded"))
     };
     let mut summary = String::new();
-    match settings.strategy {
-        Strategy::Greedy => {
-            greedy(&model, &prompt, &options, &mut on_step).await?;
-        }
-        Strategy::Sample => {
-            sample(
-                &model,
-                &prompt,
-                &options,
-                &settings.sampling(),
-                settings.seed,
-                1,
-                &mut on_step,
-            )
-            .await?;
-        }
-        Strategy::Beam => {
-            let best =
-                beam_search(&model, &prompt, &options, &settings.beam(), &mut on_step).await?;
-            if let Some(best) = best.first() {
-                summary = format!(
-                    "best beam: score {:.3} (log-probability / length)",
-                    best.score
-                );
-                let ids = best.ids.clone();
-                state.run.update(|run| {
-                    if let Some(run) = run {
-                        set_chips(run, &ids, tokenizer);
+    let outcome: Result<()> = async {
+        match settings.strategy {
+            Strategy::Greedy => {
+                greedy(&model, &prompt, &options, &mut on_step).await?;
+            }
+            Strategy::Sample => {
+                sample(
+                    &model,
+                    &prompt,
+                    &options,
+                    &settings.sampling(),
+                    settings.seed,
+                    1,
+                    &mut on_step,
+                )
+                .await?;
+            }
+            Strategy::Beam => {
+                let best =
+                    beam_search(&model, &prompt, &options, &settings.beam(), &mut on_step).await?;
+                if let Some(best) = best.first() {
+                    summary = format!(
+                        "best beam: score {:.3} (log-probability / length)",
+                        best.score
+                    );
+                    let ids = best.ids.clone();
+                    state.run.update(|run| {
+                        if let Some(run) = run {
+                            set_chips(run, &ids, tokenizer);
+                        }
+                    });
+                }
+            }
+            Strategy::Contrastive => {
+                contrastive(
+                    &model,
+                    second()?,
+                    &prompt,
+                    &options,
+                    &settings.contrastive(),
+                    &mut on_step,
+                )
+                .await?;
+            }
+            Strategy::Speculative => {
+                let sampling = settings.sampling();
+                sampling.validate()?;
+                let mut rng = Rng::new(settings.seed);
+                let mut uniform = || rng.next_f64();
+                let probs =
+                    |logits: &[f32], context: &[u32]| sampling.process(logits, context).probs;
+                let verify = if sampling.is_greedy() {
+                    Verify::Greedy
+                } else {
+                    Verify::Sample {
+                        probs: &probs,
+                        uniform: &mut uniform,
                     }
-                });
+                };
+                let (_, stats) = speculative(
+                    &model,
+                    second()?,
+                    &prompt,
+                    &options,
+                    settings.gamma,
+                    verify,
+                    &mut on_step,
+                )
+                .await?;
+                summary = format!(
+                    "{} of {} drafted tokens accepted ({:.0}%), {} target passes",
+                    stats.accepted,
+                    stats.drafted,
+                    100.0 * stats.acceptance_rate(),
+                    stats.target_passes
+                );
             }
         }
-        Strategy::Contrastive => {
-            contrastive(
-                &model,
-                second()?,
-                &prompt,
-                &options,
-                &settings.contrastive(),
-                &mut on_step,
-            )
-            .await?;
-        }
-        Strategy::Speculative => {
-            let sampling = settings.sampling();
-            sampling.validate()?;
-            let mut rng = Rng::new(settings.seed);
-            let mut uniform = || rng.next_f64();
-            let probs = |logits: &[f32], context: &[u32]| sampling.process(logits, context).probs;
-            let verify = if sampling.is_greedy() {
-                Verify::Greedy
-            } else {
-                Verify::Sample {
-                    probs: &probs,
-                    uniform: &mut uniform,
-                }
-            };
-            let (_, stats) = speculative(
-                &model,
-                second()?,
-                &prompt,
-                &options,
-                settings.gamma,
-                verify,
-                &mut on_step,
-            )
-            .await?;
-            summary = format!(
-                "{} of {} drafted tokens accepted ({:.0}%), {} target passes",
-                stats.accepted,
-                stats.drafted,
-                100.0 * stats.acceptance_rate(),
-                stats.target_passes
-            );
-        }
+        Ok(())
     }
+    .await;
     let seconds = (crate::loader::now_ms() - started) / 1000.0;
     let n = state
         .run
         .with_untracked(|r| r.as_ref().map_or(0, |r| r.chips.len()));
+    if n > 0 {
+        let speed = Speed::of_run(prompt.len(), n, &passes.borrow(), seconds);
+        state.speed.set(Some(speed));
+    }
+    outcome?;
     let rate = format!(
         "{n} tokens in {seconds:.2} s ({:.1} tokens/s)",
         n as f64 / seconds.max(1e-6)

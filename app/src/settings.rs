@@ -99,6 +99,8 @@ pub struct Settings {
     pub lambda: f32,
     /// Speculative draft length γ.
     pub gamma: usize,
+    /// Run the fixed greedy benchmark once the model is loaded (`?bench=1`).
+    pub bench: bool,
 }
 
 impl Default for Settings {
@@ -120,6 +122,7 @@ impl Default for Settings {
             alpha: 0.1,
             lambda: 1.0,
             gamma: 4,
+            bench: false,
         }
     }
 }
@@ -193,6 +196,13 @@ impl Settings {
             "alpha" => self.alpha = within(num(value)?, 0.0, 1.0)?,
             "lambda" => self.lambda = within(num(value)?, 0.0, 10.0)?,
             "gamma" => self.gamma = within(num(value)?, 1, 16)?,
+            "bench" => {
+                self.bench = match value.trim() {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => return Err("must be 1 or 0".into()),
+                }
+            }
             _ => return Err("unknown setting".into()),
         }
         Ok(())
@@ -235,6 +245,7 @@ impl Settings {
         add("alpha", self.alpha != d.alpha, self.alpha.to_string());
         add("lambda", self.lambda != d.lambda, self.lambda.to_string());
         add("gamma", self.gamma != d.gamma, self.gamma.to_string());
+        add("bench", self.bench != d.bench, "1".into());
         let body: Vec<String> = pairs
             .into_iter()
             .map(|(k, v)| format!("{k}={}", encode(&v)))
@@ -347,12 +358,29 @@ mod tests {
             top_p: 0.9,
             min_p: 0.05,
             seed: 42,
+            bench: true,
             ..Settings::default()
         };
         let query = s.to_query();
         let (back, problems) = Settings::from_query(&query);
         assert!(problems.is_empty(), "{problems:?} from {query}");
         assert_eq!(back, s, "query was {query}");
+    }
+
+    #[test]
+    fn bench_is_one_in_the_url_and_absent_when_off() {
+        let (s, problems) = Settings::from_query("?model=gpt2&bench=1");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(s.bench);
+        assert_eq!(s.to_query(), "?model=gpt2&bench=1");
+        let (off, problems) = Settings::from_query("?bench=0");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(!off.bench);
+        assert_eq!(off.to_query(), "?model=gpt2");
+        let (bad, problems) = Settings::from_query("?bench=yes");
+        assert!(!bad.bench);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("1 or 0"), "{}", problems[0]);
     }
 
     #[test]

@@ -12,7 +12,9 @@ use engine::decoding::Step;
 use engine::tokenizer::Tokenizer;
 use leptos::prelude::*;
 
+use crate::bench::BenchState;
 use crate::settings::{Settings, Strategy};
+use crate::speed::Speed;
 
 /// Where the page is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +150,10 @@ pub struct AppState {
     /// Where the model runs, in words.
     pub device: RwSignal<String>,
     pub run: RwSignal<Option<RunView>>,
+    /// The last run's speed, once it ended.
+    pub speed: RwSignal<Option<Speed>>,
+    /// `?bench=1`'s benchmark; `None` without it.
+    pub bench: RwSignal<Option<BenchState>>,
     /// The step the chart and views show; `None` follows the latest.
     pub selected: RwSignal<Option<usize>>,
     pub scores: RwSignal<Vec<ScoredText>>,
@@ -157,6 +163,9 @@ pub struct AppState {
 impl AppState {
     /// Fresh state for `settings`.
     pub fn new(settings: Settings, notices: Vec<String>) -> Self {
+        let bench = settings
+            .bench
+            .then(|| BenchState::Running("waiting for the model".into()));
         AppState {
             settings: RwSignal::new(settings),
             status: RwSignal::new(Status::Loading),
@@ -167,6 +176,8 @@ impl AppState {
             forwards: RwSignal::new(0),
             device: RwSignal::new(String::new()),
             run: RwSignal::new(None),
+            speed: RwSignal::new(None),
+            bench: RwSignal::new(bench),
             selected: RwSignal::new(None),
             scores: RwSignal::new(Vec::new()),
             models: StoredValue::new_local(Models::default()),

@@ -36,3 +36,39 @@ pub async fn check() -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The adapter WebGPU gives (the high-performance one, as the engine asks
+/// for), in the browser's words: `GPUAdapterInfo`'s vendor, architecture,
+/// device and description, those it fills in, joined by ` / `. `None` where
+/// the browser says nothing.
+pub async fn adapter_name() -> Option<String> {
+    let window = web_sys::window()?;
+    let gpu = Reflect::get(&window.navigator(), &"gpu".into()).ok()?;
+    let request: Function = Reflect::get(&gpu, &"requestAdapter".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let options = js_sys::Object::new();
+    Reflect::set(
+        &options,
+        &"powerPreference".into(),
+        &"high-performance".into(),
+    )
+    .ok()?;
+    let promise: Promise = request.call1(&gpu, &options).ok()?.dyn_into().ok()?;
+    let adapter = JsFuture::from(promise).await.ok()?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return None;
+    }
+    let info = Reflect::get(&adapter, &"info".into()).ok()?;
+    if info.is_null() || info.is_undefined() {
+        return None;
+    }
+    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
+        .iter()
+        .filter_map(|key| Reflect::get(&info, &(*key).into()).ok()?.as_string())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" / "))
+}

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use crate::actions::load_main;
 use crate::loader::Source;
 use crate::settings::{DeviceChoice, MODELS};
+use crate::speed::figure;
 use crate::state::{AppState, Status};
 
 /// Bytes for people: `12.3 MB`.
@@ -103,6 +104,15 @@ pub fn StatusBar() -> impl IntoView {
                 <span class="forwards" data-testid="forward-count" data-count=move || state.forwards.get()>
                     {move || format!("{} forward passes", state.forwards.get())}
                 </span>
+                {move || state.speed.get().map(|s| view! {
+                    <span class="speed" data-testid="run-speed"
+                        data-decode-tps=s.decode_tps.map(|x| x.to_string())
+                        data-prefill-tps=s.prefill_tps.map(|x| x.to_string())
+                        title="The last run: new tokens after the first over the time after the prompt's pass; the prompt's tokens over that pass's time">
+                        {format!("last run: decode {} tokens/s, prefill {} tokens/s",
+                            figure(s.decode_tps), figure(s.prefill_tps))}
+                    </span>
+                })}
             </p>
             <ul class="progress-list">
                 {move || state.progress.get().into_iter().map(|p| {

@@ -5,6 +5,7 @@ pub mod candle;
 mod device_work;
 mod model;
 mod precision;
+mod profile;
 mod top;
 #[cfg(feature = "wgpu")]
 pub mod wgpu;
@@ -12,6 +13,7 @@ pub mod wgpu;
 pub use device_work::{DeviceWork, KernelTime};
 pub use model::{Cache, Device, Model};
 pub use precision::Precision;
+pub use profile::{profile_greedy, GreedyProfile, KernelProfile};
 pub use top::{log_sum_exp, TopLogits, TopRow, MAX_TOP};
 
 use crate::config::Gpt2Config;

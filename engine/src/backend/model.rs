@@ -108,6 +108,14 @@ impl Model {
         }
     }
 
+    /// Stops timing GPU kernels.
+    pub fn stop_profiling(&self) {
+        #[cfg(feature = "wgpu")]
+        if let Model::Wgpu(m) = self {
+            m.stop_profiling();
+        }
+    }
+
     /// GPU time per kernel kind since the last call (empty unless profiling).
     pub fn take_profile(&self) -> Vec<KernelTime> {
         match self {

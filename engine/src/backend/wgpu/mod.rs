@@ -325,6 +325,11 @@ impl WgpuModel {
         available
     }
 
+    /// Stops timing dispatches (the totals not yet taken are kept).
+    pub fn stop_profiling(&self) {
+        self.profiling.set(false);
+    }
+
     /// GPU time per kernel kind since the last call (empty unless profiling).
     pub fn take_profile(&self) -> Vec<KernelTime> {
         match self.profiler.get() {

@@ -3,8 +3,7 @@
 //! that count them), and with `--profile` the GPU time and effective
 //! bandwidth of each kernel kind over greedy decode steps.
 
-use engine::backend::{block_on, DeviceWork, KvCache, LanguageModel, Model};
-use engine::decoding::steps::STEP_CANDIDATES;
+use engine::backend::{block_on, profile_greedy, DeviceWork, Model};
 use engine::{Error, Result};
 use serde_json::{json, Value};
 
@@ -39,51 +38,19 @@ pub fn device_work_json(model: &Model, work: Option<DeviceWork>, decode_tokens: 
     })
 }
 
-/// Greedy decoding of `new_tokens` after `prompt` with every dispatch timed,
-/// each step reading back what greedy reads (the top candidates): per kernel
-/// kind, seconds per token and effective GB/s of the decode steps.
+/// Greedy decode steps with every kernel timed ([`profile_greedy`]), as JSON.
 pub fn profile(model: &Model, prompt: &[u32], new_tokens: usize) -> Result<Value> {
     if model.wgpu_kernels().is_none() {
         return Err(Error::input(
             "--profile times the wgpu backend's kernels: use it with --device wgpu",
         ));
     }
-    if !model.start_profiling() {
-        return Ok(json!({
+    Ok(match block_on(profile_greedy(model, prompt, new_tokens))? {
+        Some(p) => serde_json::to_value(p).map_err(|e| Error::Backend(e.to_string()))?,
+        None => json!({
             "unavailable": format!("{} has no timestamp queries", model.device_name()),
-        }));
-    }
-    let mut cache = model.new_cache(1)?;
-    cache.reserve(prompt.len() + new_tokens)?;
-    let k = STEP_CANDIDATES + 1;
-    let top = block_on(model.forward_top(&mut cache, &[prompt], 1, k, &[]))?;
-    let mut next = top.last(0).ids[0];
-    model.take_profile(); // the prompt's pass is not decoding
-    let steps = new_tokens - 1;
-    for _ in 0..steps {
-        let top = block_on(model.forward_top(&mut cache, &[&[next]], 1, k, &[]))?;
-        next = top.last(0).ids[0];
-    }
-    let mut kinds = model.take_profile();
-    kinds.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
-    let total: f64 = kinds.iter().map(|k| k.seconds).sum();
-    let rows: Vec<Value> = kinds
-        .iter()
-        .map(|k| {
-            json!({
-                "kind": k.kind,
-                "seconds_per_token": k.seconds / steps as f64,
-                "dispatches_per_token": k.dispatches as f64 / steps as f64,
-                "gb_per_second": k.bytes as f64 / k.seconds.max(1e-12) / 1e9,
-                "share": k.seconds / total.max(1e-12),
-            })
-        })
-        .collect();
-    Ok(json!({
-        "tokens": steps,
-        "gpu_seconds_per_token": total / steps as f64,
-        "kernels": rows,
-    }))
+        }),
+    })
 }
 
 /// The device-work columns and the profile, for people.

@@ -81,8 +81,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
     // The top k: each round, every invocation offers the head of its list.
     var head = 0u;
+    // -inf, for an exhausted list (a constant expression may not be infinite).
+    var neg_inf_bits = 0xff800000u;
     for (var r = 0u; r < k; r++) {
-        var hv = bitcast<f32>(0xff800000u);
+        var hv = bitcast<f32>(neg_inf_bits);
         var hi = 0xffffffffu;
         if (head < count) {
             hv = tv[head];
