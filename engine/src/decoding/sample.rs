@@ -17,7 +17,7 @@ use crate::backend::{KvCache, LanguageModel};
 use crate::decoding::greedy::choose_from_top;
 use crate::decoding::processors::{Processed, SamplingParams};
 use crate::decoding::rng::Rng;
-use crate::decoding::steps::{Cut, Step, STEP_CANDIDATES};
+use crate::decoding::steps::{Cut, Step, StepCandidate, STEP_CANDIDATES};
 use crate::decoding::{GenerateOptions, Generated};
 use crate::{Error, Result};
 
@@ -73,57 +73,51 @@ pub async fn sample<M: LanguageModel>(
             0 => vec![prompt],
             _ => last.iter().map(|t| &t[..]).collect(),
         };
-        if from_top {
+        // Each live row's token, its log-probability and the step's candidates.
+        let chosen: Vec<(u32, f32, Vec<StepCandidate>)> = if from_top {
             let ban_ids: Vec<u32> = bans.iter().map(|&(id, _)| id).collect();
             let k = STEP_CANDIDATES + bans.len() + 1;
             let top = model
                 .forward_top(&mut cache, &tokens, 1, k, &ban_ids)
                 .await?;
+            (0..live.len())
+                .map(|i| {
+                    choose_from_top(
+                        top.last(if step == 0 { 0 } else { i }),
+                        &bans,
+                        STEP_CANDIDATES,
+                    )
+                })
+                .collect::<Result<_>>()?
+        } else {
+            let logits = model.forward(&mut cache, &tokens, 1).await?;
+            // Every row sees the same logits and context at the first step.
+            let shared =
+                (step == 0).then(|| params.process_with_bans(logits.last(0), prompt, &bans));
+            let mut chosen = Vec::with_capacity(live.len());
             for (i, &row) in live.iter().enumerate() {
-                let r = if step == 0 { 0 } else { i };
-                let (id, logprob, candidates) =
-                    choose_from_top(top.last(r), &bans, STEP_CANDIDATES)?;
-                out[row].score += logprob;
-                out[row].ids.push(id);
-                context[row].push(id);
-                on_step(Step::Token {
-                    row,
-                    chosen: id,
-                    candidates,
-                });
+                let own;
+                let processed = match &shared {
+                    Some(p) => p,
+                    None => {
+                        own = params.process_with_bans(logits.last(i), &context[row], &bans);
+                        &own
+                    }
+                };
+                let id = choose(processed, params, &mut rng)?;
+                let candidates = processed.step_candidates(STEP_CANDIDATES, id);
+                chosen.push((id, processed.logprob(id), candidates));
             }
-            step += 1;
-            live = compact(
-                &mut cache,
-                live,
-                &out,
-                options,
-                step,
-                prompt.len(),
-                n_positions,
-            )?;
-            continue;
-        }
-        let logits = model.forward(&mut cache, &tokens, 1).await?;
-        // Every row sees the same logits and context at the first step.
-        let shared = (step == 0).then(|| params.process_with_bans(logits.last(0), prompt, &bans));
-        for (i, &row) in live.iter().enumerate() {
-            let own;
-            let processed = match &shared {
-                Some(p) => p,
-                None => {
-                    own = params.process_with_bans(logits.last(i), &context[row], &bans);
-                    &own
-                }
-            };
-            let id = choose(processed, params, &mut rng)?;
-            out[row].score += processed.logprob(id);
+            chosen
+        };
+        for (&row, (id, logprob, candidates)) in live.iter().zip(chosen) {
+            out[row].score += logprob;
             out[row].ids.push(id);
             context[row].push(id);
             on_step(Step::Token {
                 row,
                 chosen: id,
-                candidates: processed.step_candidates(STEP_CANDIDATES, id),
+                candidates,
             });
         }
         step += 1;
