@@ -99,5 +99,13 @@ fn context_limit_and_bad_ids_are_errors() {
     );
     let err = block_on(m.forward(&mut cache, &[&[50257]], 1)).unwrap_err();
     assert!(err.to_string().contains("outside the vocabulary"), "{err}");
+    // The ids a summary names are checked too, on every backend.
+    let err = block_on(m.forward_top(&mut cache, &[&[1]], 1, 5, &[50257])).unwrap_err();
+    assert!(
+        err.is_bad_input() && err.to_string().contains("outside the vocabulary"),
+        "{err}"
+    );
+    let err = block_on(m.forward_top(&mut cache, &[&[1]], 1, 5, &[0; 9])).unwrap_err();
+    assert!(err.to_string().contains("at most 8 named ids"), "{err}");
     assert_eq!(cache.len(), 0, "a failed call leaves the cache as it was");
 }

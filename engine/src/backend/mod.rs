@@ -14,7 +14,7 @@ pub use device_work::{DeviceWork, KernelTime};
 pub use model::{Cache, Device, Model};
 pub use precision::Precision;
 pub use profile::{profile_greedy, GreedyProfile, KernelProfile};
-pub use top::{log_sum_exp, TopLogits, TopRow, MAX_TOP};
+pub use top::{log_sum_exp, TopLogits, TopRow, MAX_EXTRA, MAX_TOP};
 
 use crate::config::Gpt2Config;
 use crate::{Error, Result};
@@ -101,6 +101,7 @@ pub trait LanguageModel {
         k: usize,
         extra: &[u32],
     ) -> Result<TopLogits> {
+        check_top(self.config(), extra)?;
         let logits = self.forward(cache, tokens, last).await?;
         Ok(TopLogits::from_logits(&logits, k, extra))
     }
@@ -166,15 +167,32 @@ pub fn check_forward(
             config.n_positions
         )));
     }
-    if let Some(&id) = tokens
-        .iter()
-        .flat_map(|t| t.iter())
-        .find(|&&id| id as usize >= config.vocab_size)
-    {
+    check_ids(config, tokens.iter().flat_map(|t| t.iter()))?;
+    Ok(n)
+}
+
+/// Checks a `forward_top` call's summary: at most [`MAX_EXTRA`] named ids,
+/// each in the vocabulary.
+pub fn check_top(config: &Gpt2Config, extra: &[u32]) -> Result<()> {
+    if extra.len() > MAX_EXTRA {
         return Err(Error::input(format!(
-            "token id {id} is outside the vocabulary (0..{})",
-            config.vocab_size
+            "a logits summary reports at most {MAX_EXTRA} named ids, not {}",
+            extra.len()
         )));
     }
-    Ok(n)
+    check_ids(config, extra)
+}
+
+/// An error naming the first id outside the vocabulary.
+fn check_ids<'a>(config: &Gpt2Config, ids: impl IntoIterator<Item = &'a u32>) -> Result<()> {
+    match ids
+        .into_iter()
+        .find(|&&id| id as usize >= config.vocab_size)
+    {
+        Some(id) => Err(Error::input(format!(
+            "token id {id} is outside the vocabulary (0..{})",
+            config.vocab_size
+        ))),
+        None => Ok(()),
+    }
 }

@@ -6,6 +6,9 @@
 /// Most candidates a summary holds.
 pub const MAX_TOP: usize = 32;
 
+/// Most named ids a summary reports the logits of.
+pub const MAX_EXTRA: usize = 8;
+
 /// Per row and position: the top `k` logits, the log-sum-exp, and the
 /// logits of the `extra` ids asked for.
 #[derive(Debug, Clone, PartialEq)]

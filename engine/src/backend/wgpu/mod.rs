@@ -22,14 +22,15 @@ pub use cache::WgpuCache;
 pub use gpu::{Gpu, GpuOptions, KernelSet};
 
 use crate::backend::{
-    check_forward, DeviceWork, KernelTime, LanguageModel, Logits, Precision, TopLogits, MAX_TOP,
+    check_forward, check_top, DeviceWork, KernelTime, LanguageModel, Logits, Precision, TopLogits,
+    MAX_TOP,
 };
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
 use kernels::{
     Attention, Dims, Embed, Epilogue, KvGather, LayerNorm, Matmul, MatmulShape, Matvec, Prologue,
-    Summary, MATVEC_ROWS, MAX_EXTRA, SPAN,
+    Summary, MATVEC_ROWS, SPAN,
 };
 use recorder::{Kind, Profiler, Recorder};
 use weights::Weights;
@@ -402,18 +403,7 @@ impl WgpuModel {
             Want::Rows => (0, &[][..]),
             Want::Top { k, extra } => (k.clamp(1, MAX_TOP.min(cfg.vocab_size)), extra),
         };
-        if extra.len() > MAX_EXTRA {
-            return Err(Error::input(format!(
-                "a logits summary reports at most {MAX_EXTRA} named ids, not {}",
-                extra.len()
-            )));
-        }
-        if let Some(id) = extra.iter().find(|&&id| id as usize >= cfg.vocab_size) {
-            return Err(Error::input(format!(
-                "token id {id} is outside the vocabulary (0..{})",
-                cfg.vocab_size
-            )));
-        }
+        check_top(cfg, extra)?;
         s.gpu.check()?;
         let rows = tokens.len();
         let t = rows * n;

@@ -4,9 +4,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::kernels::{Summary, MATVEC_ROWS, MAX_EXTRA};
+use super::kernels::{Summary, MATVEC_ROWS};
 use super::Shared;
-use crate::backend::MAX_TOP;
+use crate::backend::{MAX_EXTRA, MAX_TOP};
 use crate::{Error, Result};
 
 /// Bind groups of one transformer block (c_attn and attention bind the

@@ -24,7 +24,7 @@ pub(super) use layer_norm::LayerNorm;
 use matmul::Path;
 pub(super) use matmul::{Epilogue, Matmul, MatmulShape, MATVEC_ROWS};
 pub(super) use matvec::{Matvec, Prologue};
-pub(super) use summary::{Summary, MAX_EXTRA};
+pub(super) use summary::Summary;
 
 use super::recorder::{Kind, Recorder};
 

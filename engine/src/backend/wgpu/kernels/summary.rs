@@ -4,9 +4,6 @@
 use super::{dispatch, source, Kind, Recorder};
 use crate::backend::wgpu::gpu::{Access, Gpu, Kernel};
 
-/// Most extra ids a pass may ask the logits of.
-pub(in crate::backend::wgpu) const MAX_EXTRA: usize = 8;
-
 pub(in crate::backend::wgpu) struct Summary {
     kernel: Kernel,
     v: u64,
