@@ -195,34 +195,32 @@ impl<'a> Recorder<'a> {
                 (p, index)
             })
         });
-        let [x, y, z] = workgroups;
-        match timed {
-            Some((p, index)) => {
-                self.pass = None;
-                let mut pass = self
-                    .encoder
-                    .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(kind.name()),
-                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                            query_set: &p.queries,
-                            beginning_of_pass_write_index: Some(2 * index),
-                            end_of_pass_write_index: Some(2 * index + 1),
-                        }),
-                    });
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(x, y, z);
-            }
-            None => {
-                let pass = self.pass.get_or_insert_with(|| {
-                    self.encoder
-                        .begin_compute_pass(&Default::default())
-                        .forget_lifetime()
+        // A timed dispatch gets a pass of its own, bracketed by timestamps.
+        if let Some((p, index)) = timed {
+            self.pass = None;
+            let pass = self
+                .encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(kind.name()),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: &p.queries,
+                        beginning_of_pass_write_index: Some(2 * index),
+                        end_of_pass_write_index: Some(2 * index + 1),
+                    }),
                 });
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(x, y, z);
-            }
+            self.pass = Some(pass.forget_lifetime());
+        }
+        let pass = self.pass.get_or_insert_with(|| {
+            self.encoder
+                .begin_compute_pass(&Default::default())
+                .forget_lifetime()
+        });
+        let [x, y, z] = workgroups;
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, group, &[]);
+        pass.dispatch_workgroups(x, y, z);
+        if timed.is_some() {
+            self.pass = None;
         }
     }
 
