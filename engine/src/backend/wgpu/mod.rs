@@ -10,6 +10,7 @@
 mod cache;
 mod gpu;
 mod kernels;
+mod model_kernels;
 mod recorder;
 mod weights;
 mod workspace;
@@ -28,11 +29,9 @@ use crate::backend::{
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
-use kernels::{
-    Attention, Dims, Embed, Epilogue, KvGather, LayerNorm, Matmul, MatmulShape, Matvec, Prologue,
-    Summary, MATVEC_ROWS, SPAN,
-};
-use recorder::{Kind, Profiler, Recorder};
+use kernels::{Dims, Summary, MATVEC_ROWS, SPAN};
+use model_kernels::ModelKernels;
+use recorder::{Profiler, Recorder};
 use weights::Weights;
 use workspace::Workspace;
 
@@ -44,115 +43,6 @@ struct Shared {
     id: u64,
     k: ModelKernels,
     weights: Weights,
-}
-
-/// One pipeline (or one per slice of `wte`) for each step of the pass.
-struct ModelKernels {
-    embed: Vec<Embed>,
-    ln: LayerNorm,
-    ln_f: LayerNorm,
-    /// c_attn, storing the new keys and values into the cache.
-    c_attn: Matmul,
-    attn_proj: Matmul,
-    c_fc: Matmul,
-    mlp_proj: Matmul,
-    logits: Vec<Matmul>,
-    attention: Attention,
-    gather: KvGather,
-    summary: Summary,
-    /// Decoding on real GPUs; `None` where the emulated kernels run.
-    fused: Option<FusedKernels>,
-}
-
-/// The decode kernels of real GPUs: five dispatches a block, the layer
-/// norms folded into the linear layers after them, the KV store into
-/// c_attn, and attention's split combine into c_proj.
-struct FusedKernels {
-    c_attn: Matvec,
-    attn_proj: Matvec,
-    c_fc: Matvec,
-    mlp_proj: Matvec,
-    logits: Vec<Matvec>,
-}
-
-/// Decode attention splits for a context of `n_positions`.
-fn max_splits(config: &Gpt2Config) -> usize {
-    config.n_positions.div_ceil(SPAN).max(1)
-}
-
-impl ModelKernels {
-    fn new(gpu: &Gpu, config: &Gpt2Config, weights: &Weights) -> ModelKernels {
-        let f16 = weights.f16;
-        let (c, heads, inner, v) = (
-            config.n_embd,
-            config.n_head,
-            config.n_inner(),
-            config.vocab_size,
-        );
-        let eps = config.layer_norm_epsilon;
-        let c_attn_shape = MatmulShape {
-            kv: true,
-            ..MatmulShape::linear(c, 3 * c, Epilogue::Bias)
-        };
-        let logits_shape = |slice: &weights::WteSlice| MatmulShape {
-            k: c,
-            n: slice.vn,
-            ldy: v,
-            col0: slice.v0,
-            epilogue: Epilogue::None,
-            out_rows: true,
-            kv: false,
-        };
-        let shapes = [
-            c_attn_shape,
-            MatmulShape::linear(c, c, Epilogue::Residual),
-            MatmulShape::linear(c, inner, Epilogue::Gelu),
-            MatmulShape::linear(inner, c, Epilogue::Residual),
-        ];
-        let matmul = |shape, kind| Matmul::new(gpu, shape, f16, kind);
-        let matvec = |shape, prologue, kind| Matvec::new(gpu, shape, prologue, f16, kind);
-        let ln = Prologue::LayerNorm { eps };
-        let fused = (!gpu.emulated_kernels).then(|| FusedKernels {
-            c_attn: matvec(shapes[0], ln, Kind::Linear),
-            attn_proj: matvec(
-                shapes[1],
-                Prologue::Combine {
-                    heads,
-                    splits: max_splits(config),
-                },
-                Kind::Linear,
-            ),
-            c_fc: matvec(shapes[2], ln, Kind::Linear),
-            mlp_proj: matvec(shapes[3], Prologue::Plain, Kind::Linear),
-            logits: weights
-                .wte
-                .iter()
-                .map(|s| matvec(logits_shape(s), ln, Kind::Logits))
-                .collect(),
-        });
-        ModelKernels {
-            embed: weights
-                .wte
-                .iter()
-                .map(|s| Embed::new(gpu, c, s.v0, s.vn, f16))
-                .collect(),
-            ln: LayerNorm::new(gpu, c, eps, false),
-            ln_f: LayerNorm::new(gpu, c, eps, true),
-            c_attn: matmul(shapes[0], Kind::Linear),
-            attn_proj: matmul(shapes[1], Kind::Linear),
-            c_fc: matmul(shapes[2], Kind::Linear),
-            mlp_proj: matmul(shapes[3], Kind::Linear),
-            logits: weights
-                .wte
-                .iter()
-                .map(|s| matmul(logits_shape(s), Kind::Logits))
-                .collect(),
-            attention: Attention::new(gpu, c, heads, max_splits(config)),
-            gather: KvGather::new(gpu, c),
-            summary: Summary::new(gpu, v),
-            fused,
-        }
-    }
 }
 
 /// What a pass reads back.
@@ -167,36 +57,6 @@ enum Want<'a> {
 enum PassOutput {
     Rows(Logits),
     Top(TopLogits),
-}
-
-/// The summary kernel's output, `[rows * last, 1 + 2k + extra]` u32s.
-fn summary_from_words(
-    words: &[u32],
-    rows: usize,
-    last: usize,
-    k: usize,
-    extra: &[u32],
-) -> TopLogits {
-    let stride = Summary::stride(k, extra.len());
-    let mut top = TopLogits {
-        rows,
-        positions: last,
-        k,
-        ids: Vec::with_capacity(rows * last * k),
-        logits: Vec::with_capacity(rows * last * k),
-        log_sum_exp: Vec::with_capacity(rows * last),
-        extra: Vec::with_capacity(rows * last * extra.len()),
-        extra_ids: extra.to_vec(),
-    };
-    for row in words.chunks(stride) {
-        top.log_sum_exp.push(f32::from_bits(row[0]));
-        top.ids.extend_from_slice(&row[1..1 + k]);
-        top.logits
-            .extend(row[1 + k..1 + 2 * k].iter().map(|&w| f32::from_bits(w)));
-        top.extra
-            .extend(row[1 + 2 * k..].iter().map(|&w| f32::from_bits(w)));
-    }
-    top
 }
 
 /// GPT-2 with its weights on a WebGPU device.
@@ -482,7 +342,7 @@ impl WgpuModel {
                 .gpu
                 .read_u32(&ws.summary_staging, out_total * stride)
                 .await?;
-            PassOutput::Top(summary_from_words(&words, rows, last, top_k, extra))
+            PassOutput::Top(Summary::decode(&words, rows, last, top_k, extra))
         } else {
             let data = s.gpu.read(&ws.staging, out_total * v).await?;
             PassOutput::Rows(Logits {

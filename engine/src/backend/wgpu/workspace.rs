@@ -130,8 +130,10 @@ impl Workspace {
         let h = storage("h", f(tokens * c))?;
         let qkv = storage("qkv", f(tokens * 3 * c))?;
         let a = storage("attention", f(tokens * c))?;
-        let part_floats =
-            MATVEC_ROWS as usize * cfg.n_head * super::max_splits(cfg) * (cfg.head_dim() + 2);
+        let part_floats = MATVEC_ROWS as usize
+            * cfg.n_head
+            * super::model_kernels::max_splits(cfg)
+            * (cfg.head_dim() + 2);
         let part = storage("attention partials", f(part_floats))?;
         let m = storage("mlp", f(tokens * inner))?;
         let lnf = storage("ln_f", f(block * c))?;

@@ -3,6 +3,7 @@
 
 use super::{dispatch, source, Kind, Recorder};
 use crate::backend::wgpu::gpu::{Access, Gpu, Kernel};
+use crate::backend::TopLogits;
 
 pub(in crate::backend::wgpu) struct Summary {
     kernel: Kernel,
@@ -39,5 +40,29 @@ impl Summary {
         let bytes = rows as u64 * self.v * 4;
         let pipeline = &self.kernel.pipelines[0];
         dispatch(rec, Kind::Summary, pipeline, group, (rows, 1), bytes);
+    }
+
+    /// The kernel's output, `[rows * last, 1 + 2k + extra]` u32s, as a summary.
+    pub fn decode(words: &[u32], rows: usize, last: usize, k: usize, extra: &[u32]) -> TopLogits {
+        let stride = Summary::stride(k, extra.len());
+        let mut top = TopLogits {
+            rows,
+            positions: last,
+            k,
+            ids: Vec::with_capacity(rows * last * k),
+            logits: Vec::with_capacity(rows * last * k),
+            log_sum_exp: Vec::with_capacity(rows * last),
+            extra: Vec::with_capacity(rows * last * extra.len()),
+            extra_ids: extra.to_vec(),
+        };
+        for row in words.chunks(stride) {
+            top.log_sum_exp.push(f32::from_bits(row[0]));
+            top.ids.extend_from_slice(&row[1..1 + k]);
+            top.logits
+                .extend(row[1 + k..1 + 2 * k].iter().map(|&w| f32::from_bits(w)));
+            top.extra
+                .extend(row[1 + 2 * k..].iter().map(|&w| f32::from_bits(w)));
+        }
+        top
     }
 }

@@ -186,18 +186,13 @@ fn the_logits_summary_matches_the_host_with_ties_and_blocks() {
             data: data.clone(),
         };
         let want = TopLogits::from_logits(&rows, k, &extra);
+        let got = Summary::decode(&words[out0 * stride..], out_n, 1, k, &extra);
         for j in 0..out_n {
-            let got = &words[(out0 + j) * stride..(out0 + j + 1) * stride];
-            let w = want.last(j);
-            assert_eq!(&got[1..1 + k], w.ids, "k {k} row {j}: ids");
-            let logit = |i: usize| f32::from_bits(got[i]);
-            for (i, &l) in w.logits.iter().enumerate() {
-                assert_eq!(logit(1 + k + i), l, "k {k} row {j}: logit {i}");
-            }
-            for (i, &l) in w.extra.iter().enumerate() {
-                assert_eq!(logit(1 + 2 * k + i), l, "k {k} row {j}: extra {i}");
-            }
-            let d = (logit(0) - w.log_sum_exp).abs();
+            let (g, w) = (got.last(j), want.last(j));
+            assert_eq!(g.ids, w.ids, "k {k} row {j}: ids");
+            assert_eq!(g.logits, w.logits, "k {k} row {j}: logits");
+            assert_eq!(g.extra, w.extra, "k {k} row {j}: extra logits");
+            let d = (g.log_sum_exp - w.log_sum_exp).abs();
             assert!(d < 1e-5, "k {k} row {j}: log-sum-exp off by {d:e}");
         }
     }
