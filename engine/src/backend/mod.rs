@@ -2,6 +2,7 @@
 //! every decoding strategy is written against.
 
 pub mod candle;
+pub mod cpu;
 mod device_work;
 mod model;
 mod precision;

@@ -2,6 +2,7 @@
 //! line, the page and the tests hold.
 
 use super::candle::{CandleCache, CandleModel};
+use super::cpu::{CpuCache, CpuModel};
 #[cfg(feature = "wgpu")]
 use super::wgpu::{GpuOptions, WgpuCache, WgpuModel};
 use super::{DeviceWork, KernelTime, KvCache, LanguageModel, Logits, Precision, TopLogits};
@@ -12,7 +13,7 @@ use crate::{Error, Result};
 /// Where the forward pass runs.
 #[derive(Debug, Clone, Default)]
 pub enum Device {
-    /// candle on the CPU.
+    /// The CPU kernels (natively, and in WebAssembly).
     #[default]
     Cpu,
     /// candle on an NVIDIA GPU (CUDA), by ordinal. Needs a build with the
@@ -38,6 +39,7 @@ impl Device {
 // A process holds one or two models: their size does not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum Model {
+    Cpu(CpuModel),
     Candle(CandleModel),
     #[cfg(feature = "wgpu")]
     Wgpu(WgpuModel),
@@ -46,6 +48,7 @@ pub enum Model {
 /// The cache of a [`Model`].
 #[allow(clippy::large_enum_variant)]
 pub enum Cache {
+    Cpu(CpuCache),
     Candle(CandleCache),
     #[cfg(feature = "wgpu")]
     Wgpu(WgpuCache),
@@ -70,12 +73,7 @@ impl Model {
         precision: Precision,
     ) -> Result<Model> {
         Ok(match device {
-            Device::Cpu => Model::Candle(CandleModel::load(
-                ckpt,
-                config,
-                &candle_core::Device::Cpu,
-                precision,
-            )?),
+            Device::Cpu => Model::Cpu(CpuModel::load(ckpt, config, precision)?),
             Device::Cuda(ordinal) => {
                 let gpu = cuda_device(*ordinal)?;
                 Model::Candle(CandleModel::load(ckpt, config, &gpu, precision)?)
@@ -128,6 +126,10 @@ impl Model {
     /// Where the model runs, for people.
     pub fn device_name(&self) -> String {
         match self {
+            Model::Cpu(m) => match m.precision() {
+                Precision::F32 => "cpu".into(),
+                p => format!("cpu ({p})"),
+            },
             Model::Candle(m) => {
                 let device = match m.device().location() {
                     candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
@@ -167,6 +169,7 @@ fn cuda_device(ordinal: usize) -> Result<candle_core::Device> {
 impl KvCache for Cache {
     fn len(&self) -> usize {
         match self {
+            Cache::Cpu(c) => c.len(),
             Cache::Candle(c) => c.len(),
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.len(),
@@ -175,6 +178,7 @@ impl KvCache for Cache {
 
     fn rows(&self) -> usize {
         match self {
+            Cache::Cpu(c) => c.rows(),
             Cache::Candle(c) => c.rows(),
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.rows(),
@@ -183,6 +187,7 @@ impl KvCache for Cache {
 
     fn truncate(&mut self, len: usize) {
         match self {
+            Cache::Cpu(c) => c.truncate(len),
             Cache::Candle(c) => c.truncate(len),
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.truncate(len),
@@ -191,6 +196,7 @@ impl KvCache for Cache {
 
     fn reorder(&mut self, rows: &[usize]) -> Result<()> {
         match self {
+            Cache::Cpu(c) => c.reorder(rows),
             Cache::Candle(c) => c.reorder(rows),
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.reorder(rows),
@@ -199,6 +205,7 @@ impl KvCache for Cache {
 
     fn reserve(&mut self, positions: usize) -> Result<()> {
         match self {
+            Cache::Cpu(c) => c.reserve(positions),
             Cache::Candle(c) => c.reserve(positions),
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.reserve(positions),
@@ -211,6 +218,7 @@ impl LanguageModel for Model {
 
     fn config(&self) -> &Gpt2Config {
         match self {
+            Model::Cpu(m) => m.config(),
             Model::Candle(m) => m.config(),
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => m.config(),
@@ -219,6 +227,7 @@ impl LanguageModel for Model {
 
     fn new_cache(&self, rows: usize) -> Result<Cache> {
         Ok(match self {
+            Model::Cpu(m) => Cache::Cpu(m.new_cache(rows)?),
             Model::Candle(m) => Cache::Candle(m.new_cache(rows)?),
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => Cache::Wgpu(m.new_cache(rows)?),
@@ -227,6 +236,7 @@ impl LanguageModel for Model {
 
     async fn forward(&self, cache: &mut Cache, tokens: &[&[u32]], last: usize) -> Result<Logits> {
         match (self, cache) {
+            (Model::Cpu(m), Cache::Cpu(c)) => m.forward(c, tokens, last).await,
             (Model::Candle(m), Cache::Candle(c)) => m.forward(c, tokens, last).await,
             #[cfg(feature = "wgpu")]
             (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward(c, tokens, last).await,
@@ -246,6 +256,7 @@ impl LanguageModel for Model {
         extra: &[u32],
     ) -> Result<TopLogits> {
         match (self, cache) {
+            (Model::Cpu(m), Cache::Cpu(c)) => m.forward_top(c, tokens, last, k, extra).await,
             (Model::Candle(m), Cache::Candle(c)) => m.forward_top(c, tokens, last, k, extra).await,
             #[cfg(feature = "wgpu")]
             (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward_top(c, tokens, last, k, extra).await,
@@ -258,6 +269,7 @@ impl LanguageModel for Model {
 
     fn device_work(&self) -> Option<DeviceWork> {
         match self {
+            Model::Cpu(m) => m.device_work(),
             Model::Candle(m) => m.device_work(),
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => m.device_work(),

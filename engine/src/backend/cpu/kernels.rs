@@ -1,0 +1,351 @@
+//! The one product every layer is made of: `y = x Wᵀ (+ b)` for `x (m, k)`
+//! and `W (n, k)` in f32, bf16 or f16, with an epilogue (store, GELU, add to
+//! the residual). Output rows are computed four weight rows by up to four
+//! input rows at a time, with 16 accumulators held in registers: at one input
+//! row (decode) each weight row is streamed once from memory; at a few rows
+//! (beams, speculative verification) it is streamed once for all of them; at
+//! many rows (prefill) the input rows are blocked to stay in cache.
+//!
+//! Three kernel paths, picked once at load from what the CPU has: AVX-512,
+//! AVX2 + FMA + F16C, and portable code (written so the compiler vectorises it,
+//! e.g. with wasm's SIMD128). `GPT2_CPU_KERNELS=avx512|avx2|portable` forces one.
+
+use std::ops::Range;
+
+use super::weights::{MatrixRef, Rows, Weight};
+#[cfg(target_arch = "x86_64")]
+use super::x86;
+use crate::{Error, Result};
+
+/// The instruction set the kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelPath {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+impl KernelPath {
+    /// Every path, widest first.
+    pub const ALL: [KernelPath; 3] = [KernelPath::Avx512, KernelPath::Avx2, KernelPath::Portable];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelPath::Avx512 => "avx512",
+            KernelPath::Avx2 => "avx2",
+            KernelPath::Portable => "portable",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn supported(self) -> bool {
+        match self {
+            KernelPath::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx512 => {
+                std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vl")
+                    && std::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            KernelPath::Avx2 => {
+                std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("fma")
+                    && std::is_x86_feature_detected!("f16c")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The widest supported path, or the one `GPT2_CPU_KERNELS` names.
+    pub fn detect() -> Result<KernelPath> {
+        let wanted = std::env::var("GPT2_CPU_KERNELS").unwrap_or_default();
+        match wanted.trim() {
+            "" | "auto" => Ok(Self::ALL
+                .into_iter()
+                .find(|p| p.supported())
+                .unwrap_or(KernelPath::Portable)),
+            name => {
+                let path = Self::ALL
+                    .into_iter()
+                    .find(|p| p.name() == name)
+                    .ok_or_else(|| {
+                        Error::input(format!(
+                            "GPT2_CPU_KERNELS={name:?}: expected auto, avx512, avx2 or portable"
+                        ))
+                    })?;
+                if !path.supported() {
+                    return Err(Error::input(format!(
+                        "GPT2_CPU_KERNELS={name}: this CPU cannot run the {name} kernels; \
+                         use auto to pick the widest it can"
+                    )));
+                }
+                Ok(path)
+            }
+        }
+    }
+}
+
+/// What happens to `x Wᵀ + b` on its way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Epilogue {
+    /// `y = v`
+    Store,
+    /// `y = gelu_new(v)` (the tanh form GPT-2 uses)
+    Gelu,
+    /// `y += v` (the residual stream)
+    Add,
+}
+
+/// The activations side of a product: `rows` rows of `k` numbers, `ld` apart.
+pub(crate) type Input<'a> = Rows<'a, f32>;
+
+/// `y[r·ldy + j] ⟵ x[r] · W[j] + b[j]` for `j` in `cols` and every row `r`
+/// of `x`, through `epilogue`.
+pub(crate) fn matmul(
+    path: KernelPath,
+    w: MatrixRef,
+    x: Input,
+    cols: Range<usize>,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    ldy: usize,
+    epilogue: Epilogue,
+) {
+    let out = Out {
+        y,
+        ldy,
+        bias,
+        epilogue,
+    };
+    match w {
+        MatrixRef::F32(w) => run(tile_fn_f32(path), w, x, cols, out),
+        MatrixRef::Bf16(w) => run(tile_fn_bf16(path), w, x, cols, out),
+        MatrixRef::F16(w) => run(tile_fn_f16(path), w, x, cols, out),
+    }
+}
+
+/// Computes the dot products of four weight rows with `r` (1..=4) input
+/// rows, over `k` numbers: `out[q][i] = w[q] · x[i]`.
+///
+/// Unsafe: the pointers must be valid for `k` numbers, and the function's
+/// instruction set supported by the CPU.
+pub(crate) type TileFn<T> =
+    unsafe fn([*const T; 4], [*const f32; 4], usize, usize) -> [[f32; 4]; 4];
+
+fn tile_fn_f32(path: KernelPath) -> TileFn<f32> {
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => x86::tile_avx512_f32,
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => x86::tile_avx2_f32,
+        _ => tile_portable::<f32>,
+    }
+}
+
+fn tile_fn_bf16(path: KernelPath) -> TileFn<half::bf16> {
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => x86::tile_avx512_bf16,
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => x86::tile_avx2_bf16,
+        _ => tile_portable::<half::bf16>,
+    }
+}
+
+fn tile_fn_f16(path: KernelPath) -> TileFn<half::f16> {
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => x86::tile_avx512_f16,
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => x86::tile_avx2_f16,
+        _ => tile_portable::<half::f16>,
+    }
+}
+
+struct Out<'a> {
+    y: &'a mut [f32],
+    ldy: usize,
+    bias: Option<&'a [f32]>,
+    epilogue: Epilogue,
+}
+
+/// Input rows per cache block: about 512 KiB of them, a multiple of 4.
+fn rows_per_block(k: usize) -> usize {
+    ((512 * 1024 / 4) / k.max(1)).clamp(4, 1024) / 4 * 4
+}
+
+fn run<T: Weight>(tile: TileFn<T>, w: Rows<T>, x: Input, cols: Range<usize>, out: Out) {
+    let k = w.cols;
+    assert!(x.cols == k, "matmul: x has {} columns, W has {k}", x.cols);
+    assert!(cols.end <= w.rows && w.data.len() >= (w.rows.max(1) - 1) * w.ld + k);
+    assert!(x.rows == 0 || x.data.len() >= (x.rows - 1) * x.ld + k);
+    assert!(x.rows == 0 || cols.end == 0 || out.y.len() >= (x.rows - 1) * out.ldy + cols.end);
+    let block = rows_per_block(k);
+    for r0 in (0..x.rows).step_by(block) {
+        let r_end = (r0 + block).min(x.rows);
+        for j in cols.clone().step_by(4) {
+            let wp: [*const T; 4] =
+                std::array::from_fn(|q| w.data[(j + q).min(cols.end - 1) * w.ld..].as_ptr());
+            for r in (r0..r_end).step_by(4) {
+                let n = (r_end - r).min(4);
+                let xp: [*const f32; 4] =
+                    std::array::from_fn(|i| x.data[(r + i.min(n - 1)) * x.ld..].as_ptr());
+                // SAFETY: each pointer starts a row with at least k numbers
+                // (checked above), and `tile` is for a supported path.
+                let dots = unsafe { tile(wp, xp, k, n) };
+                for (q, col) in dots.iter().enumerate().take((cols.end - j).min(4)) {
+                    let jj = j + q;
+                    let b = out.bias.map_or(0.0, |b| b[jj]);
+                    for (i, &v) in col.iter().enumerate().take(n) {
+                        let y = &mut out.y[(r + i) * out.ldy + jj];
+                        let v = v + b;
+                        match out.epilogue {
+                            Epilogue::Store => *y = v,
+                            Epilogue::Gelu => *y = gelu(v),
+                            Epilogue::Add => *y += v,
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `gelu_new`: `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`, as `transformers`.
+#[inline]
+pub(crate) fn gelu(x: f32) -> f32 {
+    const S: f32 = 0.797_884_6; // sqrt(2 / pi)
+    0.5 * x * (1.0 + (S * (x + 0.044715 * x * x * x)).tanh())
+}
+
+/// Lanes of the portable kernel's accumulators.
+const LANES: usize = 16;
+
+/// The portable tile: 16 independent partial sums per dot product, so that
+/// the compiler emits vector multiply-adds without reassociating sums.
+///
+/// # Safety
+/// Each pointer is valid for `k` numbers.
+unsafe fn tile_portable<T: Weight>(
+    w: [*const T; 4],
+    x: [*const f32; 4],
+    k: usize,
+    r: usize,
+) -> [[f32; 4]; 4] {
+    let w: [&[T]; 4] = w.map(|p| std::slice::from_raw_parts(p, k));
+    let x: [&[f32]; 4] = x.map(|p| std::slice::from_raw_parts(p, k));
+    let mut out = [[0f32; 4]; 4];
+    for (q, wq) in w.iter().enumerate() {
+        for i in 0..r {
+            out[q][i] = dot_portable(wq, x[i]);
+        }
+    }
+    out
+}
+
+#[inline(always)]
+fn dot_portable<T: Weight>(w: &[T], x: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (cw, cx) = (w.chunks_exact(LANES), x.chunks_exact(LANES));
+    let tail: f32 = cw
+        .remainder()
+        .iter()
+        .zip(cx.remainder())
+        .map(|(a, b)| a.to_f32() * b)
+        .sum();
+    for (a, b) in cw.zip(cx) {
+        for l in 0..LANES {
+            acc[l] += a[l].to_f32() * b[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::{bf16, f16};
+
+    fn numbers(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7 + seed * 13) % 23) as f32 - 11.0) / 9.0)
+            .collect()
+    }
+
+    /// Each path and number format against a plain f64 loop, on shapes that
+    /// leave remainders everywhere (rows, columns, tiles, vector tails).
+    #[test]
+    fn every_path_matches_a_plain_loop() {
+        let shapes = [
+            (1, 50, 64),
+            (3, 97, 80),
+            (5, 33, 17),
+            (2, 1, 1),
+            (9, 6, 300),
+            (600, 9, 40),
+        ];
+        for path in KernelPath::ALL.into_iter().filter(|p| p.supported()) {
+            for (m, n, k) in shapes {
+                let x = numbers(m * k, 1);
+                let w32 = numbers(n * k, 2);
+                let b = numbers(n, 3);
+                let wb: Vec<bf16> = w32.iter().map(|&v| bf16::from_f32(v)).collect();
+                let wh: Vec<f16> = w32.iter().map(|&v| f16::from_f32(v)).collect();
+                let wide_b: Vec<f32> = wb.iter().map(|v| v.to_f32()).collect();
+                let wide_h: Vec<f32> = wh.iter().map(|v| v.to_f32()).collect();
+                let cases = [
+                    ("f32", MatrixRef::F32(Rows::dense(&w32, n, k)), &w32),
+                    ("bf16", MatrixRef::Bf16(Rows::dense(&wb, n, k)), &wide_b),
+                    ("f16", MatrixRef::F16(Rows::dense(&wh, n, k)), &wide_h),
+                ];
+                for (name, w, wide) in cases {
+                    for epilogue in [Epilogue::Store, Epilogue::Gelu, Epilogue::Add] {
+                        let mut y = vec![0.5f32; m * (n + 3)];
+                        let split = n / 2 / 4 * 4;
+                        for cols in [0..split, split..n] {
+                            let xin = Rows::dense(&x[..], m, k);
+                            matmul(path, w, xin, cols, Some(&b), &mut y, n + 3, epilogue);
+                        }
+                        let mut worst = 0f64;
+                        for r in 0..m {
+                            for j in 0..n {
+                                let v: f64 = b[j] as f64
+                                    + (0..k)
+                                        .map(|t| x[r * k + t] as f64 * wide[j * k + t] as f64)
+                                        .sum::<f64>();
+                                let want = match epilogue {
+                                    Epilogue::Store => v,
+                                    Epilogue::Gelu => gelu(v as f32) as f64,
+                                    Epilogue::Add => 0.5 + v,
+                                };
+                                worst = worst.max((y[r * (n + 3) + j] as f64 - want).abs());
+                            }
+                            for j in n..n + 3 {
+                                assert_eq!(y[r * (n + 3) + j], 0.5, "wrote past column {n}");
+                            }
+                        }
+                        assert!(
+                            worst < 1e-3,
+                            "{path:?} {name} {epilogue:?} m={m} n={n} k={k}: max error {worst}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_or_unsupported_path_is_a_clear_error() {
+        // Read through the same parser the environment variable takes.
+        for p in KernelPath::ALL {
+            assert_eq!(
+                KernelPath::ALL.iter().find(|q| q.name() == p.name()),
+                Some(&p)
+            );
+        }
+        assert!(KernelPath::Portable.supported());
+    }
+}

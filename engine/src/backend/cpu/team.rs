@@ -1,0 +1,360 @@
+//! A team of threads that stays up: a forward pass is one job that every
+//! thread runs at once, its steps separated by a barrier, so threads are woken
+//! once per pass instead of once per operation (a fork-join per matrix-vector
+//! product costs more than the product's own time on small layers).
+//!
+//! Waiting spins briefly, then yields, then (between jobs) sleeps: spinning
+//! alone would starve a thread that shares its core with another process.
+
+use std::cell::Cell;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use crate::{Error, Result};
+
+/// What a thread of a job knows: its index, the team size, the barrier and
+/// the work counters.
+pub(crate) struct Ctx<'a> {
+    pub ith: usize,
+    pub nth: usize,
+    shared: &'a Shared,
+    /// The next work counter this thread will use.
+    step: Cell<usize>,
+}
+
+/// Work counters a job can use, one per step that calls [`Ctx::chunks`].
+const COUNTERS: usize = 1024;
+
+impl Ctx<'_> {
+    /// Waits until every thread of the job has reached this point.
+    pub fn barrier(&self) {
+        if self.nth == 1 {
+            return;
+        }
+        let s = self.shared;
+        let phase = s.phase.load(Ordering::Acquire);
+        if s.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.nth {
+            s.arrived.store(0, Ordering::Relaxed);
+            s.phase.fetch_add(1, Ordering::Release);
+            return;
+        }
+        wait_until(|| s.phase.load(Ordering::Acquire) != phase || s.failed.load(Ordering::Relaxed));
+    }
+
+    /// Chunks of `chunk` items of `0..len` for this thread to do, taken from
+    /// a counter shared with the other threads until none is left: a thread
+    /// that the OS lets run longer does more. Every thread of a job must call
+    /// this at the same steps, in the same order.
+    pub fn chunks(&self, len: usize, chunk: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+        let step = self.step.get();
+        self.step.set(step + 1);
+        let chunk = chunk.max(1);
+        let counter = self.shared.counters.get(step);
+        let mut fixed = counter.is_none().then(|| self.share(len, chunk));
+        std::iter::from_fn(move || match (&mut fixed, counter) {
+            (Some(r), _) => (r.start < r.end).then(|| std::mem::replace(r, r.end..r.end)),
+            (None, Some(c)) => {
+                let start = c.fetch_add(chunk, Ordering::Relaxed);
+                (start < len).then(|| start..(start + chunk).min(len))
+            }
+            (None, None) => None,
+        })
+    }
+
+    /// This thread's share `[start, end)` of `0..len`, split in blocks of
+    /// `align` items (the last share takes the remainder).
+    pub fn share(&self, len: usize, align: usize) -> std::ops::Range<usize> {
+        let blocks = len.div_ceil(align);
+        let start = (blocks * self.ith / self.nth * align).min(len);
+        let end = (blocks * (self.ith + 1) / self.nth * align).min(len);
+        start..end
+    }
+}
+
+type Job = dyn Fn(&Ctx) + Sync;
+
+struct Shared {
+    /// Bumped to start a job; workers run the job of the generation they see.
+    generation: AtomicUsize,
+    job: Mutex<Option<&'static Job>>,
+    wake: Condvar,
+    /// Workers done with the current job.
+    done: AtomicUsize,
+    arrived: AtomicUsize,
+    phase: AtomicUsize,
+    /// A thread's job panicked: barriers stop waiting and the job fails.
+    failed: AtomicBool,
+    counters: Vec<AtomicUsize>,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            generation: AtomicUsize::new(0),
+            job: Mutex::new(None),
+            wake: Condvar::new(),
+            done: AtomicUsize::new(0),
+            arrived: AtomicUsize::new(0),
+            phase: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+            counters: (0..COUNTERS).map(|_| AtomicUsize::new(0)).collect(),
+        }
+    }
+
+    fn ctx(&self, ith: usize, nth: usize) -> Ctx<'_> {
+        Ctx {
+            ith,
+            nth,
+            shared: self,
+            step: Cell::new(0),
+        }
+    }
+}
+
+/// A fixed team of `threads` threads, the caller being one of them.
+pub(crate) struct Team {
+    threads: usize,
+    shared: Arc<Shared>,
+    /// One job at a time.
+    running: Mutex<()>,
+}
+
+/// Spins, then yields, until `ready` holds.
+fn wait_until(ready: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !ready() {
+        if spins < 20_000 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl Team {
+    /// The process's team: `GPT2_THREADS` threads (or `RAYON_NUM_THREADS`),
+    /// else one per core; one thread in a browser.
+    pub fn global() -> &'static Team {
+        static TEAM: OnceLock<Team> = OnceLock::new();
+        TEAM.get_or_init(|| Team::new(default_threads()))
+    }
+
+    pub fn new(threads: usize) -> Team {
+        let threads = threads.max(1);
+        let shared = Arc::new(Shared::new());
+        for ith in 1..threads {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("gpt2-cpu-{ith}"))
+                .spawn(move || worker(&shared, ith, threads))
+                .expect("the OS could not start a worker thread");
+        }
+        Team {
+            threads,
+            shared,
+            running: Mutex::new(()),
+        }
+    }
+
+    /// Number of threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `job` on every thread of the team and returns when all are done.
+    pub fn run(&self, job: &(dyn Fn(&Ctx) + Sync)) -> Result<()> {
+        let _one = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let s = &*self.shared;
+        for c in &s.counters {
+            c.store(0, Ordering::Relaxed);
+        }
+        if self.threads == 1 {
+            return caught(|| job(&s.ctx(0, 1)));
+        }
+        // SAFETY: the job outlives its use: this function waits below until
+        // every worker has finished it before returning.
+        let job_static: &'static Job = unsafe { std::mem::transmute(job) };
+        s.failed.store(false, Ordering::Relaxed);
+        s.done.store(0, Ordering::Relaxed);
+        s.arrived.store(0, Ordering::Relaxed);
+        {
+            let mut slot = s.job.lock().unwrap_or_else(|e| e.into_inner());
+            *slot = Some(job_static);
+            s.generation.fetch_add(1, Ordering::Release);
+            s.wake.notify_all();
+        }
+        let mine = caught(|| job(&s.ctx(0, self.threads)));
+        if mine.is_err() {
+            s.failed.store(true, Ordering::Relaxed);
+        }
+        wait_until(|| s.done.load(Ordering::Acquire) == self.threads - 1);
+        *s.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        mine?;
+        if s.failed.load(Ordering::Relaxed) {
+            return Err(Error::Backend(
+                "a CPU worker thread failed during the forward pass".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f`, turning a panic into an error.
+fn caught(f: impl FnOnce()) -> Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|_| Error::Backend("the CPU forward pass failed (a kernel panicked)".into()))
+}
+
+fn worker(s: &Shared, ith: usize, nth: usize) {
+    let mut seen = 0usize;
+    loop {
+        // Spin a little for the next job (decode steps follow each other
+        // closely), then sleep until one is posted.
+        let mut spins = 0u32;
+        while s.generation.load(Ordering::Acquire) == seen && spins < 50_000 {
+            std::hint::spin_loop();
+            spins += 1;
+        }
+        let job = {
+            let mut slot = s.job.lock().unwrap_or_else(|e| e.into_inner());
+            while s.generation.load(Ordering::Acquire) == seen || slot.is_none() {
+                slot = s.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
+            }
+            seen = s.generation.load(Ordering::Acquire);
+            slot.expect("a job is posted")
+        };
+        if caught(|| job(&s.ctx(ith, nth))).is_err() {
+            s.failed.store(true, Ordering::Relaxed);
+        }
+        s.done.fetch_add(1, Ordering::Release);
+    }
+}
+
+fn default_threads() -> usize {
+    if cfg!(target_arch = "wasm32") {
+        return 1;
+    }
+    for var in ["GPT2_THREADS", "RAYON_NUM_THREADS"] {
+        if let Some(n) = std::env::var(var).ok().and_then(|v| v.trim().parse().ok()) {
+            if n > 0 {
+                return n;
+            }
+        }
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A buffer that the threads of a job write in disjoint parts.
+pub(crate) struct SharedMut<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: threads only write disjoint ranges (each op's partition) and read
+// after a barrier; see the call sites.
+unsafe impl<T: Send> Send for SharedMut<T> {}
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+
+impl<T> SharedMut<T> {
+    pub fn new(data: &mut [T]) -> Self {
+        SharedMut {
+            ptr: data.as_mut_ptr(),
+            len: data.len(),
+        }
+    }
+
+    /// The whole buffer, to read (after a barrier).
+    ///
+    /// # Safety
+    /// No thread writes it while the returned slice is alive.
+    pub unsafe fn get(&self) -> &[T] {
+        std::slice::from_raw_parts(self.ptr, self.len)
+    }
+
+    /// The whole buffer, to write the parts this thread owns.
+    ///
+    /// # Safety
+    /// Threads write disjoint elements, and none reads another thread's
+    /// elements before the next barrier.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn get_mut(&self) -> &mut [T] {
+        std::slice::from_raw_parts_mut(self.ptr, self.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_thread_runs_each_step_after_the_barrier() {
+        let team = Team::new(3);
+        for _ in 0..50 {
+            let counts: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
+            team.run(&|ctx| {
+                for (step, c) in counts.iter().enumerate() {
+                    // Every thread sees all of the previous step's increments.
+                    assert_eq!(c.load(Ordering::SeqCst), 0, "step {step} started early");
+                    ctx.barrier();
+                    c.fetch_add(1, Ordering::SeqCst);
+                    ctx.barrier();
+                    assert_eq!(c.load(Ordering::SeqCst), ctx.nth);
+                    ctx.barrier();
+                }
+            })
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn shares_cover_the_range_once() {
+        let s = Shared::new();
+        for (len, align, nth) in [(50257, 4, 2), (7, 4, 3), (0, 4, 2), (2304, 16, 5)] {
+            let mut next = 0;
+            for ith in 0..nth {
+                let r = s.ctx(ith, nth).share(len, align);
+                assert_eq!(r.start, next, "len {len} nth {nth}");
+                assert!(r.start % align == 0 || r.start == len);
+                next = r.end;
+            }
+            assert_eq!(next, len);
+        }
+    }
+
+    #[test]
+    fn chunks_cover_the_range_once_whoever_takes_them() {
+        let team = Team::new(3);
+        for (len, chunk) in [(50257, 64), (7, 4), (0, 4), (12, 1)] {
+            let seen: Vec<AtomicUsize> = (0..len).map(|_| AtomicUsize::new(0)).collect();
+            team.run(&|ctx| {
+                for _step in 0..3 {
+                    for r in ctx.chunks(len, chunk) {
+                        assert!(r.len() <= chunk);
+                        r.for_each(|i| drop(seen[i].fetch_add(1, Ordering::Relaxed)));
+                    }
+                    ctx.barrier();
+                }
+            })
+            .unwrap();
+            assert!(
+                seen.iter().all(|s| s.load(Ordering::Relaxed) == 3),
+                "len {len} chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_panicking_job_is_an_error_and_the_team_goes_on() {
+        let team = Team::new(2);
+        let err = team.run(&|ctx| {
+            if ctx.ith == 1 {
+                panic!("boom");
+            }
+            ctx.barrier();
+        });
+        assert!(err.is_err());
+        team.run(&|ctx| ctx.barrier()).unwrap();
+    }
+}

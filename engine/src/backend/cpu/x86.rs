@@ -1,0 +1,159 @@
+//! The x86-64 tiles of [`super::kernels`]: four weight rows by up to four
+//! input rows, 16 (AVX-512) or 8 (AVX2) lanes per step, weights widened from
+//! bf16 (a 16-bit shift, exact) or f16 (the CPU's conversion instruction) as
+//! they are loaded. Tails shorter than a vector are summed one by one.
+
+use std::arch::x86_64::*;
+
+use half::{bf16, f16};
+
+use super::weights::Weight;
+
+/// Declares `$name`, a [`super::kernels::TileFn`] for weights of type `$t`,
+/// over `$vec` registers of `$lanes` lanes with the given loads, multiply-add
+/// and horizontal sum, compiled for `$features`.
+macro_rules! tile {
+    ($name:ident, $features:literal, $t:ty, $vec:ty, $lanes:expr,
+     zero: $zero:ident, load_x: $load_x:ident, load_w: $load_w:ident,
+     fma: $fma:ident, sum: $sum:ident) => {
+        /// # Safety
+        /// The pointers are valid for `k` numbers, and the CPU has the
+        /// instruction set this function is compiled for.
+        pub(super) unsafe fn $name(
+            w: [*const $t; 4],
+            x: [*const f32; 4],
+            k: usize,
+            r: usize,
+        ) -> [[f32; 4]; 4] {
+            #[target_feature(enable = $features)]
+            unsafe fn rows<const R: usize>(
+                w: [*const $t; 4],
+                x: [*const f32; 4],
+                k: usize,
+            ) -> [[f32; 4]; 4] {
+                let mut acc = [[$zero(); R]; 4];
+                let mut i = 0;
+                while i + $lanes <= k {
+                    let mut xs = [$zero(); R];
+                    for (n, v) in xs.iter_mut().enumerate() {
+                        *v = $load_x(x[n].add(i));
+                    }
+                    for (q, a) in acc.iter_mut().enumerate() {
+                        let wv = $load_w(w[q].add(i));
+                        for n in 0..R {
+                            a[n] = $fma(wv, xs[n], a[n]);
+                        }
+                    }
+                    i += $lanes;
+                }
+                let mut out = [[0f32; 4]; 4];
+                for q in 0..4 {
+                    for n in 0..R {
+                        let mut s = $sum(acc[q][n]);
+                        for t in i..k {
+                            s += (*w[q].add(t)).to_f32() * *x[n].add(t);
+                        }
+                        out[q][n] = s;
+                    }
+                }
+                out
+            }
+            match r {
+                1 => rows::<1>(w, x, k),
+                2 => rows::<2>(w, x, k),
+                3 => rows::<3>(w, x, k),
+                _ => rows::<4>(w, x, k),
+            }
+        }
+    };
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+#[inline]
+unsafe fn load512(p: *const f32) -> __m512 {
+    _mm512_loadu_ps(p)
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+#[inline]
+unsafe fn load512_bf16(p: *const bf16) -> __m512 {
+    let h = _mm256_loadu_si256(p as *const __m256i);
+    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+#[inline]
+unsafe fn load512_f16(p: *const f16) -> __m512 {
+    _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+#[inline]
+unsafe fn sum512(v: __m512) -> f32 {
+    _mm512_reduce_add_ps(v)
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+#[inline]
+unsafe fn fma512(a: __m512, b: __m512, c: __m512) -> __m512 {
+    _mm512_fmadd_ps(a, b, c)
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+#[inline]
+unsafe fn zero512() -> __m512 {
+    _mm512_setzero_ps()
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn load256(p: *const f32) -> __m256 {
+    _mm256_loadu_ps(p)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn load256_bf16(p: *const bf16) -> __m256 {
+    let h = _mm_loadu_si128(p as *const __m128i);
+    _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn load256_f16(p: *const f16) -> __m256 {
+    _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn sum256(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
+    _mm_cvtss_f32(s)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn fma256(a: __m256, b: __m256, c: __m256) -> __m256 {
+    _mm256_fmadd_ps(a, b, c)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn zero256() -> __m256 {
+    _mm256_setzero_ps()
+}
+
+tile!(tile_avx512_f32, "avx512f,avx512bw,avx512vl,fma", f32, __m512, 16,
+      zero: zero512, load_x: load512, load_w: load512, fma: fma512, sum: sum512);
+tile!(tile_avx512_bf16, "avx512f,avx512bw,avx512vl,fma", bf16, __m512, 16,
+      zero: zero512, load_x: load512, load_w: load512_bf16, fma: fma512, sum: sum512);
+tile!(tile_avx512_f16, "avx512f,avx512bw,avx512vl,fma", f16, __m512, 16,
+      zero: zero512, load_x: load512, load_w: load512_f16, fma: fma512, sum: sum512);
+tile!(tile_avx2_f32, "avx2,fma,f16c", f32, __m256, 8,
+      zero: zero256, load_x: load256, load_w: load256, fma: fma256, sum: sum256);
+tile!(tile_avx2_bf16, "avx2,fma,f16c", bf16, __m256, 8,
+      zero: zero256, load_x: load256, load_w: load256_bf16, fma: fma256, sum: sum256);
+tile!(tile_avx2_f16, "avx2,fma,f16c", f16, __m256, 8,
+      zero: zero256, load_x: load256, load_w: load256_f16, fma: fma256, sum: sum256);
