@@ -6,28 +6,27 @@
 use std::path::PathBuf;
 
 use engine::backend::block_on;
-use engine::backend::candle::CandleModel;
+use engine::backend::cpu::CpuModel;
 use engine::backend::Precision;
 use engine::config::Gpt2Config;
 use engine::decoding::{greedy, score, GenerateOptions};
 use engine::tokenizer::Tokenizer;
 use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
 
-fn load() -> (CandleModel, Tokenizer) {
+fn load() -> (CpuModel, Tokenizer) {
     let dir =
         PathBuf::from(std::env::var("GPT2_DIR").expect("set GPT2_DIR to a folder holding gpt2"));
     let config = Gpt2Config::from_file(&dir.join("config.json")).unwrap();
     let file = SafetensorsFile::open(&dir.join("model.safetensors")).unwrap();
     let ckpt = Gpt2Checkpoint::new(file, &config).unwrap();
-    let model =
-        CandleModel::load(&ckpt, &config, &candle_core::Device::Cpu, Precision::F32).unwrap();
+    let model = CpuModel::load(&ckpt, &config, Precision::F32).unwrap();
     (
         model,
         Tokenizer::from_file(&dir.join("tokenizer.json")).unwrap(),
     )
 }
 
-fn greedy_text(model: &CandleModel, tok: &Tokenizer, prompt: &str, n: usize) -> String {
+fn greedy_text(model: &CpuModel, tok: &Tokenizer, prompt: &str, n: usize) -> String {
     let options = GenerateOptions {
         max_new_tokens: n,
         min_new_tokens: 0,

@@ -1,4 +1,4 @@
-//! The tensor-op forward pass (what CUDA and half precision run: cuBLAS-style
+//! The tensor-op forward pass (what CUDA runs: cuBLAS-style
 //! matmuls over the head-major KV cache read as strided views) checked on the
 //! CPU in f32 against `transformers`' golden fixtures and the CPU kernels, so
 //! that every build tests the GPU path's logic; only candle's own kernels
@@ -8,33 +8,35 @@ mod common;
 
 use common::{fixture, ids, recipe};
 use engine::backend::candle::CandleModel;
+use engine::backend::cpu::CpuModel;
 use engine::backend::{block_on, KvCache, LanguageModel, Precision};
 use engine::decoding::{greedy, log_softmax, GenerateOptions};
 
 const TOLERANCE: f32 = 1e-4;
 
-fn load(name: &str, tensor_ops: bool) -> CandleModel {
+fn load(name: &str) -> CandleModel {
     let recipe = recipe(&fixture(name));
     let ckpt = common::checkpoint(recipe.safetensors_bytes(), &recipe.config);
-    let model = CandleModel::load(
+    CandleModel::load(
         &ckpt,
         &recipe.config,
         &candle_core::Device::Cpu,
         Precision::F32,
     )
-    .unwrap();
-    if tensor_ops {
-        model.with_tensor_ops()
-    } else {
-        model
-    }
+    .unwrap()
+}
+
+fn load_cpu(name: &str) -> CpuModel {
+    let recipe = recipe(&fixture(name));
+    let ckpt = common::checkpoint(recipe.safetensors_bytes(), &recipe.config);
+    CpuModel::load(&ckpt, &recipe.config, Precision::F32).unwrap()
 }
 
 #[test]
 fn next_token_logprobs_and_greedy_match_transformers() {
     for name in ["tiny", "odd"] {
         let fx = fixture(name);
-        let model = load(name, true);
+        let model = load(name);
         let mut worst = 0f32;
         for case in fx["next"].as_array().unwrap() {
             let prompt = ids(&case["prompt_ids"]);
@@ -69,7 +71,7 @@ fn next_token_logprobs_and_greedy_match_transformers() {
 
 #[test]
 fn cached_steps_rows_and_reorders_match_the_cpu_kernels() {
-    let (ops, kernels) = (load("odd", true), load("odd", false));
+    let (ops, kernels) = (load("odd"), load_cpu("odd"));
     let prompts: [&[u32]; 2] = [&[464, 3290, 318, 257, 1332], &[40, 423, 257, 4320, 326]];
     let mut caches = (ops.new_cache(2).unwrap(), kernels.new_cache(2).unwrap());
     let mut worst = 0f32;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{checkpoint, fixture, ids, recipe};
-use engine::backend::candle::CandleModel;
+use engine::backend::cpu::CpuModel;
 use engine::backend::wgpu::{GpuOptions, WgpuModel};
 use engine::backend::Precision;
 use engine::backend::{block_on, LanguageModel};
@@ -52,11 +52,10 @@ fn split_weights_and_logits_blocks_match_transformers() {
             worst = worst.max((g - w.as_f64().unwrap() as f32).abs());
         }
     }
-    // Every position of a 70-token prompt: four blocks of logits rows, against candle.
+    // Every position of a 70-token prompt: four blocks of logits rows, against the CPU backend.
     let r = recipe(&fx);
     let ckpt = checkpoint(r.safetensors_bytes(), &r.config);
-    let cpu =
-        CandleModel::load(&ckpt, &r.config, &candle_core::Device::Cpu, Precision::F32).unwrap();
+    let cpu = CpuModel::load(&ckpt, &r.config, Precision::F32).unwrap();
     let prompt: Vec<u32> = (0..70).map(|i| (i * 7919) % 50257).collect();
     let (mut c1, mut c2) = (cpu.new_cache(1).unwrap(), model.new_cache(1).unwrap());
     let want = block_on(cpu.forward(&mut c1, &[&prompt], 70)).unwrap();
@@ -67,7 +66,7 @@ fn split_weights_and_logits_blocks_match_transformers() {
         .zip(&want.data)
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
-    eprintln!("70 positions of logits in blocks: max |Δ logit| vs candle = {logit_diff:.2e}");
+    eprintln!("70 positions of logits in blocks: max |Δ logit| vs the CPU = {logit_diff:.2e}");
     assert!(logit_diff <= 1e-4, "max |Δ logit| = {logit_diff:e}");
     eprintln!("split wte, blocked logits: max |Δ logprob| vs transformers = {worst:.2e}");
     assert!(worst <= 1e-4, "max |Δ logprob| = {worst:e}");

@@ -1,14 +1,13 @@
-//! GPT-2 on candle: CPU everywhere, CUDA behind the `cuda` feature.
+//! GPT-2 on candle's tensor ops: NVIDIA GPUs through the `cuda` feature
+//! (cuBLAS), and the CPU, where the same ops check that path's logic in
+//! every build (the CPU backend proper is [`crate::backend::cpu`]).
 //!
 //! The model follows `transformers`' `modeling_gpt2.py` and keeps its names
-//! (`wte`, `wpe`, `h.{i}.ln_1`, `attn.c_attn`, `mlp.c_fc`, `ln_f`). On CPU in
-//! f32 the one-token decode path runs hand-written kernels ([`linear`],
-//! [`attention`]) that stream the weights at close to memory bandwidth; larger
-//! inputs, other precisions and CUDA use candle's tensor ops (cuBLAS on GPU).
+//! (`wte`, `wpe`, `h.{i}.ln_1`, `attn.c_attn`, `mlp.c_fc`, `ln_f`).
 
 mod attention;
 mod cache;
-pub mod linear;
+mod linear;
 
 pub use cache::CandleCache;
 
@@ -81,9 +80,6 @@ pub struct CandleModel {
     config: Gpt2Config,
     device: Device,
     precision: Precision,
-    /// The hand-written CPU kernels apply (the CPU, f32); otherwise candle's
-    /// tensor ops run, as on CUDA.
-    cpu_kernels: bool,
     wte: Tensor, // (V, C), also the tied lm_head
     wpe: Tensor, // (P, C)
     blocks: Vec<Block>,
@@ -104,9 +100,7 @@ impl CandleModel {
             device: device.clone(),
             dtype: precision.dtype(),
         };
-        let mut wte = linear::weight_buffer(config.vocab_size * c);
-        ckpt.tensor("wte.weight")?.read_f32_into(&mut wte);
-        let wte = to.tensor(wte, (config.vocab_size, c))?;
+        let wte = to.tensor(ckpt.f32("wte.weight")?, (config.vocab_size, c))?;
         let wpe = to.tensor(ckpt.f32("wpe.weight")?, (config.n_positions, c))?;
         let layers = config.n_layer;
         let stack =
@@ -136,7 +130,6 @@ impl CandleModel {
             config: config.clone(),
             device: device.clone(),
             precision,
-            cpu_kernels: device.is_cpu() && precision == Precision::F32,
             wte,
             wpe,
             blocks,
@@ -152,14 +145,6 @@ impl CandleModel {
     /// The number format of weights and activations.
     pub fn precision(&self) -> Precision {
         self.precision
-    }
-
-    /// Runs candle's tensor ops, the path CUDA and half precision take, even
-    /// where the CPU kernels would apply: slower, for checking that path
-    /// against the kernels and `transformers` on any machine.
-    pub fn with_tensor_ops(mut self) -> Self {
-        self.cpu_kernels = false;
-        self
     }
 
     fn forward_sync(
@@ -178,26 +163,21 @@ impl CandleModel {
         let tok = self.wte.index_select(&ids, 0)?.reshape((rows, n, c))?;
         let pos = self.wpe.narrow(0, past, n)?;
         let mut x = tok.broadcast_add(&pos)?;
-        let kernels = self.cpu_kernels;
-        let mask = if kernels {
-            None // the CPU kernel masks as it goes
-        } else {
-            attention::causal_mask(n, past, self.precision.dtype(), &self.device)?
-        };
+        let mask = attention::causal_mask(n, past, self.precision.dtype(), &self.device)?;
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = block.ln_1.forward(&x)?;
-            let qkv = block.c_attn.forward(&h, kernels)?; // (rows, n, 3C)
+            let qkv = block.c_attn.forward(&h)?; // (rows, n, 3C)
             let (k_cache, v_cache) = cache.store(layer, &qkv, past)?;
-            let a = attention::attend(&qkv, k_cache, v_cache, past, mask.as_ref(), kernels)?; // (rows, n, C)
-            x = (x + block.attn_proj.forward(&a, kernels)?)?;
+            let a = attention::attend(&qkv, k_cache, v_cache, past, mask.as_ref())?; // (rows, n, C)
+            x = (x + block.attn_proj.forward(&a)?)?;
             let h = block.ln_2.forward(&x)?;
-            let h = block.c_fc.forward(&h, kernels)?.gelu()?; // gelu is the tanh form (gelu_new)
-            x = (x + block.mlp_proj.forward(&h, kernels)?)?;
+            let h = block.c_fc.forward(&h)?.gelu()?; // gelu is the tanh form (gelu_new)
+            x = (x + block.mlp_proj.forward(&h)?)?;
         }
         cache.len = past + n;
         let x = x.narrow(1, n - last, last)?.contiguous()?;
         let x = self.ln_f.forward(&x)?.reshape((rows * last, c))?;
-        let logits = linear::matmul_t(&x, &self.wte, kernels)?; // (rows * last, V)
+        let logits = x.matmul(&self.wte.t()?)?; // (rows * last, V)
         let data = logits
             .flatten_all()?
             .to_dtype(DType::F32)?

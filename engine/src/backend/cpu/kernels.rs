@@ -102,24 +102,29 @@ pub(crate) enum Epilogue {
 /// The activations side of a product: `rows` rows of `k` numbers, `ld` apart.
 pub(crate) type Input<'a> = Rows<'a, f32>;
 
-/// `y[r·ldy + j] ⟵ x[r] · W[j] + b[j]` for `j` in `cols` and every row `r`
-/// of `x`, through `epilogue`.
-pub(crate) fn matmul(
-    path: KernelPath,
-    w: MatrixRef,
-    x: Input,
-    cols: Range<usize>,
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-    ldy: usize,
-    epilogue: Epilogue,
-) {
-    let out = Out {
-        y,
-        ldy,
-        bias,
-        epilogue,
-    };
+/// Where a product's results go: `y[r·ldy + j]`, after adding `bias[j]`,
+/// through `epilogue`.
+pub(crate) struct Out<'a> {
+    pub y: &'a mut [f32],
+    pub ldy: usize,
+    pub bias: Option<&'a [f32]>,
+    pub epilogue: Epilogue,
+}
+
+impl<'a> Out<'a> {
+    /// Stores `x Wᵀ` in `y`, rows `ldy` apart.
+    pub fn store(y: &'a mut [f32], ldy: usize) -> Self {
+        Out {
+            y,
+            ldy,
+            bias: None,
+            epilogue: Epilogue::Store,
+        }
+    }
+}
+
+/// `out ⟵ x Wᵀ (+ b)` for the output columns `cols` and every row of `x`.
+pub(crate) fn matmul(path: KernelPath, w: MatrixRef, x: Input, cols: Range<usize>, out: Out) {
     match w {
         MatrixRef::F32(w) => run(tile_fn_f32(path), w, x, cols, out),
         MatrixRef::Bf16(w) => run(tile_fn_bf16(path), w, x, cols, out),
@@ -163,13 +168,6 @@ fn tile_fn_f16(path: KernelPath) -> TileFn<half::f16> {
         KernelPath::Avx2 => x86::tile_avx2_f16,
         _ => tile_portable::<half::f16>,
     }
-}
-
-struct Out<'a> {
-    y: &'a mut [f32],
-    ldy: usize,
-    bias: Option<&'a [f32]>,
-    epilogue: Epilogue,
 }
 
 /// Input rows per cache block: about 512 KiB of them, a multiple of 4.
@@ -307,7 +305,13 @@ mod tests {
                         let split = n / 2 / 4 * 4;
                         for cols in [0..split, split..n] {
                             let xin = Rows::dense(&x[..], m, k);
-                            matmul(path, w, xin, cols, Some(&b), &mut y, n + 3, epilogue);
+                            let out = Out {
+                                y: &mut y,
+                                ldy: n + 3,
+                                bias: Some(&b),
+                                epilogue,
+                            };
+                            matmul(path, w, xin, cols, out);
                         }
                         let mut worst = 0f64;
                         for r in 0..m {

@@ -26,7 +26,7 @@ use crate::backend::{check_forward, LanguageModel, Logits, Precision};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::Result;
-use kernels::{matmul, Epilogue};
+use kernels::{matmul, Epilogue, Out};
 use ops::{attend, layer_norm, Head};
 use team::{Ctx, SharedMut, Team};
 use weights::{Matrix, Rows, Store, StoreBuilder};
@@ -264,17 +264,8 @@ impl Pass<'_> {
             let vocab = cfg.vocab_size;
             let input = Rows::dense(self.hf.get(), self.rows * self.last, c);
             for cols in ctx.chunks(vocab, CHUNK) {
-                let out = self.logits.get_mut();
-                matmul(
-                    m.path,
-                    m.store.get(&m.wte),
-                    input,
-                    cols,
-                    None,
-                    out,
-                    vocab,
-                    Epilogue::Store,
-                );
+                let out = Out::store(self.logits.get_mut(), vocab);
+                matmul(m.path, m.store.get(&m.wte), input, cols, out);
             }
         }
     }
@@ -315,16 +306,13 @@ impl Pass<'_> {
         let (d_out, d_in) = (layer.weight.rows, layer.weight.cols);
         let x = Rows::dense(&input.get()[..t * d_in], t, d_in);
         for cols in ctx.chunks(d_out, CHUNK) {
-            matmul(
-                m.path,
-                w,
-                x,
-                cols,
-                Some(&layer.bias),
-                out.get_mut(),
-                d_out,
+            let out = Out {
+                y: out.get_mut(),
+                ldy: d_out,
+                bias: Some(&layer.bias),
                 epilogue,
-            );
+            };
+            matmul(m.path, w, x, cols, out);
         }
         ctx.barrier();
     }

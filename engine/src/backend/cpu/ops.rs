@@ -1,7 +1,7 @@
 //! The small operations between the products: layer norm and attention over
 //! one head of the KV cache.
 
-use super::kernels::{matmul, Epilogue, KernelPath};
+use super::kernels::{matmul, KernelPath, Out};
 use super::weights::{MatrixRef, Rows};
 
 /// `out = (x - mean) / sqrt(var + eps) · w + b` over one row, as `torch`'s
@@ -88,10 +88,7 @@ pub(super) fn attend(path: KernelPath, head: Head, scratch: &mut Vec<f32>) {
             keys,
             queries,
             0..seen_max,
-            None,
-            scratch,
-            seen_max,
-            Epilogue::Store,
+            Out::store(scratch, seen_max),
         );
         for (q, scores) in scratch.chunks_exact_mut(seen_max).enumerate() {
             let seen = past + i0 + q + 1;
@@ -123,10 +120,7 @@ pub(super) fn attend(path: KernelPath, head: Head, scratch: &mut Vec<f32>) {
             values,
             probs,
             0..hd,
-            None,
-            &mut out[i0 * out_ld..],
-            out_ld,
-            Epilogue::Store,
+            Out::store(&mut out[i0 * out_ld..], out_ld),
         );
     }
 }
