@@ -123,6 +123,18 @@ impl Model {
         }
     }
 
+    /// The CPU backend's kernels and thread count, e.g. `avx512, 2 threads`;
+    /// `None` on other backends.
+    pub fn cpu_kernels(&self) -> Option<String> {
+        match self {
+            Model::Cpu(m) => {
+                let (threads, s) = (m.threads(), if m.threads() == 1 { "" } else { "s" });
+                Some(format!("{}, {threads} thread{s}", m.kernel_path().name()))
+            }
+            _ => None,
+        }
+    }
+
     /// Where the model runs, for people.
     pub fn device_name(&self) -> String {
         match self {

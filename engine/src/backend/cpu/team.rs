@@ -124,7 +124,7 @@ pub(crate) struct Team {
 fn wait_until(ready: impl Fn() -> bool) {
     let mut spins = 0u32;
     while !ready() {
-        if spins < 20_000 {
+        if spins < 4_000 {
             std::hint::spin_loop();
             spins += 1;
         } else {
@@ -222,7 +222,7 @@ fn worker(s: &Shared, ith: usize, size: &AtomicUsize) {
         // Spin a little for the next job (decode steps follow each other
         // closely), then sleep until one is posted.
         let mut spins = 0u32;
-        while s.generation.load(Ordering::Acquire) == seen && spins < 50_000 {
+        while s.generation.load(Ordering::Acquire) == seen && spins < 20_000 {
             std::hint::spin_loop();
             spins += 1;
         }

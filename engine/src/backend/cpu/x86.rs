@@ -4,10 +4,14 @@
 //! they are loaded. Tails shorter than a vector are summed one by one.
 
 use std::arch::x86_64::*;
+use std::mem::size_of;
 
 use half::{bf16, f16};
 
 use super::weights::Weight;
+
+/// Bytes ahead of the loads that the weight rows are prefetched.
+const PREFETCH: usize = 1024;
 
 /// Declares `$name`, a [`super::kernels::TileFn`] for weights of type `$t`,
 /// over `$vec` registers of `$lanes` lanes with the given loads, multiply-add
@@ -39,6 +43,11 @@ macro_rules! tile {
                         *v = $load_x(x[n].add(i));
                     }
                     for (q, a) in acc.iter_mut().enumerate() {
+                        // Ask for the weights ahead of their use: more lines in
+                        // flight than the loop's own loads keep.
+                        let ahead =
+                            (w[q] as *const u8).wrapping_add(i * size_of::<$t>() + PREFETCH);
+                        _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
                         let wv = $load_w(w[q].add(i));
                         for n in 0..R {
                             a[n] = $fma(wv, xs[n], a[n]);

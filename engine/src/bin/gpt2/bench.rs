@@ -129,6 +129,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let out = json!({
         "model": args.model.model,
         "device": loaded.model.device_name(),
+        "cpu_kernels": loaded.model.cpu_kernels(),
         "dtype": args.model.dtype.precision().name(),
         "draft": args.draft,
         "amateur": args.amateur,
@@ -407,8 +408,11 @@ fn acceptance_from_tokens_per_pass(e: f64, gamma: usize) -> f64 {
 }
 
 fn print_table(out: &Value) {
+    let kernels = out["cpu_kernels"]
+        .as_str()
+        .map_or(String::new(), |k| format!(" ({k})"));
     println!(
-        "{} on {}: {} prompt tokens, {} new tokens, median of {} runs",
+        "{} on {}{kernels}: {} prompt tokens, {} new tokens, median of {} runs",
         out["model"].as_str().unwrap_or_default(),
         out["device"].as_str().unwrap_or_default(),
         out["prompt_tokens"],
