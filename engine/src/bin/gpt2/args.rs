@@ -37,8 +37,9 @@ pub struct ModelArgs {
     /// another with CUDA_VISIBLE_DEVICES).
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
-    /// Number format of weights and activations: f32 (the reference, exact to
-    /// transformers), or f16 / bf16 (half the memory; for GPUs).
+    /// Number format of the weights: f32 (the reference, exact to
+    /// transformers), or f16 / bf16 (half the bytes per token; on the CPU the
+    /// arithmetic stays f32).
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     pub dtype: DtypeArg,
     /// Print JSON instead of text for people.
