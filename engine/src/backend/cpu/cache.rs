@@ -4,6 +4,7 @@
 //! probabilities × values, each reading contiguous rows. Capacity grows by
 //! doubling (or at once, through `reserve`) up to the model's context.
 
+use super::team::{SharedMut, Team};
 use crate::backend::{check_reorder, KvCache};
 use crate::config::Gpt2Config;
 use crate::{Error, Result};
@@ -94,41 +95,52 @@ impl KvCache for CpuCache {
 
     fn reorder(&mut self, rows: &[usize]) -> Result<()> {
         check_reorder(self.rows, rows)?;
-        // One (row) block of a layer: heads × capacity × head_dim numbers, for
-        // keys and transposed values alike. Only the first `len` positions
-        // of each head are copied.
+        // One row's block of a layer: heads × capacity × head_dim numbers,
+        // for keys and transposed values alike. Only the first `len`
+        // positions of each head are copied, every layer's keys and values
+        // by a thread of the team.
         let (cap, len, hd, heads) = (self.capacity, self.len, self.head_dim, self.heads);
         let block = heads * cap * hd;
-        let new_size = rows.len() * block;
-        for layer in 0..self.k.len() {
-            for (which, keys) in [(0, true), (1, false)] {
-                let src = if keys {
-                    &self.k[layer]
-                } else {
-                    &self.vt[layer]
-                };
-                let mut dst = self.spare.pop().unwrap_or_default();
-                dst.resize(new_size, 0.0);
-                for (to, &from) in rows.iter().enumerate() {
-                    for h in 0..heads {
-                        let (s, d) = (from * block + h * cap * hd, to * block + h * cap * hd);
-                        if keys {
-                            dst[d..d + len * hd].copy_from_slice(&src[s..s + len * hd]);
-                        } else {
-                            for i in 0..hd {
-                                dst[d + i * cap..][..len]
-                                    .copy_from_slice(&src[s + i * cap..][..len]);
+        let layers = self.k.len();
+        let mut dst: Vec<Vec<f32>> = (0..2 * layers)
+            .map(|_| {
+                let mut d = self.spare.pop().unwrap_or_default();
+                d.resize(rows.len() * block, 0.0);
+                d
+            })
+            .collect();
+        {
+            let targets: Vec<SharedMut<f32>> = dst.iter_mut().map(|d| SharedMut::new(d)).collect();
+            let (k, vt) = (&self.k, &self.vt);
+            Team::global().run(&|ctx| {
+                for task in ctx.chunks(2 * layers, 1).flatten() {
+                    let (layer, keys) = (task / 2, task % 2 == 0);
+                    let src = if keys { &k[layer] } else { &vt[layer] };
+                    // SAFETY: each task writes its own buffer.
+                    let out = unsafe { targets[task].get_mut() };
+                    for (to, &from) in rows.iter().enumerate() {
+                        for h in 0..heads {
+                            let (s, d) = (from * block + h * cap * hd, to * block + h * cap * hd);
+                            if keys {
+                                out[d..d + len * hd].copy_from_slice(&src[s..s + len * hd]);
+                            } else {
+                                for i in 0..hd {
+                                    out[d + i * cap..][..len]
+                                        .copy_from_slice(&src[s + i * cap..][..len]);
+                                }
                             }
                         }
                     }
                 }
-                let old = if which == 0 {
-                    std::mem::replace(&mut self.k[layer], dst)
-                } else {
-                    std::mem::replace(&mut self.vt[layer], dst)
-                };
-                self.spare.push(old);
-            }
+            })?;
+        }
+        for (task, d) in dst.into_iter().enumerate() {
+            let slot = if task % 2 == 0 {
+                &mut self.k[task / 2]
+            } else {
+                &mut self.vt[task / 2]
+            };
+            self.spare.push(std::mem::replace(slot, d));
         }
         self.rows = rows.len();
         Ok(())
