@@ -61,30 +61,32 @@ impl KernelPath {
 
     /// The widest supported path, or the one `GPT2_CPU_KERNELS` names.
     pub fn detect() -> Result<KernelPath> {
-        let wanted = std::env::var("GPT2_CPU_KERNELS").unwrap_or_default();
-        match wanted.trim() {
-            "" | "auto" => Ok(Self::ALL
-                .into_iter()
-                .find(|p| p.supported())
-                .unwrap_or(KernelPath::Portable)),
-            name => {
-                let path = Self::ALL
-                    .into_iter()
-                    .find(|p| p.name() == name)
-                    .ok_or_else(|| {
-                        Error::input(format!(
-                            "GPT2_CPU_KERNELS={name:?}: expected auto, avx512, avx2 or portable"
-                        ))
-                    })?;
-                if !path.supported() {
-                    return Err(Error::input(format!(
-                        "GPT2_CPU_KERNELS={name}: this CPU cannot run the {name} kernels; \
-                         use auto to pick the widest it can"
-                    )));
-                }
-                Ok(path)
-            }
+        Self::parse(&std::env::var("GPT2_CPU_KERNELS").unwrap_or_default())
+    }
+
+    /// The path `name` (`auto`, or empty: the widest supported), if this
+    /// CPU can run it.
+    pub fn parse(name: &str) -> Result<KernelPath> {
+        let name = name.trim();
+        if name.is_empty() || name == "auto" {
+            let widest = Self::ALL.into_iter().find(|p| p.supported());
+            return Ok(widest.unwrap_or(KernelPath::Portable));
         }
+        let path = Self::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "GPT2_CPU_KERNELS={name:?}: expected auto, avx512, avx2 or portable"
+                ))
+            })?;
+        if !path.supported() {
+            return Err(Error::input(format!(
+                "GPT2_CPU_KERNELS={name}: this CPU cannot run the {name} kernels; \
+                 use auto to pick the widest it can"
+            )));
+        }
+        Ok(path)
     }
 }
 
@@ -123,8 +125,41 @@ impl<'a> Out<'a> {
     }
 }
 
+/// Inputs of at least this many rows go through a packed matrix multiply
+/// (the `gemm` crate's cache-blocked kernels); fewer stream the weights
+/// through the tiles below, once for all rows.
+pub(crate) const GEMM_MIN_ROWS: usize = 16;
+
+/// Output columns a thread takes at a time: for a few rows, small chunks so
+/// that threads finish together; for many, large ones that pay for packing.
+pub(crate) fn chunk(rows: usize) -> usize {
+    if rows >= GEMM_MIN_ROWS {
+        256
+    } else {
+        32
+    }
+}
+
 /// `out ⟵ x Wᵀ (+ b)` for the output columns `cols` and every row of `x`.
 pub(crate) fn matmul(path: KernelPath, w: MatrixRef, x: Input, cols: Range<usize>, out: Out) {
+    if out.epilogue == Epilogue::Gelu {
+        // The product first, then GELU over whole rows, vectorised.
+        let Out { y, ldy, bias, .. } = out;
+        let store = Out {
+            y: &mut *y,
+            ldy,
+            bias,
+            epilogue: Epilogue::Store,
+        };
+        matmul(path, w, x, cols.clone(), store);
+        for r in 0..x.rows {
+            gelu_in_place(path, &mut y[r * ldy..][cols.clone()]);
+        }
+        return;
+    }
+    if x.rows >= GEMM_MIN_ROWS && !cols.is_empty() {
+        return gemm_rows(w, x, cols, out);
+    }
     match w {
         MatrixRef::F32(w) => run(tile_fn_f32(path), w, x, cols, out),
         MatrixRef::Bf16(w) => run(tile_fn_bf16(path), w, x, cols, out),
@@ -201,9 +236,8 @@ fn run<T: Weight>(tile: TileFn<T>, w: Rows<T>, x: Input, cols: Range<usize>, out
                         let y = &mut out.y[(r + i) * out.ldy + jj];
                         let v = v + b;
                         match out.epilogue {
-                            Epilogue::Store => *y = v,
-                            Epilogue::Gelu => *y = gelu(v),
                             Epilogue::Add => *y += v,
+                            Epilogue::Store | Epilogue::Gelu => *y = v,
                         }
                     }
                 }
@@ -212,11 +246,132 @@ fn run<T: Weight>(tile: TileFn<T>, w: Rows<T>, x: Input, cols: Range<usize>, out
     }
 }
 
-/// `gelu_new`: `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`, as `transformers`.
-#[inline]
+/// The many-rows product: `gemm` on f32 weights, half-precision ones widened
+/// to f32 first (once per call, a cost spread over the rows).
+fn gemm_rows(w: MatrixRef, x: Input, cols: Range<usize>, out: Out) {
+    thread_local! {
+        static WIDE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    fn widen<T: Weight>(w: Rows<T>, cols: &Range<usize>, wide: &mut Vec<f32>) {
+        wide.clear();
+        for j in cols.clone() {
+            wide.extend(w.data[j * w.ld..][..w.cols].iter().map(|v| v.to_f32()));
+        }
+    }
+    match w {
+        MatrixRef::F32(w) => {
+            let rows = &w.data[cols.start * w.ld..];
+            gemm_f32(Rows { data: rows, ..w }, x, cols, out)
+        }
+        MatrixRef::Bf16(w) => WIDE.with_borrow_mut(|wide| {
+            widen(w, &cols, wide);
+            gemm_f32(Rows::dense(wide, cols.len(), w.cols), x, cols, out)
+        }),
+        MatrixRef::F16(w) => WIDE.with_borrow_mut(|wide| {
+            widen(w, &cols, wide);
+            gemm_f32(Rows::dense(wide, cols.len(), w.cols), x, cols, out)
+        }),
+    }
+}
+
+/// `out[.., cols] ⟵ x wᵀ (+ b)`, where `w` holds the rows of `cols` only.
+fn gemm_f32(w: Rows<f32>, x: Input, cols: Range<usize>, out: Out) {
+    let (m, n, k) = (x.rows, cols.len(), w.cols);
+    assert!(x.cols == k, "matmul: x has {} columns, W has {k}", x.cols);
+    assert!(w.data.len() >= (n - 1) * w.ld + k && x.data.len() >= (m - 1) * x.ld + k);
+    assert!(out.y.len() >= (m - 1) * out.ldy + cols.end);
+    let add = out.epilogue == Epilogue::Add;
+    // SAFETY: the asserts above keep every access in bounds: dst (m, n) at
+    // rows ldy apart from column cols.start, lhs (m, k) rows x.ld apart,
+    // rhs (k, n) the transposed rows of w, w.ld apart.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.y.as_mut_ptr().add(cols.start),
+            1,
+            out.ldy as isize,
+            add,
+            x.data.as_ptr(),
+            1,
+            x.ld as isize,
+            w.data.as_ptr(),
+            w.ld as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    if let Some(bias) = out.bias {
+        for r in 0..m {
+            let row = &mut out.y[r * out.ldy..][cols.clone()];
+            row.iter_mut()
+                .zip(&bias[cols.clone()])
+                .for_each(|(y, b)| *y += b);
+        }
+    }
+}
+
+/// `gelu_new` over `xs`, in place, at the path's vector width.
+pub(crate) fn gelu_in_place(path: KernelPath, xs: &mut [f32]) {
+    match path {
+        // SAFETY: the path was checked to be supported at load.
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => unsafe { x86::gelu_avx512(xs) },
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => unsafe { x86::gelu_avx2(xs) },
+        _ => gelu_slice(xs),
+    }
+}
+
+/// [`gelu`] over a slice: a loop without branches or calls, which the
+/// compiler vectorises at the width of the function it is inlined into.
+#[inline(always)]
+pub(crate) fn gelu_slice(xs: &mut [f32]) {
+    for x in xs {
+        *x = gelu(*x);
+    }
+}
+
+/// `gelu_new`, `0.5 x (1 + tanh(u))` with `u = √(2/π) (x + 0.044715 x³)`, as
+/// `transformers`, computed as the same function `x / (1 + exp(-2u))`: one
+/// exponential, no cancellation.
+#[inline(always)]
 pub(crate) fn gelu(x: f32) -> f32 {
     const S: f32 = 0.797_884_6; // sqrt(2 / pi)
-    0.5 * x * (1.0 + (S * (x + 0.044715 * x * x * x)).tanh())
+    let u = S * (x + 0.044715 * x * x * x);
+    x / (1.0 + exp(-2.0 * u))
+}
+
+/// `e^x` to about 1 ulp on the range that matters (Cephes' `expf`: a degree-6
+/// polynomial on `[-ln2/2, ln2/2]` times `2^n`), written without branches so
+/// that it vectorises. Inputs are clamped to `[-87, 88]`: below, the result
+/// is `~1e-38`; above, `~1.6e38`.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5 × 2^23: adding it rounds to an integer
+    let x = x.clamp(-87.0, 88.0);
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.987_569_1e-4;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    // 2^n from n's bits in t's mantissa: t = 1.5 × 2^23 + n.
+    let bits = (t.to_bits() as i32 - ROUND.to_bits() as i32 + 127) << 23;
+    y * f32::from_bits(bits as u32)
 }
 
 /// Lanes of the portable kernel's accumulators.
@@ -322,7 +477,7 @@ mod tests {
                                         .sum::<f64>();
                                 let want = match epilogue {
                                     Epilogue::Store => v,
-                                    Epilogue::Gelu => gelu(v as f32) as f64,
+                                    Epilogue::Gelu => gelu_f64(v),
                                     Epilogue::Add => 0.5 + v,
                                 };
                                 worst = worst.max((y[r * (n + 3) + j] as f64 - want).abs());
@@ -342,14 +497,48 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_or_unsupported_path_is_a_clear_error() {
-        // Read through the same parser the environment variable takes.
+    fn a_path_is_chosen_by_name_and_checked() {
+        assert_eq!(
+            KernelPath::parse("").unwrap(),
+            KernelPath::parse("auto").unwrap()
+        );
+        assert_eq!(KernelPath::parse("portable").unwrap(), KernelPath::Portable);
+        let err = KernelPath::parse("neon").unwrap_err().to_string();
+        assert!(
+            err.contains("expected auto, avx512, avx2 or portable"),
+            "{err}"
+        );
         for p in KernelPath::ALL {
-            assert_eq!(
-                KernelPath::ALL.iter().find(|q| q.name() == p.name()),
-                Some(&p)
+            assert_eq!(KernelPath::parse(p.name()).is_ok(), p.supported(), "{p:?}");
+        }
+    }
+
+    fn gelu_f64(x: f64) -> f64 {
+        let u = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
+        0.5 * x * (1.0 + u.tanh())
+    }
+
+    /// GELU on every path against the tanh formula in f64, over the range
+    /// activations take and beyond (where it saturates to 0 or x).
+    #[test]
+    fn gelu_matches_the_tanh_formula() {
+        let xs: Vec<f32> = (-40_000..=40_000).map(|i| i as f32 / 1000.0).collect();
+        for path in KernelPath::ALL.into_iter().filter(|p| p.supported()) {
+            let mut ys = xs.clone();
+            gelu_in_place(path, &mut ys);
+            let mut worst = 0f64;
+            for (&x, &y) in xs.iter().zip(&ys) {
+                let want = gelu_f64(x as f64);
+                worst = worst.max((y as f64 - want).abs() / want.abs().max(1e-3));
+            }
+            assert!(worst < 2e-6, "{path:?}: relative error {worst:e}");
+        }
+        for x in [-1e4f32, -200.0, 200.0, 1e4, 0.0] {
+            let (y, want) = (gelu(x), gelu_f64(x as f64) as f32);
+            assert!(
+                y.is_finite() && (y - want).abs() <= 1e-6 * x.abs().max(1.0),
+                "gelu({x}) = {y}"
             );
         }
-        assert!(KernelPath::Portable.supported());
     }
 }

@@ -31,10 +31,6 @@ use ops::{attend, layer_norm, Head};
 use team::{Ctx, SharedMut, Team};
 use weights::{Matrix, Rows, Store, StoreBuilder};
 
-/// Output columns (weight rows) a thread takes at a time: small enough that
-/// threads finish a product together, large enough to stream.
-const CHUNK: usize = 32;
-
 /// Layer norm parameters.
 struct Norm {
     weight: Vec<f32>,
@@ -263,7 +259,7 @@ impl Pass<'_> {
             ctx.barrier();
             let vocab = cfg.vocab_size;
             let input = Rows::dense(self.hf.get(), self.rows * self.last, c);
-            for cols in ctx.chunks(vocab, CHUNK) {
+            for cols in ctx.chunks(vocab, kernels::chunk(self.rows * self.last)) {
                 let out = Out::store(self.logits.get_mut(), vocab);
                 matmul(m.path, m.store.get(&m.wte), input, cols, out);
             }
@@ -305,7 +301,7 @@ impl Pass<'_> {
         let w = m.store.get(&layer.weight);
         let (d_out, d_in) = (layer.weight.rows, layer.weight.cols);
         let x = Rows::dense(&input.get()[..t * d_in], t, d_in);
-        for cols in ctx.chunks(d_out, CHUNK) {
+        for cols in ctx.chunks(d_out, kernels::chunk(t)) {
             let out = Out {
                 y: out.get_mut(),
                 ldy: d_out,
