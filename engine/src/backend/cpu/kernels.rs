@@ -329,6 +329,36 @@ pub(crate) fn gelu_in_place(path: KernelPath, xs: &mut [f32]) {
     }
 }
 
+/// `xs ⟵ softmax(xs / scale)`, in f32, at the path's vector width.
+pub(crate) fn softmax_in_place(path: KernelPath, xs: &mut [f32], scale: f32) {
+    match path {
+        // SAFETY: the path was checked to be supported at load.
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => unsafe { x86::softmax_avx512(xs, scale) },
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => unsafe { x86::softmax_avx2(xs, scale) },
+        _ => softmax_slice(xs, scale),
+    }
+}
+
+/// [`softmax_in_place`] as loops the compiler vectorises where inlined.
+#[inline(always)]
+pub(crate) fn softmax_slice(xs: &mut [f32], scale: f32) {
+    let mut max = f32::NEG_INFINITY;
+    for x in xs.iter_mut() {
+        *x /= scale;
+        max = max.max(*x);
+    }
+    let mut sum = 0f32;
+    for x in xs.iter_mut() {
+        *x = exp(*x - max);
+        sum += *x;
+    }
+    for x in xs.iter_mut() {
+        *x /= sum;
+    }
+}
+
 /// [`gelu`] over a slice: a loop without branches or calls, which the
 /// compiler vectorises at the width of the function it is inlined into.
 #[inline(always)]

@@ -1,7 +1,7 @@
 //! The small operations between the products: layer norm and attention over
 //! one head of the KV cache.
 
-use super::kernels::{matmul, KernelPath, Out};
+use super::kernels::{matmul, softmax_in_place, KernelPath, Out};
 use super::weights::{MatrixRef, Rows};
 
 /// `out = (x - mean) / sqrt(var + eps) · w + b` over one row, as `torch`'s
@@ -93,19 +93,7 @@ pub(super) fn attend(path: KernelPath, head: Head, scratch: &mut Vec<f32>) {
         for (q, scores) in scratch.chunks_exact_mut(seen_max).enumerate() {
             let seen = past + i0 + q + 1;
             let (live, masked) = scores.split_at_mut(seen);
-            let mut max = f32::NEG_INFINITY;
-            for s in live.iter_mut() {
-                *s /= scale;
-                max = max.max(*s);
-            }
-            let mut sum = 0f32;
-            for s in live.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
-            for s in live.iter_mut() {
-                *s /= sum;
-            }
+            softmax_in_place(path, live, scale);
             masked.fill(0.0);
         }
         let values = MatrixRef::F32(Rows {

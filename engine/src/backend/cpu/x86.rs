@@ -184,3 +184,21 @@ pub(super) unsafe fn gelu_avx512(xs: &mut [f32]) {
 pub(super) unsafe fn gelu_avx2(xs: &mut [f32]) {
     super::kernels::gelu_slice(xs)
 }
+
+/// [`super::kernels::softmax_slice`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU has AVX-512 (F, BW, VL) and FMA.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+pub(super) unsafe fn softmax_avx512(xs: &mut [f32], scale: f32) {
+    super::kernels::softmax_slice(xs, scale)
+}
+
+/// [`super::kernels::softmax_slice`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU has AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn softmax_avx2(xs: &mut [f32], scale: f32) {
+    super::kernels::softmax_slice(xs, scale)
+}
