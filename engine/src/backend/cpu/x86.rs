@@ -37,17 +37,35 @@ macro_rules! tile {
             ) -> [[f32; 4]; 4] {
                 let mut acc = [[$zero(); R]; 4];
                 let mut i = 0;
+                // A step reads a whole cache line of every weight row, and
+                // asks for the line PREFETCH bytes ahead: more lines in flight
+                // than the loop's own loads keep.
+                const STEP: usize = 64 / size_of::<$t>();
+                while i + STEP <= k {
+                    for wq in &w {
+                        let ahead = (*wq as *const u8).wrapping_add(i * size_of::<$t>() + PREFETCH);
+                        _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
+                    }
+                    for u in (0..STEP).step_by($lanes) {
+                        let mut xs = [$zero(); R];
+                        for (n, v) in xs.iter_mut().enumerate() {
+                            *v = $load_x(x[n].add(i + u));
+                        }
+                        for (q, a) in acc.iter_mut().enumerate() {
+                            let wv = $load_w(w[q].add(i + u));
+                            for n in 0..R {
+                                a[n] = $fma(wv, xs[n], a[n]);
+                            }
+                        }
+                    }
+                    i += STEP;
+                }
                 while i + $lanes <= k {
                     let mut xs = [$zero(); R];
                     for (n, v) in xs.iter_mut().enumerate() {
                         *v = $load_x(x[n].add(i));
                     }
                     for (q, a) in acc.iter_mut().enumerate() {
-                        // Ask for the weights ahead of their use: more lines in
-                        // flight than the loop's own loads keep.
-                        let ahead =
-                            (w[q] as *const u8).wrapping_add(i * size_of::<$t>() + PREFETCH);
-                        _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
                         let wv = $load_w(w[q].add(i));
                         for n in 0..R {
                             a[n] = $fma(wv, xs[n], a[n]);
