@@ -13,6 +13,9 @@ pub const TINY: &str = "tiny-gpt2";
 pub const DRAFT: &str = "tiny-draft";
 /// `TINY` with `model.safetensors` truncated to half its length.
 pub const BROKEN: &str = "broken-gpt2";
+/// A seeded random checkpoint of gpt2's shape (124M parameters, f32), for
+/// speed figures; written by [`build_gpt2_shaped`] only, not by [`build`].
+pub const GPT2_SHAPED: &str = "random-gpt2";
 
 /// The shape of every mirrored model: 2 layers, 2 heads, 64 wide, 256 positions.
 pub fn tiny_config() -> Gpt2Config {
@@ -33,17 +36,42 @@ pub fn build(root: &Path) {
         if repo == BROKEN {
             truncate_to_half(&dir.join("model.safetensors"));
         }
-        let target = root.join(repo);
-        std::fs::create_dir_all(&target)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", target.display()));
-        for file in ["config.json", "model.safetensors", "tokenizer.json"] {
-            let (from, to) = (dir.join(file), target.join(file));
-            std::fs::rename(&from, &to)
-                .unwrap_or_else(|e| panic!("moving {} to {}: {e}", from.display(), to.display()));
-        }
+        move_into_place(&dir, &root.join(repo));
     }
     std::fs::remove_dir_all(&staging)
         .unwrap_or_else(|e| panic!("removing {}: {e}", staging.display()));
+}
+
+/// Writes [`GPT2_SHAPED`] into `root` unless it is there already: the
+/// checkpoint `random_checkpoint DIR --shape gpt2` writes (seed 0), 500 MB.
+pub fn build_gpt2_shaped(root: &Path) {
+    let target = root.join(GPT2_SHAPED);
+    if FILES.iter().all(|file| target.join(file).is_file()) {
+        return;
+    }
+    let staging = root.join(format!(".staging-{}", std::process::id()));
+    let dir = staging.join(GPT2_SHAPED);
+    let config = Gpt2Config::preset("gpt2").expect("gpt2 is a preset");
+    RandomCheckpoint::new(config, 0)
+        .write(&dir)
+        .unwrap_or_else(|e| panic!("writing the {GPT2_SHAPED} checkpoint: {e}"));
+    move_into_place(&dir, &target);
+    std::fs::remove_dir_all(&staging)
+        .unwrap_or_else(|e| panic!("removing {}: {e}", staging.display()));
+}
+
+/// A model folder's files.
+const FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+
+/// Renames the files of `dir` into `target`, one by one.
+fn move_into_place(dir: &Path, target: &Path) {
+    std::fs::create_dir_all(target)
+        .unwrap_or_else(|e| panic!("creating {}: {e}", target.display()));
+    for file in FILES {
+        let (from, to) = (dir.join(file), target.join(file));
+        std::fs::rename(&from, &to)
+            .unwrap_or_else(|e| panic!("moving {} to {}: {e}", from.display(), to.display()));
+    }
 }
 
 /// The URL path of a mirrored file, as the server counts its requests.

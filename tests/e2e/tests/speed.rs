@@ -4,9 +4,10 @@
 //! where the browser gives timestamp queries.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use e2e::fixture;
-use e2e::mirror::TINY;
+use e2e::mirror::{self, GPT2_SHAPED, TINY};
 use e2e::page::{Page, LONG};
 use e2e::playground::{self, forward_count, generate, number};
 use e2e::webdriver::Gpu;
@@ -207,4 +208,37 @@ fn bench_on_the_cpu_has_no_kernels_to_time() {
         "bench-no-timestamps on the CPU says {line:?}"
     );
     println!("bench on the CPU: decode {decode:.1} tokens/s, prefill {prefill:.1} tokens/s");
+}
+
+/// The CPU fallback's speed on a model of gpt2's shape (124M parameters,
+/// 500 MB of f32 weights): `?device=cpu&bench=1` on the seeded checkpoint
+/// `random_checkpoint DIR --shape gpt2` writes. Ignored in the suite (it
+/// writes that checkpoint into the mirror, loads it into the page and decodes
+/// some 200 tokens on the CPU inside WebAssembly); run it with
+/// `cargo test -p e2e --release --test speed -- --ignored --nocapture cpu_fallback`.
+#[test]
+#[ignore = "a 500 MB gpt2-shaped model on the CPU inside WebAssembly"]
+fn cpu_fallback_speed_on_a_gpt2_shaped_model() {
+    let fixture = fixture();
+    mirror::build_gpt2_shaped(&fixture.mirror);
+    let url = fixture.page_url(&[("model", GPT2_SHAPED), ("device", "cpu"), ("bench", "1")]);
+    let page = Page::open(Gpu::NoWebGpu, &url);
+    page.wait_for(
+        |p| {
+            let state = p.attr("bench", "data-state").unwrap_or_default();
+            assert_ne!(state, "error", "the benchmark failed\n{}", p.report());
+            state == "done"
+        },
+        Duration::from_secs(30 * 60),
+        "bench's data-state done",
+    );
+    let bench = &page.data_of_all("bench", None)[0];
+    assert_eq!(bench.get("device").map(String::as_str), Some("cpu"));
+    let decode = positive(bench, "decodeTps");
+    let prefill = positive(bench, "prefillTps");
+    let report = page.values("bench-report").join("\n");
+    println!(
+        "the CPU fallback on {GPT2_SHAPED} (gpt2's shape): decode {decode:.2} tokens/s, \
+         prefill {prefill:.2} tokens/s\n{report}"
+    );
 }
