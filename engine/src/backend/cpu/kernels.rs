@@ -130,11 +130,13 @@ impl<'a> Out<'a> {
 /// through the tiles below, once for all rows.
 pub(crate) const GEMM_MIN_ROWS: usize = 16;
 
-/// Output columns a thread takes at a time: for a few rows, small chunks so
-/// that threads finish together; for many, large ones that pay for packing.
-pub(crate) fn chunk(rows: usize) -> usize {
+/// Output columns a thread takes at a time, out of `cols`, for `rows` input
+/// rows on `threads` threads: for a few rows, small chunks so that threads
+/// finish together; for many, two large chunks per thread (packing the
+/// inputs once per chunk), all of a size.
+pub(crate) fn chunk(rows: usize, cols: usize, threads: usize) -> usize {
     if rows >= GEMM_MIN_ROWS {
-        256
+        cols.div_ceil(2 * threads).next_multiple_of(16)
     } else {
         32
     }

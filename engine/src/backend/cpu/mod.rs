@@ -72,6 +72,8 @@ pub struct CpuModel {
     wpe: Vec<f32>,
     blocks: Vec<Block>,
     ln_f: Norm,
+    /// The activation buffers of a pass, kept for the next.
+    buffers: std::sync::Mutex<[Vec<f32>; 6]>,
 }
 
 impl CpuModel {
@@ -115,6 +117,7 @@ impl CpuModel {
             wpe: ckpt.f32("wpe.weight")?,
             blocks,
             ln_f: Norm::load(ckpt, "ln_f")?,
+            buffers: Default::default(),
         })
     }
 
@@ -146,16 +149,23 @@ impl CpuModel {
         cache.grow(past + n);
         let t = rows * n;
         let ids: Vec<u32> = tokens.iter().flat_map(|t| t.iter().copied()).collect();
-        let mut bufs = [
-            vec![0f32; t * c],               // x: the residual stream
-            vec![0f32; t * c],               // h: a layer norm's output
-            vec![0f32; t * 3 * c],           // qkv
-            vec![0f32; t * c],               // attention's output
-            vec![0f32; t * cfg.n_inner()],   // the MLP's hidden layer
-            vec![0f32; rows * last * c],     // the final norm of the last positions
-            vec![0f32; rows * last * vocab], // logits
+        // Activations live in buffers kept from pass to pass (every step
+        // writes all of what it later reads); the logits are the caller's.
+        let mut kept = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let sizes = [
+            t * c,             // x: the residual stream
+            t * c,             // h: a layer norm's output
+            t * 3 * c,         // qkv
+            t * c,             // attention's output
+            t * cfg.n_inner(), // the MLP's hidden layer
+            rows * last * c,   // the final norm of the last positions
         ];
-        let [x, h, qkv, att, fc, hf, logits] = bufs.each_mut().map(|b| SharedMut::new(b));
+        for (b, size) in kept.iter_mut().zip(sizes) {
+            b.resize(size, 0.0);
+        }
+        let mut data = vec![0f32; rows * last * vocab];
+        let [x, h, qkv, att, fc, hf] = kept.each_mut().map(|b| SharedMut::new(b));
+        let logits = SharedMut::new(&mut data);
         let kv: Vec<(SharedMut<f32>, SharedMut<f32>)> = cache
             .k
             .iter_mut()
@@ -181,7 +191,6 @@ impl CpuModel {
         };
         self.team.run(&|ctx| pass.run(ctx))?;
         cache.len = past + n;
-        let [.., data] = bufs;
         Ok(Logits {
             rows,
             positions: last,
@@ -259,7 +268,7 @@ impl Pass<'_> {
             ctx.barrier();
             let vocab = cfg.vocab_size;
             let input = Rows::dense(self.hf.get(), self.rows * self.last, c);
-            for cols in ctx.chunks(vocab, kernels::chunk(self.rows * self.last)) {
+            for cols in ctx.chunks(vocab, kernels::chunk(self.rows * self.last, vocab, ctx.nth)) {
                 let out = Out::store(self.logits.get_mut(), vocab);
                 matmul(m.path, m.store.get(&m.wte), input, cols, out);
             }
@@ -301,7 +310,7 @@ impl Pass<'_> {
         let w = m.store.get(&layer.weight);
         let (d_out, d_in) = (layer.weight.rows, layer.weight.cols);
         let x = Rows::dense(&input.get()[..t * d_in], t, d_in);
-        for cols in ctx.chunks(d_out, kernels::chunk(t)) {
+        for cols in ctx.chunks(d_out, kernels::chunk(t, d_out, ctx.nth)) {
             let out = Out {
                 y: out.get_mut(),
                 ldy: d_out,
