@@ -255,9 +255,9 @@ fn gemm_rows(w: MatrixRef, x: Input, cols: Range<usize>, out: Out) {
         static WIDE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     fn widen<T: Weight>(w: Rows<T>, cols: &Range<usize>, wide: &mut Vec<f32>) {
-        wide.clear();
-        for j in cols.clone() {
-            wide.extend(w.data[j * w.ld..][..w.cols].iter().map(|v| v.to_f32()));
+        wide.resize(cols.len() * w.cols, 0.0);
+        for (j, out) in cols.clone().zip(wide.chunks_exact_mut(w.cols)) {
+            T::widen(&w.data[j * w.ld..][..w.cols], out);
         }
     }
     match w {

@@ -3,6 +3,7 @@
 //! f16, all in one buffer on transparent huge pages. Half-precision numbers
 //! are widened to f32 as they are loaded; every sum is in f32.
 
+use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
 use crate::backend::Precision;
@@ -13,6 +14,9 @@ use crate::Result;
 pub(crate) trait Weight: Copy + Default + Send + Sync + 'static {
     fn from_f32(x: f32) -> Self;
     fn to_f32(self) -> f32;
+    /// `out[i] = src[i]` in f32, through the CPU's conversion instructions
+    /// where it has them.
+    fn widen(src: &[Self], out: &mut [f32]);
 }
 
 impl Weight for f32 {
@@ -23,6 +27,9 @@ impl Weight for f32 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
+    }
+    fn widen(src: &[Self], out: &mut [f32]) {
+        out.copy_from_slice(src);
     }
 }
 
@@ -35,6 +42,9 @@ impl Weight for bf16 {
     fn to_f32(self) -> f32 {
         bf16::to_f32(self)
     }
+    fn widen(src: &[Self], out: &mut [f32]) {
+        src.convert_to_f32_slice(out);
+    }
 }
 
 impl Weight for f16 {
@@ -45,6 +55,9 @@ impl Weight for f16 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f16::to_f32(self)
+    }
+    fn widen(src: &[Self], out: &mut [f32]) {
+        src.convert_to_f32_slice(out);
     }
 }
 
@@ -105,15 +118,10 @@ impl Store {
     /// Row `row` of `m`, widened to f32, into `out`.
     pub fn row_into(&self, m: &Matrix, row: usize, out: &mut [f32]) {
         let start = m.start + row * m.cols;
-        fn widen<T: Weight>(src: &[T], out: &mut [f32]) {
-            for (o, &w) in out.iter_mut().zip(src) {
-                *o = w.to_f32();
-            }
-        }
         match self {
-            Store::F32(d) => out.copy_from_slice(&d[start..start + m.cols]),
-            Store::Bf16(d) => widen(&d[start..start + m.cols], out),
-            Store::F16(d) => widen(&d[start..start + m.cols], out),
+            Store::F32(d) => f32::widen(&d[start..start + m.cols], out),
+            Store::Bf16(d) => bf16::widen(&d[start..start + m.cols], out),
+            Store::F16(d) => f16::widen(&d[start..start + m.cols], out),
         }
     }
 
