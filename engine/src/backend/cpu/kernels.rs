@@ -399,7 +399,7 @@ fn exp(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     // 2^n from n's bits in t's mantissa: t = 1.5 × 2^23 + n.
     let bits = (t.to_bits() as i32 - ROUND.to_bits() as i32 + 127) << 23;

@@ -144,22 +144,23 @@ impl Team {
     /// A team of `threads` threads, or of as many as the platform can start
     /// (one where it has no threads, as in a browser without them).
     pub fn new(threads: usize) -> Team {
-        let mut threads = threads.max(1);
+        let wanted = threads.max(1);
         let shared = Arc::new(Shared::new());
         // Workers learn the team size when they run a job, so that the team
         // can shrink if the OS refuses a thread.
-        let size = Arc::new(AtomicUsize::new(threads));
-        for ith in 1..threads {
-            let (shared, team_size) = (shared.clone(), size.clone());
+        let size = Arc::new(AtomicUsize::new(wanted));
+        let mut threads = 1;
+        while threads < wanted {
+            let (shared, team_size, ith) = (shared.clone(), size.clone(), threads);
             let started = std::thread::Builder::new()
                 .name(format!("gpt2-cpu-{ith}"))
                 .spawn(move || worker(&shared, ith, &team_size));
             if started.is_err() {
-                threads = ith;
-                size.store(threads, Ordering::Release);
                 break;
             }
+            threads += 1;
         }
+        size.store(threads, Ordering::Release);
         Team {
             threads,
             shared,

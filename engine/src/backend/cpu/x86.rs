@@ -85,7 +85,43 @@ macro_rules! tile {
                 }
                 out
             }
+            /// One input row: each weight row in turn, read from start to
+            /// end with four accumulators, so that a tile's rows (adjacent in
+            /// memory) are one sequential stream.
+            #[target_feature(enable = $features)]
+            unsafe fn one_row(w: [*const $t; 4], x: *const f32, k: usize) -> [[f32; 4]; 4] {
+                const STEP: usize = 4 * $lanes;
+                let mut out = [[0f32; 4]; 4];
+                for (q, wq) in w.iter().enumerate() {
+                    let mut a = [$zero(); 4];
+                    let mut i = 0;
+                    while i + STEP <= k {
+                        let here = (*wq as *const u8).wrapping_add(i * size_of::<$t>() + PREFETCH);
+                        for line in (0..STEP * size_of::<$t>()).step_by(64) {
+                            _mm_prefetch::<_MM_HINT_T0>(here.wrapping_add(line) as *const i8);
+                        }
+                        for (u, a) in a.iter_mut().enumerate() {
+                            let at = i + u * $lanes;
+                            *a = $fma($load_w(wq.add(at)), $load_x(x.add(at)), *a);
+                        }
+                        i += STEP;
+                    }
+                    while i + $lanes <= k {
+                        a[0] = $fma($load_w(wq.add(i)), $load_x(x.add(i)), a[0]);
+                        i += $lanes;
+                    }
+                    let mut s = $sum(a[0]) + $sum(a[1]) + $sum(a[2]) + $sum(a[3]);
+                    for t in i..k {
+                        s += (*wq.add(t)).to_f32() * *x.add(t);
+                    }
+                    out[q][0] = s;
+                }
+                out
+            }
             match r {
+                // Half-precision rows stream faster this way; f32 ones
+                // interleaved (measured with `gpt2 bench`).
+                1 if size_of::<$t>() == 2 => one_row(w, x[0], k),
                 1 => rows::<1>(w, x, k),
                 2 => rows::<2>(w, x, k),
                 3 => rows::<3>(w, x, k),
