@@ -128,7 +128,7 @@ impl<'a> Out<'a> {
 /// Inputs of at least this many rows go through a packed matrix multiply
 /// (the `gemm` crate's cache-blocked kernels); fewer stream the weights
 /// through the tiles below, once for all rows.
-pub(crate) const GEMM_MIN_ROWS: usize = 16;
+pub(crate) const GEMM_MIN_ROWS: usize = 64;
 
 /// Output columns a thread takes at a time, out of `cols`, for `rows` input
 /// rows on `threads` threads: for a few rows, small chunks so that threads
