@@ -46,7 +46,7 @@ impl LanguageModel for Tracked<'_> {
     }
 
     async fn forward(&self, cache: &mut Cache, tokens: &[&[u32]], last: usize) -> Result<Logits> {
-        if matches!(self.model, Model::Candle(_)) {
+        if matches!(self.model, Model::Cpu(_)) {
             yield_to_browser().await;
         }
         if self.stop.get() {
