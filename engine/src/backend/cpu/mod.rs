@@ -11,6 +11,7 @@
 //!
 //! The model follows `transformers`' `modeling_gpt2.py` and keeps its names.
 
+mod activations;
 mod cache;
 mod kernels;
 mod ops;

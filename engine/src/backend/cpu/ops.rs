@@ -1,7 +1,8 @@
 //! The small operations between the products: layer norm and attention over
 //! one head of the KV cache.
 
-use super::kernels::{matmul, softmax_in_place, KernelPath, Out};
+use super::activations::softmax_in_place;
+use super::kernels::{matmul, KernelPath, Out};
 use super::weights::{MatrixRef, Rows};
 
 /// `out = (x - mean) / sqrt(var + eps) · w + b` over one row, as `torch`'s

@@ -221,38 +221,38 @@ tile!(tile_avx2_bf16, "avx2,fma,f16c", bf16, __m256, 8,
 tile!(tile_avx2_f16, "avx2,fma,f16c", f16, __m256, 8,
       zero: zero256, load_x: load256, load_w: load256_f16, fma: fma256, sum: sum256);
 
-/// [`super::kernels::gelu_slice`] compiled for AVX-512.
+/// [`super::activations::gelu_slice`] compiled for AVX-512.
 ///
 /// # Safety
 /// The CPU has AVX-512 (F, BW, VL) and FMA.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
 pub(super) unsafe fn gelu_avx512(xs: &mut [f32]) {
-    super::kernels::gelu_slice(xs)
+    super::activations::gelu_slice(xs)
 }
 
-/// [`super::kernels::gelu_slice`] compiled for AVX2.
+/// [`super::activations::gelu_slice`] compiled for AVX2.
 ///
 /// # Safety
 /// The CPU has AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn gelu_avx2(xs: &mut [f32]) {
-    super::kernels::gelu_slice(xs)
+    super::activations::gelu_slice(xs)
 }
 
-/// [`super::kernels::softmax_slice`] compiled for AVX-512.
+/// [`super::activations::softmax_slice`] compiled for AVX-512.
 ///
 /// # Safety
 /// The CPU has AVX-512 (F, BW, VL) and FMA.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
 pub(super) unsafe fn softmax_avx512(xs: &mut [f32], scale: f32) {
-    super::kernels::softmax_slice(xs, scale)
+    super::activations::softmax_slice(xs, scale)
 }
 
-/// [`super::kernels::softmax_slice`] compiled for AVX2.
+/// [`super::activations::softmax_slice`] compiled for AVX2.
 ///
 /// # Safety
 /// The CPU has AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn softmax_avx2(xs: &mut [f32], scale: f32) {
-    super::kernels::softmax_slice(xs, scale)
+    super::activations::softmax_slice(xs, scale)
 }
