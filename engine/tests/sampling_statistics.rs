@@ -89,7 +89,7 @@ fn categorical_draws_fit_the_processed_distribution() {
         let mut rng = Rng::new(100 + c as u64);
         let mut counts = vec![0u64; probs.len()];
         for _ in 0..20_000 {
-            counts[rng.categorical(&probs)] += 1;
+            counts[rng.categorical(&probs).expect("a positive weight")] += 1;
         }
         assert_fits(&format!("categorical {params:?}"), &counts, &probs);
     }
@@ -193,11 +193,15 @@ fn same_seed_same_output_and_rows_differ() {
             row,
             chosen,
             candidates,
+            logits,
         } = step
         else {
             panic!("{step:?}")
         };
         assert_eq!((*row, *chosen), (i % 3, a.0[i % 3].ids[i / 3]));
+        // Sampling reads each row whole: the step carries the row's logits.
+        let vocab = model.config().vocab_size;
+        assert_eq!(logits.as_ref().map(|l| l.len()), Some(vocab), "step {i}");
         assert!(candidates.iter().any(|c| c.id == *chosen && c.prob > 0.0));
         assert!(candidates.len() >= 20);
     }

@@ -9,6 +9,7 @@ use common::{fixture, ids, model_for};
 use engine::backend::block_on;
 use engine::backend::Model;
 use engine::config::Gpt2Config;
+use engine::decoding::rng::SplitMix64;
 use engine::decoding::{
     greedy, speculative, GenerateOptions, Generated, SpeculativeStats, Step, Verify,
 };
@@ -207,17 +208,12 @@ fn tiny(layers: usize, heads: usize, embd: usize, seed: u64) -> Model {
     random_model(config, seed)
 }
 
-/// splitmix64: uniform draws in [0, 1) for the tests.
-struct SplitMix64(u64);
+/// Uniform draws in [0, 1) for the tests, from splitmix64's stream.
+struct Uniform(SplitMix64);
 
-impl SplitMix64 {
+impl Uniform {
     fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -295,7 +291,7 @@ fn sample_runs(
 ) -> (Vec<u64>, SpeculativeStats) {
     let mut joint = vec![0u64; VOCAB * VOCAB];
     let mut total = SpeculativeStats::default();
-    let mut rng = SplitMix64(0x5eed);
+    let mut rng = Uniform(SplitMix64::new(0x5eed));
     let opts = GenerateOptions {
         max_new_tokens: gamma + 1,
         min_new_tokens: 0,
@@ -389,7 +385,7 @@ fn sampling_holds_end_of_text_back_until_min_new_tokens() {
         min_new_tokens: 3,
         eos_token_id: Some(eos),
     };
-    let mut rng = SplitMix64(7);
+    let mut rng = Uniform(SplitMix64::new(7));
     let mut ended = 0;
     for _ in 0..500 {
         let mut uniform = || rng.next_f64();

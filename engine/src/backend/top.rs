@@ -54,13 +54,7 @@ impl TopLogits {
             extra_ids: extra_ids.to_vec(),
         };
         for row in logits.data.chunks(logits.vocab) {
-            let mut ids: Vec<usize> = (0..row.len()).collect();
-            let by_logit = |a: &usize, b: &usize| row[*b].total_cmp(&row[*a]).then(a.cmp(b));
-            if k < ids.len() {
-                ids.select_nth_unstable_by(k, by_logit);
-                ids.truncate(k);
-            }
-            ids.sort_unstable_by(by_logit);
+            let ids = crate::decoding::select::top_n(row, k);
             out.ids.extend(ids.iter().map(|&i| i as u32));
             out.logits.extend(ids.iter().map(|&i| row[i]));
             out.log_sum_exp.push(log_sum_exp(row));

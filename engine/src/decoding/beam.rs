@@ -32,6 +32,7 @@
 
 use crate::backend::{KvCache, LanguageModel};
 use crate::decoding::processors::banned_ngram_tokens;
+use crate::decoding::select::top_n;
 use crate::decoding::steps::{BeamState, Step};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
 use crate::{Error, Result};
@@ -145,18 +146,6 @@ fn ban_repeated_ngrams(tokens: &[u32], n: usize, scores: &mut [f32]) {
     }
 }
 
-/// Indices of the `k` largest values, largest first; ties by lower index.
-fn top_k(values: impl Iterator<Item = f32>, k: usize) -> Vec<usize> {
-    let values: Vec<f32> = values.collect();
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    let cmp = |a: &usize, b: &usize| values[*b].total_cmp(&values[*a]).then(a.cmp(b));
-    if k < order.len() {
-        order.select_nth_unstable_by(k, cmp);
-        order.truncate(k);
-    }
-    order.sort_unstable_by(cmp);
-    order
-}
 
 /// Beam search after `prompt`; returns the `num_return_sequences` best
 /// hypotheses (new tokens only), each scored like transformers'
@@ -216,7 +205,7 @@ pub async fn beam_search<M: LanguageModel>(
 
         // 2-3. The 2K best continuations and which of them stop.
         let last = step + 1 == max_new;
-        let candidates: Vec<Candidate> = top_k(scores.iter().copied(), 2 * k)
+        let candidates: Vec<Candidate> = top_n(&scores, 2 * k)
             .into_iter()
             .map(|i| {
                 let token = (i % vocab) as u32;
@@ -229,7 +218,7 @@ pub async fn beam_search<M: LanguageModel>(
             })
             .collect();
         let penalized = |c: &Candidate| c.logprob + if c.hit { NEG } else { 0.0 };
-        let next = top_k(candidates.iter().map(penalized), k);
+        let next = top_n(&candidates.iter().map(penalized).collect::<Vec<_>>(), k);
 
         // 4. The K best candidates that stopped join the finished hypotheses.
         let full = finished.len() == k && params.early_stopping == EarlyStopping::True;
@@ -344,12 +333,5 @@ mod tests {
         let mut s = vec![0.0; 8];
         ban_repeated_ngrams(&[1, 2], 3, &mut s);
         assert!(s.iter().all(|v| *v == 0.0));
-    }
-
-    #[test]
-    fn top_k_is_sorted_and_takes_lower_indices_on_ties() {
-        let v = [1.0, 3.0, 2.0, 3.0, f32::NEG_INFINITY];
-        assert_eq!(top_k(v.iter().copied(), 3), vec![1, 3, 2]);
-        assert_eq!(top_k(v.iter().copied(), 9), vec![1, 3, 2, 0, 4]);
     }
 }

@@ -9,6 +9,7 @@
 //! λ = 1 is the paper's objective; λ = 0 is greedy decoding on the expert.
 
 use crate::backend::{KvCache, LanguageModel};
+use crate::decoding::select::{argmax, top_n};
 use crate::decoding::steps::{ContrastiveCandidate, Step, STEP_CANDIDATES};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
 use crate::{Error, Result};
@@ -109,23 +110,10 @@ fn step_scores(
     }
 }
 
-/// Index of the best score; the first on ties (plausible set is never empty).
-fn best(scores: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &s) in scores.iter().enumerate() {
-        if s > scores[best] || scores[best].is_nan() {
-            best = i;
-        }
-    }
-    best
-}
 
 /// The top [`STEP_CANDIDATES`] tokens by expert probability, plus `chosen`.
 fn candidates(s: &StepScores, chosen: usize) -> Vec<ContrastiveCandidate> {
-    let mut order: Vec<usize> = (0..s.expert.len()).collect();
-    // Stable: equal log-probs keep id order.
-    order.sort_by(|&a, &b| s.expert[b].total_cmp(&s.expert[a]));
-    order.truncate(STEP_CANDIDATES);
+    let mut order = top_n(&s.expert, STEP_CANDIDATES);
     if !order.contains(&chosen) {
         order.push(chosen);
     }
@@ -183,7 +171,7 @@ pub async fn contrastive<E: LanguageModel, A: LanguageModel>(
         let mut expert_logits = e.last(0).to_vec();
         options.suppress_early_eos(out.ids.len(), &mut expert_logits);
         let s = step_scores(&expert_logits, a.last(0), params);
-        let chosen = best(&s.scores);
+        let chosen = argmax(&s.scores);
         let id = chosen as u32;
         out.score += s.expert[chosen];
         out.ids.push(id);
@@ -212,11 +200,11 @@ mod tests {
         let p = ContrastiveParams::default();
         let s = step_scores(&expert, &amateur, &p);
         assert_eq!(s.plausible, [true, true, false, true]);
-        assert_eq!(best(&s.scores), 1, "scores {:?}", s.scores);
+        assert_eq!(argmax(&s.scores), 1, "scores {:?}", s.scores);
         let greedy = ContrastiveParams { lambda: 0.0, ..p };
-        assert_eq!(best(&step_scores(&expert, &amateur, &greedy).scores), 0);
+        assert_eq!(argmax(&step_scores(&expert, &amateur, &greedy).scores), 0);
         let all = ContrastiveParams { alpha: 0.0, ..p };
-        assert_eq!(best(&step_scores(&expert, &amateur, &all).scores), 2);
+        assert_eq!(argmax(&step_scores(&expert, &amateur, &all).scores), 2);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! shares the sampling loop and reports the same step events.
 
 use crate::backend::{LanguageModel, TopRow};
+use crate::decoding::select::rank;
 use crate::decoding::steps::{Cut, StepCandidate};
 use crate::decoding::{sample, GenerateOptions, Generated, SamplingParams, Step};
 use crate::{Error, Result};
@@ -29,7 +30,7 @@ pub async fn greedy<M: LanguageModel>(
 /// repetition penalty or n-gram ban applies: the argmax of what the bans
 /// leave (lower id first on ties), its log-probability with the banned
 /// tokens removed, and the step's `n` candidates by raw probability plus the
-/// chosen one; every token but the chosen is cut (by its ban, or `top_k`).
+/// chosen one; every token but the chosen is cut (by its ban, or `greedy`).
 pub(crate) fn choose_from_top(
     top: TopRow<'_>,
     bans: &[(u32, Cut)],
@@ -57,7 +58,7 @@ pub(crate) fn choose_from_top(
         .zip(top.logits)
         .map(|(&id, &l)| (id, raw(l)))
         .collect();
-    ids.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ids.sort_by(|a, b| rank((a.1, a.0 as usize), (b.1, b.0 as usize)));
     let mut keep: Vec<(u32, f32)> = ids.iter().copied().take(n).collect();
     if !keep.iter().any(|&(id, _)| id == chosen) {
         keep.push((chosen, raw(top.logits[pos])));
@@ -72,7 +73,7 @@ pub(crate) fn choose_from_top(
             cut: if id == chosen {
                 None
             } else {
-                banned(id).or(Some(Cut::TopK))
+                banned(id).or(Some(Cut::Greedy))
             },
         })
         .collect();

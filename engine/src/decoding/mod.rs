@@ -9,8 +9,10 @@ pub mod processors;
 pub mod rng;
 mod sample;
 mod score;
+pub mod select;
 mod speculative;
 pub mod steps;
+mod strategy;
 
 pub use beam::{beam_search, BeamParams, EarlyStopping};
 pub use contrastive::{contrastive, ContrastiveParams};
@@ -21,7 +23,9 @@ pub use rng::Rng;
 pub use sample::sample;
 pub use score::{next_token_logprobs, score, Candidate};
 pub use speculative::{speculative, SpeculativeStats, Verify};
+pub use select::argmax;
 pub use steps::Step;
+pub use strategy::{run, Method, Outcome, SecondModel, SpeculativeParams, Strategy};
 
 /// `log_softmax` of one row of logits, computed as `transformers` does in f32
 /// (max subtracted first); the sum is accumulated in f64.
@@ -30,17 +34,6 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
     let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
     let log_sum = sum.ln() as f32;
     logits.iter().map(|&l| l - max - log_sum).collect()
-}
-
-/// Index of the largest value; the first one on ties, like `torch.argmax`.
-pub fn argmax(values: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 #[cfg(test)]

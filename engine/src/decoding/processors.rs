@@ -28,7 +28,8 @@
 //! wrote (the shortest decimal of the f32), then compared in f32.
 
 use crate::decoding::steps::{Cut, StepCandidate};
-use crate::decoding::{argmax, log_softmax};
+use crate::decoding::log_softmax;
+use crate::decoding::select::{argmax, by_value_then_index, top_n};
 use crate::{Error, Result};
 
 /// How to turn a step's logits into the distribution a token is drawn from.
@@ -163,7 +164,7 @@ impl SamplingParams {
             let mut probs = vec![0.0; n];
             probs[best] = 1.0;
             for i in (0..n).filter(|&i| i != best) {
-                remove(&mut x, &mut cut, i, Cut::TopK);
+                remove(&mut x, &mut cut, i, Cut::Greedy);
             }
             return Processed {
                 raw,
@@ -241,7 +242,7 @@ impl Processed {
     }
 
     fn sorted_candidates(&self, mut ids: Vec<usize>) -> Vec<StepCandidate> {
-        ids.sort_unstable_by(|&a, &b| self.raw[b].total_cmp(&self.raw[a]).then(a.cmp(&b)));
+        ids.sort_unstable_by(|&a, &b| by_value_then_index(&self.raw, a, b));
         ids.dedup();
         ids.into_iter().map(|i| self.candidate(i as u32)).collect()
     }
@@ -265,18 +266,6 @@ fn remove(x: &mut [f32], cut: &mut [Option<Cut>], i: usize, why: Cut) {
         x[i] = f32::NEG_INFINITY;
         cut[i].get_or_insert(why);
     }
-}
-
-/// Ids of the `n` largest values, largest first, lower ids first on ties.
-fn top_n(values: &[f32], n: usize) -> Vec<usize> {
-    let mut ids: Vec<usize> = (0..values.len()).collect();
-    let by_value = |a: &usize, b: &usize| values[*b].total_cmp(&values[*a]).then(a.cmp(b));
-    if n < ids.len() {
-        ids.select_nth_unstable_by(n, by_value);
-        ids.truncate(n);
-    }
-    ids.sort_unstable_by(by_value);
-    ids
 }
 
 /// CTRL's penalty on every distinct token of the context.
@@ -338,8 +327,9 @@ fn top_p(x: &mut [f32], cut: &mut [Option<Cut>], p: f32) {
     let mut order: Vec<usize> = (0..x.len())
         .filter(|&i| x[i] != f32::NEG_INFINITY)
         .collect();
-    // Ascending probability; among ties, higher ids first (so lower ids are kept).
-    order.sort_unstable_by(|&a, &b| x[a].total_cmp(&x[b]).then(b.cmp(&a)));
+    // Ascending probability; among ties, higher ids first (so lower ids are
+    // kept): the reverse of the shared ranking.
+    order.sort_unstable_by(|&a, &b| by_value_then_index(x, b, a));
     let Some((_, candidates)) = order.split_last() else {
         return;
     };

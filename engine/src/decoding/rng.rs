@@ -4,6 +4,8 @@
 //! seeded through splitmix64 (Steele, Lea & Flood 2014). Only integer
 //! arithmetic produces the bits; a uniform double is `(x >> 11) · 2⁻⁵³`.
 
+use crate::decoding::select::inverse_cdf;
+
 /// xoshiro256**, seeded through splitmix64.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rng {
@@ -13,16 +15,14 @@ pub struct Rng {
 impl Rng {
     /// A generator whose whole stream is determined by `seed`.
     pub fn new(seed: u64) -> Self {
-        let mut state = seed;
-        let mut splitmix = || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
+        let mut seeds = SplitMix64::new(seed);
         Rng {
-            s: [splitmix(), splitmix(), splitmix(), splitmix()],
+            s: [
+                seeds.next_u64(),
+                seeds.next_u64(),
+                seeds.next_u64(),
+                seeds.next_u64(),
+            ],
         }
     }
 
@@ -45,36 +45,33 @@ impl Rng {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// An index drawn with probability proportional to `probs[i]`, by inverse
-    /// CDF in f64 over one uniform draw. The weights need not sum to exactly 1;
-    /// an index whose weight is not positive is never returned.
-    ///
-    /// Panics when no weight is positive.
-    pub fn categorical(&mut self, probs: &[f32]) -> usize {
-        let positive = |p: f32| p > 0.0; // false for NaN too
-        let total: f64 = probs
-            .iter()
-            .filter(|&&p| positive(p))
-            .map(|&p| p as f64)
-            .sum();
-        assert!(
-            total > 0.0,
-            "categorical: no index has a positive probability"
-        );
-        let u = self.next_f64() * total;
-        let mut cumulative = 0.0f64;
-        let mut last = 0;
-        for (i, &p) in probs.iter().enumerate() {
-            if positive(p) {
-                cumulative += p as f64;
-                if u < cumulative {
-                    return i;
-                }
-                last = i;
-            }
-        }
-        // u rounded up to the total: the last index with a positive weight.
-        last
+    /// An index drawn with probability proportional to `probs[i]`, by
+    /// [`inverse_cdf`] over one uniform draw. The weights need not sum to
+    /// exactly 1; an index whose weight is not positive is never returned,
+    /// and `None` comes back (after the draw) when no weight is positive.
+    pub fn categorical(&mut self, probs: &[f32]) -> Option<usize> {
+        let u = self.next_f64();
+        inverse_cdf(probs.iter().map(|&p| p as f64), u)
+    }
+}
+
+/// splitmix64 (Steele, Lea & Flood 2014): seeds [`Rng`], and is the stream of
+/// the seeded random checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }
 

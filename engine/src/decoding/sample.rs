@@ -13,7 +13,9 @@
 //! and [`Rng::categorical`] turns it into a token; greedy (temperature 0) draws
 //! nothing. The same seed, prompt, options and model give the same output.
 
-use crate::backend::{KvCache, LanguageModel};
+use std::sync::Arc;
+
+use crate::backend::{KvCache, LanguageModel, Logits};
 use crate::decoding::greedy::choose_from_top;
 use crate::decoding::processors::{Processed, SamplingParams};
 use crate::decoding::rng::Rng;
@@ -73,51 +75,27 @@ pub async fn sample<M: LanguageModel>(
             0 => vec![prompt],
             _ => last.iter().map(|t| &t[..]).collect(),
         };
-        // Each live row's token, its log-probability and the step's candidates.
-        let chosen: Vec<(u32, f32, Vec<StepCandidate>)> = if from_top {
-            let ban_ids: Vec<u32> = bans.iter().map(|&(id, _)| id).collect();
-            let k = STEP_CANDIDATES + bans.len() + 1;
-            let top = model
-                .forward_top(&mut cache, &tokens, 1, k, &ban_ids)
-                .await?;
-            (0..live.len())
-                .map(|i| {
-                    choose_from_top(
-                        top.last(if step == 0 { 0 } else { i }),
-                        &bans,
-                        STEP_CANDIDATES,
-                    )
-                })
-                .collect::<Result<_>>()?
+        let chosen = if from_top {
+            choose_from_top_rows(model, &mut cache, &tokens, &bans, live.len()).await?
         } else {
             let logits = model.forward(&mut cache, &tokens, 1).await?;
-            // Every row sees the same logits and context at the first step.
-            let shared =
-                (step == 0).then(|| params.process_with_bans(logits.last(0), prompt, &bans));
-            let mut chosen = Vec::with_capacity(live.len());
-            for (i, &row) in live.iter().enumerate() {
-                let own;
-                let processed = match &shared {
-                    Some(p) => p,
-                    None => {
-                        own = params.process_with_bans(logits.last(i), &context[row], &bans);
-                        &own
-                    }
-                };
-                let id = choose(processed, params, &mut rng)?;
-                let candidates = processed.step_candidates(STEP_CANDIDATES, id);
-                chosen.push((id, processed.logprob(id), candidates));
-            }
-            chosen
+            let rows = Rows {
+                logits: &logits,
+                live: &live,
+                context: &context,
+                first: step == 0,
+            };
+            choose_rows(rows, params, &bans, &mut rng)?
         };
-        for (&row, (id, logprob, candidates)) in live.iter().zip(chosen) {
-            out[row].score += logprob;
-            out[row].ids.push(id);
-            context[row].push(id);
+        for (&row, c) in live.iter().zip(chosen) {
+            out[row].score += c.logprob;
+            out[row].ids.push(c.id);
+            context[row].push(c.id);
             on_step(Step::Token {
                 row,
-                chosen: id,
-                candidates,
+                chosen: c.id,
+                candidates: c.candidates,
+                logits: c.logits,
             });
         }
         step += 1;
@@ -132,6 +110,88 @@ pub async fn sample<M: LanguageModel>(
         )?;
     }
     Ok(out)
+}
+
+/// One row's choice at a step.
+struct Choice {
+    id: u32,
+    /// Its log-probability under the distribution it was chosen from.
+    logprob: f32,
+    candidates: Vec<StepCandidate>,
+    /// The raw logits it was chosen from, when the whole row was read.
+    logits: Option<Arc<[f32]>>,
+}
+
+/// Greedy without processors that need the whole row: the model is asked for
+/// the top candidates only (computed on the GPU where there is one).
+async fn choose_from_top_rows<M: LanguageModel>(
+    model: &M,
+    cache: &mut M::Cache,
+    tokens: &[&[u32]],
+    bans: &[(u32, Cut)],
+    live: usize,
+) -> Result<Vec<Choice>> {
+    let ban_ids: Vec<u32> = bans.iter().map(|&(id, _)| id).collect();
+    let k = STEP_CANDIDATES + bans.len() + 1;
+    let top = model.forward_top(cache, tokens, 1, k, &ban_ids).await?;
+    // At the first step the prompt's one row stands for every live row.
+    let first = top.rows == 1;
+    (0..live)
+        .map(|i| {
+            let (id, logprob, candidates) =
+                choose_from_top(top.last(if first { 0 } else { i }), bans, STEP_CANDIDATES)?;
+            Ok(Choice {
+                id,
+                logprob,
+                candidates,
+                logits: None,
+            })
+        })
+        .collect()
+}
+
+/// A step's logits and what each live row needs to process them.
+struct Rows<'a> {
+    logits: &'a Logits,
+    /// `live[i]`: the returned row that logits row `i` decodes.
+    live: &'a [usize],
+    context: &'a [Vec<u32>],
+    /// The first step: one row of logits (the prompt's) for every live row.
+    first: bool,
+}
+
+/// Every live row's token, drawn (or the argmax) from its processed logits.
+fn choose_rows(
+    rows: Rows<'_>,
+    params: &SamplingParams,
+    bans: &[(u32, Cut)],
+    rng: &mut Rng,
+) -> Result<Vec<Choice>> {
+    // Every row sees the same logits and context at the first step.
+    let shared = rows.first.then(|| {
+        let prompt = &rows.context[rows.live[0]];
+        (params.process_with_bans(rows.logits.last(0), prompt, bans), Arc::<[f32]>::from(rows.logits.last(0)))
+    });
+    let mut chosen = Vec::with_capacity(rows.live.len());
+    for (i, &row) in rows.live.iter().enumerate() {
+        let own;
+        let (processed, logits) = match &shared {
+            Some((p, l)) => (p, l.clone()),
+            None => {
+                let logits = rows.logits.last(i);
+                own = params.process_with_bans(logits, &rows.context[row], bans);
+                (&own, Arc::from(logits))
+            }
+        };
+        let id = choose(processed, params, rng)?;
+        chosen.push(Choice {
+            id,
+            logprob: processed.logprob(id),
+            candidates: processed.step_candidates(STEP_CANDIDATES, id),
+            logits: Some(logits),
+        });
+    }
+    Ok(chosen)
 }
 
 /// The rows still live after `step` steps: finished rows (end-of-text) are
@@ -170,5 +230,7 @@ fn choose(processed: &Processed, params: &SamplingParams, rng: &mut Rng) -> Resu
     if params.is_greedy() {
         return Ok(crate::decoding::argmax(&processed.probs) as u32);
     }
-    Ok(rng.categorical(&processed.probs) as u32)
+    rng.categorical(&processed.probs)
+        .map(|i| i as u32)
+        .ok_or_else(|| Error::Backend("no token has a positive probability".into()))
 }

@@ -3,6 +3,7 @@
 
 use crate::backend::{LanguageModel, Logits};
 use crate::decoding::log_softmax;
+use crate::decoding::select::top_n;
 use crate::{Error, Result};
 
 /// `token_logprobs[i] = log p(ids[i+1] | ids[..=i])`, in one forward pass.
@@ -38,15 +39,11 @@ pub async fn next_token_logprobs<M: LanguageModel>(
     let mut cache = model.new_cache(1)?;
     let logits = model.forward(&mut cache, &[prompt], 1).await?;
     let logprobs = log_softmax(logits.last(0));
-    let mut order: Vec<u32> = (0..logprobs.len() as u32).collect();
-    // Stable sort: equal log-probs keep id order.
-    order.sort_by(|&a, &b| logprobs[b as usize].total_cmp(&logprobs[a as usize]));
-    Ok(order
+    Ok(top_n(&logprobs, top)
         .into_iter()
-        .take(top)
-        .map(|id| Candidate {
-            id,
-            logprob: logprobs[id as usize],
+        .map(|i| Candidate {
+            id: i as u32,
+            logprob: logprobs[i],
         })
         .collect())
 }

@@ -14,7 +14,8 @@
 
 use crate::backend::{KvCache, LanguageModel};
 use crate::decoding::steps::{Draft, Step};
-use crate::decoding::{argmax, log_softmax, GenerateOptions, Generated};
+use crate::decoding::select::{argmax, inverse_cdf};
+use crate::decoding::{log_softmax, GenerateOptions, Generated};
 use crate::{Error, Result};
 
 /// How the target checks the drafted tokens.
@@ -55,27 +56,6 @@ impl SpeculativeStats {
             self.accepted as f64 / self.drafted as f64
         }
     }
-}
-
-/// Index drawn from the weights `w` by inverse CDF with `u` in [0, 1); never
-/// an index of weight 0. `None` when every weight is 0.
-fn inverse_cdf(w: impl Iterator<Item = f64> + Clone, u: f64) -> Option<usize> {
-    let total: f64 = w.clone().sum();
-    if total <= 0.0 || total.is_nan() {
-        return None;
-    }
-    let target = u * total;
-    let (mut acc, mut last) = (0.0, None);
-    for (i, x) in w.enumerate() {
-        if x > 0.0 {
-            acc += x;
-            last = Some(i);
-            if acc > target {
-                return last;
-            }
-        }
-    }
-    last
 }
 
 /// Draws a token from a distribution with `u` in [0, 1).
@@ -283,18 +263,6 @@ pub async fn speculative<T: LanguageModel, D: LanguageModel>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn inverse_cdf_skips_zero_weights() {
-        let w = [0.0, 0.25, 0.0, 0.75, 0.0];
-        let pick = |u: f64| inverse_cdf(w.iter().copied(), u);
-        assert_eq!(pick(0.0), Some(1));
-        assert_eq!(pick(0.2499), Some(1));
-        assert_eq!(pick(0.25), Some(3));
-        assert_eq!(pick(0.999_999_999), Some(3));
-        assert_eq!(pick(1.0), Some(3));
-        assert_eq!(inverse_cdf([0.0, 0.0].into_iter(), 0.5), None);
-    }
 
     #[test]
     fn acceptance_rate_of_nothing_is_zero() {

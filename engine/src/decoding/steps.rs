@@ -3,6 +3,8 @@
 //! them, the beams, the drafted and accepted tokens, expert and amateur
 //! log-probabilities.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 /// How many candidates a step reports.
@@ -12,11 +14,27 @@ pub const STEP_CANDIDATES: usize = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cut {
+    /// Greedy decoding keeps the most likely token only.
+    Greedy,
     NoRepeatNgram,
     MinNewTokens,
     TopK,
     TopP,
     MinP,
+}
+
+impl Cut {
+    /// The name in JSON (`--steps`) and on the page.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cut::Greedy => "greedy",
+            Cut::NoRepeatNgram => "no_repeat_ngram",
+            Cut::MinNewTokens => "min_new_tokens",
+            Cut::TopK => "top_k",
+            Cut::TopP => "top_p",
+            Cut::MinP => "min_p",
+        }
+    }
 }
 
 /// One candidate token of a step.
@@ -77,6 +95,12 @@ pub enum Step {
         row: usize,
         chosen: u32,
         candidates: Vec<StepCandidate>,
+        /// The raw logits the token was chosen from, when the strategy had
+        /// the whole row (not with greedy's top-only fast path): the page
+        /// redraws the step's chart from them under other settings. Not
+        /// serialized.
+        #[serde(skip)]
+        logits: Option<Arc<[f32]>>,
     },
     /// Beam search: the live beams after the step, best first.
     Beams { beams: Vec<BeamState> },
@@ -92,4 +116,34 @@ pub enum Step {
         chosen: u32,
         candidates: Vec<ContrastiveCandidate>,
     },
+}
+
+impl Step {
+    /// The step without its logits (what is kept of a long run).
+    pub fn without_logits(mut self) -> Step {
+        if let Step::Token { logits, .. } = &mut self {
+            *logits = None;
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_is_named_as_json_names_it() {
+        for cut in [
+            Cut::Greedy,
+            Cut::NoRepeatNgram,
+            Cut::MinNewTokens,
+            Cut::TopK,
+            Cut::TopP,
+            Cut::MinP,
+        ] {
+            let json = serde_json::to_string(&cut).unwrap();
+            assert_eq!(json, format!("\"{}\"", cut.name()));
+        }
+    }
 }

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use crate::config::Gpt2Config;
+use crate::decoding::rng::SplitMix64;
 use crate::weights::{expected_tensors, Dtype};
 
 /// How tensor names are written.
@@ -64,7 +65,7 @@ impl RandomCheckpoint {
         } else {
             (0.0, 0.02)
         };
-        let mut rng = SplitMix64::new(self.seed ^ fnv1a(name));
+        let mut rng = Normal::new(self.seed ^ fnv1a(name));
         (0..numel).map(|_| mean + std * rng.normal()).collect()
     }
 
@@ -161,20 +162,16 @@ fn fnv1a(s: &str) -> u64 {
     })
 }
 
-/// splitmix64 (Steele et al. 2014): tiny, fast and the same everywhere.
-struct SplitMix64(u64);
+/// Normal draws from splitmix64 (tiny, fast and the same everywhere).
+struct Normal(SplitMix64);
 
-impl SplitMix64 {
+impl Normal {
     fn new(seed: u64) -> Self {
-        SplitMix64(seed)
+        Normal(SplitMix64::new(seed))
     }
 
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in (0, 1].

@@ -106,19 +106,8 @@ pub struct ScoreArgs {
     pub ids: Option<Vec<u32>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Strategy {
-    /// The most likely token at every step.
-    Greedy,
-    /// Beam search, as in transformers.
-    Beam,
-    /// Multinomial sampling after the logit processors.
-    Sample,
-    /// Contrastive decoding with an amateur model (Li et al. 2022).
-    Contrastive,
-    /// Speculative decoding with a draft model (Leviathan et al. 2022).
-    Speculative,
-}
+/// The decoding methods, as the engine names them.
+pub use engine::decoding::Method as Strategy;
 
 /// The sampling processors, applied in this order: repetition penalty,
 /// temperature, top-k, top-p, min-p.
@@ -253,17 +242,4 @@ pub struct BenchArgs {
     /// adapter has timestamp queries): time and GB/s per kernel kind.
     #[arg(long)]
     pub profile: bool,
-}
-
-impl Strategy {
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Greedy => "greedy",
-            Strategy::Beam => "beam",
-            Strategy::Sample => "sample",
-            Strategy::Contrastive => "contrastive",
-            Strategy::Speculative => "speculative",
-        }
-    }
 }

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use engine::backend::{block_on, DeviceWork, LanguageModel, Model};
 use engine::decoding::{
-    beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams,
-    GenerateOptions, Generated, SamplingParams, Verify,
+    run as run_strategy, BeamParams, ContrastiveParams, GenerateOptions, SamplingParams,
+    SpeculativeParams, Strategy as Decoding,
 };
 use engine::tokenizer::Tokenizer;
 use engine::{Error, Result};
@@ -196,78 +196,28 @@ fn run_once(
     seed: u64,
 ) -> Result<Run> {
     let model = &models.main;
-    let mut ignore = |_| {};
+    let second = match strategy {
+        Strategy::Speculative => models.draft.as_ref(),
+        Strategy::Contrastive => models.amateur.as_ref(),
+        _ => None,
+    };
+    let decoding = bench_strategy(strategy, args, seed);
     let start = Instant::now();
-    let mut spec = None;
-    let ids: Generated = match strategy {
-        Strategy::Greedy => block_on(greedy(model, prompt, options, &mut ignore))?,
-        Strategy::Beam => {
-            let params = BeamParams {
-                num_beams: args.num_beams,
-                ..BeamParams::default()
-            };
-            params.validate()?;
-            let mut out = block_on(beam_search(model, prompt, options, &params, &mut ignore))?;
-            out.swap_remove(0)
-        }
-        Strategy::Sample => {
-            let params = SamplingParams {
-                temperature: args.temperature,
-                top_k: Some(args.top_k),
-                ..SamplingParams::default()
-            };
-            params.validate()?;
-            let mut out = block_on(sample(
-                model,
-                prompt,
-                options,
-                &params,
-                seed,
-                1,
-                &mut ignore,
-            ))?;
-            out.swap_remove(0)
-        }
-        Strategy::Contrastive => {
-            let amateur = models.amateur.as_ref().expect("checked");
-            let params = ContrastiveParams {
-                alpha: args.alpha,
-                lambda: args.lambda,
-                ..ContrastiveParams::default()
-            };
-            params.validate()?;
-            block_on(contrastive(
-                model,
-                amateur,
-                prompt,
-                options,
-                &params,
-                &mut ignore,
-            ))?
-        }
-        Strategy::Speculative => {
-            let draft = models.draft.as_ref().expect("checked");
-            let (g, s) = block_on(speculative(
-                model,
-                draft,
-                prompt,
-                options,
-                args.gamma,
-                Verify::Greedy,
-                &mut ignore,
-            ))?;
-            spec = Some(s);
-            g
-        }
+    let outcome = block_on(run_strategy(
+        &decoding,
+        model,
+        second,
+        prompt,
+        options,
+        &mut |_| {},
+    ))?;
+    let spec = outcome.speculative;
+    let Some(ids) = outcome.sequences.into_iter().next() else {
+        return Err(Error::Backend(format!("{} returned no sequence", strategy.name())));
     };
     let seconds = start.elapsed().as_secs_f64();
     let main = model.take();
-    let second = match strategy {
-        Strategy::Speculative => models.draft.as_ref().map(Timed::take),
-        Strategy::Contrastive => models.amateur.as_ref().map(Timed::take),
-        _ => None,
-    }
-    .unwrap_or_default();
+    let second = second.map(Timed::take).unwrap_or_default();
     let prefill: f64 = main
         .iter()
         .chain(&second)
@@ -294,6 +244,41 @@ fn run_once(
         drafted: spec.as_ref().map(|s| s.drafted),
         target_passes: spec.as_ref().map(|s| s.target_passes),
     })
+}
+
+/// The engine's strategy for `strategy` with the bench's settings.
+fn bench_strategy(strategy: Strategy, args: &BenchArgs, seed: u64) -> Decoding {
+    match strategy {
+        Strategy::Greedy => Decoding::Greedy,
+        Strategy::Beam => Decoding::Beam(BeamParams {
+            num_beams: args.num_beams,
+            ..BeamParams::default()
+        }),
+        Strategy::Sample => Decoding::Sample {
+            sampling: SamplingParams {
+                temperature: args.temperature,
+                top_k: Some(args.top_k),
+                ..SamplingParams::default()
+            },
+            seed,
+            num_return_sequences: 1,
+        },
+        Strategy::Contrastive => Decoding::Contrastive(ContrastiveParams {
+            alpha: args.alpha,
+            lambda: args.lambda,
+            ..ContrastiveParams::default()
+        }),
+        // Timed with greedy verification: its tokens per pass do not depend on a seed.
+        Strategy::Speculative => Decoding::Speculative(SpeculativeParams {
+            gamma: args.gamma,
+            sampling: SamplingParams {
+                temperature: 0.0,
+                ..SamplingParams::default()
+            },
+            seed,
+            num_return_sequences: 1,
+        }),
+    }
 }
 
 fn mean_decode_pass(passes: &[Pass]) -> Option<f64> {

@@ -6,8 +6,8 @@ use std::time::Instant;
 use engine::backend::block_on;
 use engine::backend::LanguageModel;
 use engine::decoding::{
-    beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams,
-    EarlyStopping, GenerateOptions, Generated, Rng, SamplingParams, Step, Verify,
+    run as run_strategy, BeamParams, ContrastiveParams, EarlyStopping, GenerateOptions,
+    SamplingParams, SecondModel, SpeculativeParams, Step, Strategy as Decoding,
 };
 use engine::{Error, Result};
 use serde_json::json;
@@ -26,10 +26,6 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         min_new_tokens: args.min_new_tokens,
         eos_token_id: Some(model.config().eos_token_id),
     };
-    let sampling = sampling_params(args);
-    sampling.validate()?;
-    let seed = args.sampling.seed.unwrap_or(0);
-    let returns = args.num_return_sequences.unwrap_or(1);
     let json = args.model.json;
 
     let mut stream = Stream::new(tokenizer, !json, options.eos_token_id);
@@ -42,105 +38,39 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     let mut on_step = |step: Step| {
         stream.step(&step);
         if args.steps {
-            steps.push(step);
+            steps.push(step.without_logits());
         }
     };
-    let sequences: Vec<Generated> = match args.strategy {
-        Strategy::Greedy => vec![block_on(greedy(model, &prompt, &options, &mut on_step))?],
-        Strategy::Beam => {
-            let params = BeamParams {
-                num_beams: args.num_beams.unwrap_or(4),
-                length_penalty: args.length_penalty.unwrap_or(1.0),
-                early_stopping: if args.early_stopping {
-                    EarlyStopping::True
-                } else {
-                    EarlyStopping::False
-                },
-                num_return_sequences: returns,
-                no_repeat_ngram_size: args.no_repeat_ngram_size,
+    let strategy = strategy(args)?;
+    let second = match args.strategy.second_model() {
+        Some(role) => {
+            let name = match role {
+                SecondModel::Amateur => &args.amateur,
+                SecondModel::Draft => &args.draft,
             };
-            params.validate()?;
-            block_on(beam_search(model, &prompt, &options, &params, &mut on_step))?
-        }
-        Strategy::Sample => block_on(sample(
-            model,
-            &prompt,
-            &options,
-            &sampling,
-            seed,
-            returns,
-            &mut on_step,
-        ))?,
-        Strategy::Contrastive => {
-            let amateur = load_second(
-                args.amateur.as_deref().unwrap_or_default(),
+            Some(load_second(
+                name.as_deref().unwrap_or_default(),
                 &args.model,
-                "amateur",
-            )?;
-            let params = ContrastiveParams {
-                alpha: args.alpha.unwrap_or(0.1),
-                lambda: args.lambda.unwrap_or(1.0),
-                amateur_temperature: args.amateur_temperature.unwrap_or(1.0),
-            };
-            params.validate()?;
-            vec![block_on(contrastive(
-                model,
-                &amateur,
-                &prompt,
-                &options,
-                &params,
-                &mut on_step,
-            ))?]
+                role.name(),
+            )?)
         }
-        Strategy::Speculative => {
-            let draft = load_second(
-                args.draft.as_deref().unwrap_or_default(),
-                &args.model,
-                "draft",
-            )?;
-            let gamma = args.gamma.unwrap_or(4);
-            let mut out = Vec::new();
-            let (mut drafted, mut accepted, mut target_passes) = (0, 0, 0);
-            for r in 0..returns {
-                // Sequence r draws from its own stream, so R samples are independent.
-                let mut rng = Rng::new(seed.wrapping_add(r as u64));
-                let mut uniform = || rng.next_f64();
-                let probs =
-                    |logits: &[f32], context: &[u32]| sampling.process(logits, context).probs;
-                let verify = if args.sample {
-                    Verify::Sample {
-                        probs: &probs,
-                        uniform: &mut uniform,
-                    }
-                } else {
-                    Verify::Greedy
-                };
-                let (g, s) = block_on(speculative(
-                    model,
-                    &draft,
-                    &prompt,
-                    &options,
-                    gamma,
-                    verify,
-                    &mut on_step,
-                ))?;
-                drafted += s.drafted;
-                accepted += s.accepted;
-                target_passes += s.target_passes;
-                out.push(g);
-            }
-            extra.insert("drafted".into(), drafted.into());
-            extra.insert("accepted".into(), accepted.into());
-            extra.insert("target_passes".into(), target_passes.into());
-            let rate = if drafted > 0 {
-                accepted as f64 / drafted as f64
-            } else {
-                0.0
-            };
-            extra.insert("acceptance_rate".into(), json!(rate));
-            out
-        }
+        None => None,
     };
+    let outcome = block_on(run_strategy(
+        &strategy,
+        model,
+        second.as_ref(),
+        &prompt,
+        &options,
+        &mut on_step,
+    ))?;
+    if let Some(s) = &outcome.speculative {
+        extra.insert("drafted".into(), s.drafted.into());
+        extra.insert("accepted".into(), s.accepted.into());
+        extra.insert("target_passes".into(), s.target_passes.into());
+        extra.insert("acceptance_rate".into(), json!(s.acceptance_rate()));
+    }
+    let sequences = outcome.sequences;
     let seconds = start.elapsed().as_secs_f64();
     let first_token = stream
         .first_token_at
@@ -260,4 +190,50 @@ fn sampling_params(args: &GenerateArgs) -> SamplingParams {
         repetition_penalty: sa.repetition_penalty,
         no_repeat_ngram_size: args.no_repeat_ngram_size,
     }
+}
+
+/// The engine's strategy for the flags given.
+fn strategy(args: &GenerateArgs) -> Result<Decoding> {
+    let seed = args.sampling.seed.unwrap_or(0);
+    let num_return_sequences = args.num_return_sequences.unwrap_or(1);
+    let strategy = match args.strategy {
+        Strategy::Greedy => Decoding::Greedy,
+        Strategy::Beam => Decoding::Beam(BeamParams {
+            num_beams: args.num_beams.unwrap_or(4),
+            length_penalty: args.length_penalty.unwrap_or(1.0),
+            early_stopping: if args.early_stopping {
+                EarlyStopping::True
+            } else {
+                EarlyStopping::False
+            },
+            num_return_sequences,
+            no_repeat_ngram_size: args.no_repeat_ngram_size,
+        }),
+        Strategy::Sample => Decoding::Sample {
+            sampling: sampling_params(args),
+            seed,
+            num_return_sequences,
+        },
+        Strategy::Contrastive => Decoding::Contrastive(ContrastiveParams {
+            alpha: args.alpha.unwrap_or(0.1),
+            lambda: args.lambda.unwrap_or(1.0),
+            amateur_temperature: args.amateur_temperature.unwrap_or(1.0),
+        }),
+        // Without --sample, temperature 0: verification takes the argmax.
+        Strategy::Speculative => Decoding::Speculative(SpeculativeParams {
+            gamma: args.gamma.unwrap_or(4),
+            sampling: if args.sample {
+                sampling_params(args)
+            } else {
+                SamplingParams {
+                    temperature: 0.0,
+                    ..SamplingParams::default()
+                }
+            },
+            seed,
+            num_return_sequences,
+        }),
+    };
+    strategy.validate()?;
+    Ok(strategy)
 }

@@ -1,0 +1,283 @@
+//! One way to run a decoding strategy: a [`Strategy`] value carries its
+//! parameters, and [`run`] runs it over the loaded model (and the second
+//! model of the two-model methods), streaming every [`Step`]. The command
+//! line, its benchmark and the page all call it, so a strategy or a sampler
+//! is added here once.
+//!
+//! Speculative decoding's rule, settled once: it verifies by sampling
+//! (Leviathan et al.'s rejection rule, Algorithm 1) exactly when its sampling
+//! settings sample (temperature > 0), and greedily (a draft is accepted while
+//! it is the target's argmax) at temperature 0.
+
+use crate::backend::LanguageModel;
+use crate::decoding::rng::Rng;
+use crate::decoding::{
+    beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams,
+    GenerateOptions, Generated, SamplingParams, SpeculativeStats, Step, Verify,
+};
+use crate::{Error, Result};
+
+/// A decoding method, without its parameters: what a menu or a flag names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Method {
+    /// The most likely token at every step.
+    Greedy,
+    /// Beam search, as in transformers.
+    Beam,
+    /// Multinomial sampling after the logit processors.
+    Sample,
+    /// Contrastive decoding with an amateur model (Li et al. 2022).
+    Contrastive,
+    /// Speculative decoding with a draft model (Leviathan et al. 2022).
+    Speculative,
+}
+
+/// What the second model of a two-model method is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondModel {
+    /// Contrastive decoding's smaller model, whose log-probabilities are subtracted.
+    Amateur,
+    /// Speculative decoding's smaller model, which proposes tokens.
+    Draft,
+}
+
+impl SecondModel {
+    /// "amateur" or "draft", as the flags and the URL name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SecondModel::Amateur => "amateur",
+            SecondModel::Draft => "draft",
+        }
+    }
+}
+
+impl Method {
+    pub const ALL: [Method; 5] = [
+        Method::Greedy,
+        Method::Beam,
+        Method::Sample,
+        Method::Contrastive,
+        Method::Speculative,
+    ];
+
+    /// The name on the command line and in URLs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Greedy => "greedy",
+            Method::Beam => "beam",
+            Method::Sample => "sample",
+            Method::Contrastive => "contrastive",
+            Method::Speculative => "speculative",
+        }
+    }
+
+    /// The method called `name`, if one is.
+    pub fn parse(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The second model the method needs, if any.
+    pub fn second_model(self) -> Option<SecondModel> {
+        match self {
+            Method::Contrastive => Some(SecondModel::Amateur),
+            Method::Speculative => Some(SecondModel::Draft),
+            _ => None,
+        }
+    }
+}
+
+/// A decoding strategy with its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    Greedy,
+    Beam(BeamParams),
+    Sample {
+        sampling: SamplingParams,
+        seed: u64,
+        num_return_sequences: usize,
+    },
+    Contrastive(ContrastiveParams),
+    Speculative(SpeculativeParams),
+}
+
+/// Speculative decoding's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeculativeParams {
+    /// Tokens drafted per round (γ).
+    pub gamma: usize,
+    /// The distribution both models are read through when verifying by
+    /// sampling; temperature 0 verifies greedily (see the module's rule).
+    pub sampling: SamplingParams,
+    /// Sequence `r` draws from `Rng::new(seed + r)`.
+    pub seed: u64,
+    /// Independent sequences, one after another.
+    pub num_return_sequences: usize,
+}
+
+impl SpeculativeParams {
+    /// Whether verification samples (temperature > 0) rather than takes the argmax.
+    pub fn samples(&self) -> bool {
+        !self.sampling.is_greedy()
+    }
+}
+
+/// What a run returns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    /// The returned sequences, best first for beam search.
+    pub sequences: Vec<Generated>,
+    /// Speculative decoding's counts, summed over its sequences.
+    pub speculative: Option<SpeculativeStats>,
+}
+
+impl Strategy {
+    /// Which method this is.
+    pub fn method(&self) -> Method {
+        match self {
+            Strategy::Greedy => Method::Greedy,
+            Strategy::Beam(_) => Method::Beam,
+            Strategy::Sample { .. } => Method::Sample,
+            Strategy::Contrastive(_) => Method::Contrastive,
+            Strategy::Speculative(_) => Method::Speculative,
+        }
+    }
+
+    /// The distribution a token step is chosen from, for the methods that
+    /// choose one token from one processed distribution (greedy: temperature 0).
+    pub fn sampling(&self) -> Option<SamplingParams> {
+        match self {
+            Strategy::Greedy => Some(SamplingParams {
+                temperature: 0.0,
+                ..SamplingParams::default()
+            }),
+            Strategy::Sample { sampling, .. } => Some(sampling.clone()),
+            _ => None,
+        }
+    }
+
+    /// Checks every parameter; the messages name the command-line flags.
+    pub fn validate(&self) -> Result<()> {
+        let at_least_one = |n: usize| {
+            if n == 0 {
+                Err(Error::input("--num-return-sequences must be at least 1, got 0"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Strategy::Greedy => Ok(()),
+            Strategy::Beam(params) => params.validate(),
+            Strategy::Sample {
+                sampling,
+                num_return_sequences,
+                ..
+            } => {
+                sampling.validate()?;
+                at_least_one(*num_return_sequences)
+            }
+            Strategy::Contrastive(params) => params.validate(),
+            Strategy::Speculative(params) => {
+                if params.gamma == 0 {
+                    return Err(Error::input(
+                        "--gamma must be at least 1 (the tokens drafted per round)",
+                    ));
+                }
+                params.sampling.validate()?;
+                at_least_one(params.num_return_sequences)
+            }
+        }
+    }
+}
+
+/// Runs `strategy` after `prompt` on `model` (and `second`, the amateur or
+/// draft model of the two-model methods), calling `on_step` at every step.
+pub async fn run<M: LanguageModel, S: LanguageModel>(
+    strategy: &Strategy,
+    model: &M,
+    second: Option<&S>,
+    prompt: &[u32],
+    options: &GenerateOptions,
+    on_step: &mut dyn FnMut(Step),
+) -> Result<Outcome> {
+    strategy.validate()?;
+    let second = || {
+        let role = strategy.method().second_model();
+        second.ok_or_else(|| {
+            Error::input(format!(
+                "{} decoding needs a second model (the {}): give one",
+                strategy.method().name(),
+                role.map_or("second model", SecondModel::name)
+            ))
+        })
+    };
+    let sequences = match strategy {
+        Strategy::Greedy => vec![greedy(model, prompt, options, on_step).await?],
+        Strategy::Beam(params) => beam_search(model, prompt, options, params, on_step).await?,
+        Strategy::Sample {
+            sampling,
+            seed,
+            num_return_sequences,
+        } => {
+            sample(
+                model,
+                prompt,
+                options,
+                sampling,
+                *seed,
+                *num_return_sequences,
+                on_step,
+            )
+            .await?
+        }
+        Strategy::Contrastive(params) => {
+            vec![contrastive(model, second()?, prompt, options, params, on_step).await?]
+        }
+        Strategy::Speculative(params) => {
+            return run_speculative(params, model, second()?, prompt, options, on_step).await;
+        }
+    };
+    Ok(Outcome {
+        sequences,
+        speculative: None,
+    })
+}
+
+/// Speculative decoding's sequences, one after another, each from its own
+/// random stream; the counts summed.
+async fn run_speculative<M: LanguageModel, S: LanguageModel>(
+    params: &SpeculativeParams,
+    target: &M,
+    draft: &S,
+    prompt: &[u32],
+    options: &GenerateOptions,
+    on_step: &mut dyn FnMut(Step),
+) -> Result<Outcome> {
+    let mut outcome = Outcome {
+        sequences: Vec::new(),
+        speculative: Some(SpeculativeStats::default()),
+    };
+    let probs = |logits: &[f32], context: &[u32]| params.sampling.process(logits, context).probs;
+    for r in 0..params.num_return_sequences {
+        let mut rng = Rng::new(params.seed.wrapping_add(r as u64));
+        let mut uniform = || rng.next_f64();
+        let verify = if params.samples() {
+            Verify::Sample {
+                probs: &probs,
+                uniform: &mut uniform,
+            }
+        } else {
+            Verify::Greedy
+        };
+        let (generated, stats) =
+            speculative(target, draft, prompt, options, params.gamma, verify, on_step).await?;
+        if let Some(total) = outcome.speculative.as_mut() {
+            total.drafted += stats.drafted;
+            total.accepted += stats.accepted;
+            total.target_passes += stats.target_passes;
+            total.draft_passes += stats.draft_passes;
+        }
+        outcome.sequences.push(generated);
+    }
+    Ok(outcome)
+}
