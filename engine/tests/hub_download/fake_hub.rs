@@ -104,6 +104,7 @@ impl Server {
             endpoint: self.endpoint.clone(),
             cache_dir: cache.to_path_buf(),
             revision: "main".to_string(),
+            offline: false,
         }
     }
 
