@@ -5,13 +5,15 @@
 //! Hub files are downloaded once into the Hugging Face cache, in the layout
 //! Python's `huggingface_hub` uses, so both share the same files:
 //! `models--{owner}--{repo}/blobs/{etag}`, `refs/{revision}` (the commit) and
-//! `snapshots/{commit}/{file}`, a relative symlink to the blob.
+//! `snapshots/{commit}/{file}`, a relative symlink to the blob; a process
+//! downloading a blob holds `.locks/models--{owner}--{repo}/{etag}.lock`.
 //! Settings come from the usual environment variables: `HF_ENDPOINT`,
 //! `HF_HUB_CACHE`, `HF_HOME`, `HF_TOKEN`, `HF_HUB_OFFLINE`.
 
 mod cache;
 mod download;
 mod http;
+mod lock;
 mod progress;
 
 use std::path::{Path, PathBuf};
