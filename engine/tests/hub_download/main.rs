@@ -10,6 +10,7 @@ use engine::hub::{self, Hub, NoProgress, Progress};
 use engine::Error;
 
 mod fake_hub;
+mod processes;
 
 use fake_hub::*;
 
