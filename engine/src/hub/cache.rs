@@ -6,6 +6,8 @@
 //!     blobs/{etag}.incomplete           a download in progress (resumable)
 //!     refs/{revision}                   the commit hash a branch pointed at
 //!     snapshots/{commit}/{file}         -> ../../blobs/{etag} (relative symlink)
+//! {cache}/.locks/models--{owner}--{repo}/
+//!     {etag}.lock                       held while a process downloads that blob
 //! ```
 
 use std::fs;
@@ -16,12 +18,15 @@ use crate::error::{Error, Result};
 /// One repository's folder in the cache.
 pub(super) struct RepoCache {
     dir: PathBuf,
+    locks: PathBuf,
 }
 
 impl RepoCache {
     pub(super) fn new(cache_dir: &Path, repo: &str) -> Self {
+        let name = format!("models--{}", repo.replace('/', "--"));
         RepoCache {
-            dir: cache_dir.join(format!("models--{}", repo.replace('/', "--"))),
+            dir: cache_dir.join(&name),
+            locks: cache_dir.join(".locks").join(name),
         }
     }
 
@@ -36,6 +41,11 @@ impl RepoCache {
     /// Where a download in progress is written, named after its blob.
     pub(super) fn incomplete(&self, name: &str) -> PathBuf {
         self.blobs().join(format!("{name}.incomplete"))
+    }
+
+    /// The lock file guarding the download of a blob.
+    pub(super) fn lock(&self, name: &str) -> PathBuf {
+        self.locks.join(format!("{name}.lock"))
     }
 
     pub(super) fn snapshot_file(&self, commit: &str, file: &str) -> PathBuf {
@@ -67,14 +77,13 @@ impl RepoCache {
         path.is_file().then_some(path)
     }
 
-    /// Points `snapshots/{commit}/{file}` at `blobs/{etag}` with a relative link.
+    /// Points `snapshots/{commit}/{file}` at `blobs/{etag}` with a relative
+    /// link, made under a temporary name and renamed into place, so a process
+    /// linking the same file at the same time never sees it missing.
     pub(super) fn link(&self, commit: &str, file: &str, etag: &str) -> Result<PathBuf> {
         let path = self.snapshot_file(commit, file);
         let parent = path.parent().unwrap_or(&self.dir);
         fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        if fs::symlink_metadata(&path).is_ok() {
-            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-        }
         // snapshots/{commit}/{file}: one `..` per folder between the link and the repo folder.
         let depth = Path::new("snapshots")
             .join(commit)
@@ -89,7 +98,16 @@ impl RepoCache {
         }
         target.push("blobs");
         target.push(etag);
-        make_link(&target, &self.blob(etag), &path)?;
+        if fs::read_link(&path).is_ok_and(|old| old == target) {
+            return Ok(path);
+        }
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = parent.join(format!(".{name}.tmp{}", std::process::id()));
+        if fs::symlink_metadata(&tmp).is_ok() {
+            fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        make_link(&target, &self.blob(etag), &tmp)?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         Ok(path)
     }
 

@@ -14,6 +14,7 @@ use super::cache::RepoCache;
 use super::http::{
     self, content_range, encode, header, hex, is_safe_name, is_sha256, normalize_etag, origin,
 };
+use super::lock::BlobLock;
 use super::progress::Progress;
 use super::Hub;
 use crate::error::{Error, Result};
@@ -64,11 +65,14 @@ impl<'a> Client<'a> {
     /// is already there) and links it into the snapshot. Returns the snapshot
     /// path and the commit it belongs to.
     ///
+    /// The download holds the blob's lock: a second process fetching the same
+    /// blob waits for it, then finds the blob complete and checked.
+    ///
     /// Fallbacks when the server does not say: without `X-Repo-Commit` the
     /// snapshot folder is named after the revision itself (`snapshots/main/`);
     /// without an etag the blob is named after the sha256 of its content (and
     /// an interrupted download restarts from zero, as there is no stable name
-    /// to resume under).
+    /// to resume under, and a waiting process downloads it again).
     pub(super) fn fetch(
         &self,
         repo: &str,
@@ -85,9 +89,18 @@ impl<'a> Client<'a> {
         );
         let meta = self.metadata(&url, repo, file, revision)?;
         let commit = meta.commit.clone().unwrap_or_else(|| revision.to_string());
-        let etag = match &meta.etag {
-            Some(etag) if cache.blob(etag).is_file() => etag.clone(),
-            _ => self.download(&meta, &cache, repo, file, revision, progress)?,
+        let complete = |meta: &Meta| meta.etag.clone().filter(|e| cache.blob(e).is_file());
+        let etag = match complete(&meta) {
+            Some(etag) => etag,
+            None => {
+                let lock = cache.lock(&partial_name(&meta));
+                let _lock = BlobLock::acquire(&lock, repo, file, progress)?;
+                // Another process may have finished it while this one waited.
+                match complete(&meta) {
+                    Some(etag) => etag,
+                    None => self.download(&meta, &cache, repo, file, revision, progress)?,
+                }
+            }
         };
         let path = cache.link(&commit, file, &etag)?;
         cache.write_ref(revision, &commit)?;
@@ -160,6 +173,7 @@ impl<'a> Client<'a> {
 
     /// GETs the content into `blobs/{etag}.incomplete` (resuming what an
     /// earlier run left there), checks it, and renames it to `blobs/{etag}`.
+    /// The caller holds the blob's lock.
     fn download(
         &self,
         meta: &Meta,
@@ -171,10 +185,7 @@ impl<'a> Client<'a> {
     ) -> Result<String> {
         let blobs = cache.blobs();
         fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
-        let tmp = match &meta.etag {
-            Some(etag) => cache.incomplete(etag),
-            None => cache.incomplete(&format!("download-{}", hex(&Sha256::digest(&meta.url)))),
-        };
+        let tmp = cache.incomplete(&partial_name(meta));
         let mut offset = match (&meta.etag, fs::metadata(&tmp)) {
             (Some(_), Ok(m)) if meta.size.is_none_or(|size| m.len() <= size) => m.len(),
             _ => 0,
@@ -294,5 +305,14 @@ impl<'a> Client<'a> {
             send!(agent.get(url))
         };
         result.map_err(|e| http::unreachable(&self.hub.endpoint, url, e))
+    }
+}
+
+/// The name a blob is downloaded (`.incomplete`) and locked under: its etag,
+/// else one derived from its URL.
+fn partial_name(meta: &Meta) -> String {
+    match &meta.etag {
+        Some(etag) => etag.clone(),
+        None => format!("download-{}", hex(&Sha256::digest(&meta.url))),
     }
 }

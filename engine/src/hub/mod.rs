@@ -5,12 +5,15 @@
 //! Hub files are downloaded once into the Hugging Face cache, in the layout
 //! Python's `huggingface_hub` uses, so both share the same files:
 //! `models--{owner}--{repo}/blobs/{etag}`, `refs/{revision}` (the commit) and
-//! `snapshots/{commit}/{file}`, a relative symlink to the blob. Settings come from the usual environment variables:
-//! `HF_ENDPOINT`, `HF_HUB_CACHE`, `HF_HOME`, `HF_TOKEN`.
+//! `snapshots/{commit}/{file}`, a relative symlink to the blob; a process
+//! downloading a blob holds `.locks/models--{owner}--{repo}/{etag}.lock`.
+//! Settings come from the usual environment variables: `HF_ENDPOINT`,
+//! `HF_HUB_CACHE`, `HF_HOME`, `HF_TOKEN`, `HF_HUB_OFFLINE`.
 
 mod cache;
 mod download;
 mod http;
+mod lock;
 mod progress;
 
 use std::path::{Path, PathBuf};
@@ -147,6 +150,15 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// A yes/no variable set to yes: `1`, `true`, `yes` or `on` (any case), as
+/// `huggingface_hub` reads them.
+fn env_flag(name: &str) -> bool {
+    env(name).is_some_and(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        matches!(v.as_str(), "1" | "true" | "yes" | "on")
+    })
+}
+
 /// `$HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`.
 fn hf_home() -> PathBuf {
     if let Some(home) = env("HF_HOME") {
@@ -180,12 +192,14 @@ pub struct Hub {
     pub cache_dir: PathBuf,
     /// Branch, tag or commit to download (`main`).
     pub revision: String,
+    /// Use the cache only, never the network (`HF_HUB_OFFLINE`).
+    pub offline: bool,
 }
 
 impl Hub {
     /// `HF_ENDPOINT` (default `https://huggingface.co`); the cache in
     /// `HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`;
-    /// revision `main`.
+    /// revision `main`; offline when `HF_HUB_OFFLINE` is `1`, `true`, `yes` or `on`.
     pub fn from_env() -> Hub {
         let endpoint = env("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".into());
         let cache_dir = env("HF_HUB_CACHE").map_or_else(|| hf_home().join("hub"), PathBuf::from);
@@ -193,6 +207,7 @@ impl Hub {
             endpoint: endpoint.trim().trim_end_matches('/').to_string(),
             cache_dir,
             revision: "main".to_string(),
+            offline: env_flag("HF_HUB_OFFLINE"),
         }
     }
 
@@ -204,13 +219,17 @@ impl Hub {
         if let Some(path) = cache.cached(&self.revision, file) {
             return Ok(path);
         }
+        if self.offline {
+            return Err(self.not_cached(repo, &[file]));
+        }
         let client = download::Client::new(self);
         Ok(client.fetch(repo, file, &self.revision, progress)?.0)
     }
 
     /// `config.json`, `model.safetensors` and `tokenizer.json` of `repo`, all
     /// from one commit: the cached snapshot when it has all three, else the
-    /// commit the revision points at now.
+    /// commit the revision points at now. Offline, only the cached snapshot
+    /// (the commit `refs/{revision}` names).
     pub fn model(&self, repo: &str, progress: &dyn Progress) -> Result<ModelFiles> {
         self.check(repo, CONFIG)?;
         let cache = cache::RepoCache::new(&self.cache_dir, repo);
@@ -221,6 +240,13 @@ impl Hub {
         let (config, weights, tokenizer) = match cached.as_deref() {
             Some([config, weights, tokenizer]) => {
                 (config.clone(), weights.clone(), tokenizer.clone())
+            }
+            _ if self.offline => {
+                let missing: Vec<&str> = [CONFIG, WEIGHTS, TOKENIZER]
+                    .into_iter()
+                    .filter(|file| cache.cached(&self.revision, file).is_none())
+                    .collect();
+                return Err(self.not_cached(repo, &missing));
             }
             _ => {
                 let client = download::Client::new(self);
@@ -239,6 +265,18 @@ impl Hub {
             weights,
             tokenizer,
         })
+    }
+
+    /// Offline, and `files` of `repo` are not in the cache.
+    fn not_cached(&self, repo: &str, files: &[&str]) -> Error {
+        Error::Input(format!(
+            "{repo} is not in the Hugging Face cache at {} (missing {} at revision {}), \
+             and HF_HUB_OFFLINE is set, so it cannot be downloaded: unset HF_HUB_OFFLINE \
+             to download it, or pass a local model folder to --model",
+            self.cache_dir.display(),
+            files.join(", "),
+            self.revision
+        ))
     }
 
     fn check(&self, repo: &str, file: &str) -> Result<()> {

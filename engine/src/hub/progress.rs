@@ -1,4 +1,4 @@
-//! How downloads report progress: a trait, an indicatif bar and a silent reporter.
+//! How downloads report progress: a trait, an indicatif bar and a reporter without bars.
 
 use std::sync::Mutex;
 
@@ -17,9 +17,16 @@ pub trait Progress {
     fn advance(&self, bytes: u64);
     /// The transfer ended (completed or not).
     fn finish(&self);
+    /// Another process is downloading `file` of `repo` into the same cache:
+    /// this one waits for it rather than fetching it twice. Says so on stderr,
+    /// as a silent wait would look like a hang.
+    fn waiting(&self, repo: &str, file: &str) {
+        eprintln!("waiting for another download of {file} from {repo}");
+    }
 }
 
-/// A reporter that prints nothing.
+/// A reporter that draws no progress bars (it still says when it waits for
+/// another process's download).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoProgress;
 

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use std::path::Path;
 
@@ -60,14 +61,67 @@ pub(crate) struct State {
     pub(crate) corrupt: bool,
 }
 
+/// Holds GETs of LFS content while closed, so a test can see what other
+/// clients do while one download is in flight.
+#[derive(Default)]
+pub(crate) struct Gate {
+    /// (closed, how many GETs it holds now)
+    state: Mutex<(bool, usize)>,
+    changed: Condvar,
+}
+
+impl Gate {
+    pub(crate) fn close(&self) {
+        self.state.lock().unwrap().0 = true;
+    }
+
+    pub(crate) fn open(&self) {
+        self.state.lock().unwrap().0 = false;
+        self.changed.notify_all();
+    }
+
+    /// Waits (at most a minute, so a broken test fails rather than hangs)
+    /// until the gate is open.
+    fn pass(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.1 += 1;
+        self.changed.notify_all();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while state.0 && Instant::now() < deadline {
+            state = self
+                .changed
+                .wait_timeout(state, Duration::from_secs(1))
+                .unwrap()
+                .0;
+        }
+        state.1 -= 1;
+    }
+
+    /// Waits until the gate holds `n` GETs; false after `timeout`.
+    pub(crate) fn wait_held(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap();
+        while state.1 < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self.changed.wait_timeout(state, left).unwrap().0;
+        }
+        true
+    }
+}
+
 /// A tiny HTTP/1.1 server that answers like the Hub: small files with a 200
 /// (`ETag`, `X-Repo-Commit`), `.safetensors` files (LFS) with a 302 to a
 /// "CDN" URL (`X-Linked-Etag` = sha256, `X-Linked-Size`), which serves the
 /// bytes and honours `Range`. Unknown repositories get 401 `RepoNotFound`,
-/// unknown files 404 `EntryNotFound`, as on the Hub.
+/// unknown files 404 `EntryNotFound`, as on the Hub. Each connection is
+/// served on its own thread.
 pub(crate) struct Server {
     pub(crate) endpoint: String,
     pub(crate) state: Arc<Mutex<State>>,
+    pub(crate) gate: Arc<Gate>,
 }
 
 impl Server {
@@ -81,13 +135,19 @@ impl Server {
                 .collect(),
             ..State::default()
         }));
-        let (shared, base) = (state.clone(), endpoint.clone());
+        let gate = Arc::new(Gate::default());
+        let (shared, base, held) = (state.clone(), endpoint.clone(), gate.clone());
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let _ = serve(stream, &shared, &base);
+                let (shared, base, held) = (shared.clone(), base.clone(), held.clone());
+                thread::spawn(move || serve(stream, &shared, &base, &held));
             }
         });
-        Server { endpoint, state }
+        Server {
+            endpoint,
+            state,
+            gate,
+        }
     }
 
     pub(crate) fn model() -> Server {
@@ -104,11 +164,20 @@ impl Server {
             endpoint: self.endpoint.clone(),
             cache_dir: cache.to_path_buf(),
             revision: "main".to_string(),
+            offline: false,
         }
     }
 
     pub(crate) fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
+    }
+
+    /// How many `method` requests had a path ending in `suffix`.
+    pub(crate) fn count(&self, method: &str, suffix: &str) -> usize {
+        let seen = self.seen();
+        seen.iter()
+            .filter(|s| s.method == method && s.path.ends_with(suffix))
+            .count()
     }
 }
 
@@ -116,6 +185,7 @@ pub(crate) fn serve(
     stream: TcpStream,
     state: &Mutex<State>,
     endpoint: &str,
+    gate: &Gate,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
@@ -169,8 +239,11 @@ pub(crate) fn serve(
             headers.push(("Content-Range", content_range));
         }
         let body = &body[start..];
+        let cut_after = if head { None } else { state.cut_after.take() };
+        drop(state);
         if !head {
-            if let Some(cut) = state.cut_after.take() {
+            gate.pass();
+            if let Some(cut) = cut_after {
                 write_head(&mut out, status, &headers, body.len())?;
                 out.write_all(&body[..cut])?;
                 out.flush()?;

@@ -10,6 +10,7 @@ use engine::hub::{self, Hub, NoProgress, Progress};
 use engine::Error;
 
 mod fake_hub;
+mod processes;
 
 use fake_hub::*;
 
@@ -89,6 +90,41 @@ fn a_cached_model_makes_no_request() {
         ..hub
     };
     assert_eq!(offline.model(REPO, &NoProgress).unwrap(), first);
+}
+
+#[test]
+fn offline_a_partly_cached_model_says_what_is_missing() {
+    let server = Server::model();
+    let cache = tempfile::tempdir().unwrap();
+    let hub = server.hub(cache.path());
+    let config = hub.get(REPO, "config.json", &NoProgress).unwrap();
+    let requests = server.seen().len();
+
+    let offline = Hub {
+        offline: true,
+        ..hub
+    };
+    assert_eq!(
+        offline.get(REPO, "config.json", &NoProgress).unwrap(),
+        config
+    );
+    let err = offline.model(REPO, &NoProgress).unwrap_err();
+    assert!(matches!(err, Error::Input(_)), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("missing model.safetensors, tokenizer.json"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&cache.path().display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("HF_HUB_OFFLINE"), "{message}");
+    let err = offline
+        .get(REPO, "tokenizer.json", &NoProgress)
+        .unwrap_err();
+    assert!(err.is_bad_input(), "{err:?}");
+    assert_eq!(server.seen().len(), requests, "{:?}", server.seen());
 }
 
 /// Records what a download reported.
@@ -185,6 +221,7 @@ fn an_unreachable_hub_is_a_download_error() {
         endpoint: closed_port(),
         cache_dir: cache.path().to_path_buf(),
         revision: "main".to_string(),
+        offline: false,
     };
     let err = hub.model(REPO, &NoProgress).unwrap_err();
     assert!(matches!(err, Error::Download(_)), "{err:?}");
@@ -254,7 +291,7 @@ fn hub_names_map_to_repos() {
 
 /// Runs `from_env_child` in a fresh copy of this test binary with `vars` set
 /// (and the other Hub variables removed), so no test mutates its own environment.
-fn from_env_in_child(vars: &[(&str, &str)], endpoint: &str, cache: &str) {
+fn from_env_in_child(vars: &[(&str, &str)], endpoint: &str, cache: &str, offline: bool) {
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command.args([
         "--exact",
@@ -262,11 +299,17 @@ fn from_env_in_child(vars: &[(&str, &str)], endpoint: &str, cache: &str) {
         "--nocapture",
         "--test-threads=1",
     ]);
-    for name in ["HF_ENDPOINT", "HF_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"] {
+    for name in [
+        "HF_ENDPOINT",
+        "HF_HUB_CACHE",
+        "HF_HOME",
+        "XDG_CACHE_HOME",
+        "HF_HUB_OFFLINE",
+    ] {
         command.env_remove(name);
     }
     command.envs(vars.iter().copied());
-    command.env("HUB_TEST_EXPECT", format!("{endpoint}\n{cache}"));
+    command.env("HUB_TEST_EXPECT", format!("{endpoint}\n{cache}\n{offline}"));
     let output = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
@@ -279,11 +322,14 @@ fn from_env_child() {
     let Ok(expect) = std::env::var("HUB_TEST_EXPECT") else {
         return;
     };
-    let (endpoint, cache) = expect.split_once('\n').unwrap();
+    let [endpoint, cache, offline] = expect.split('\n').collect::<Vec<_>>()[..] else {
+        panic!("HUB_TEST_EXPECT: {expect:?}");
+    };
     let hub = Hub::from_env();
     assert_eq!(hub.endpoint, endpoint);
     assert_eq!(hub.cache_dir, Path::new(cache));
     assert_eq!(hub.revision, "main");
+    assert_eq!(hub.offline.to_string(), offline);
 }
 
 #[test]
@@ -295,6 +341,7 @@ fn hub_settings_come_from_the_environment() {
         ],
         "http://mirror.test:8080",
         "/tmp/hf-home/hub",
+        false,
     );
     from_env_in_child(
         &[
@@ -303,10 +350,31 @@ fn hub_settings_come_from_the_environment() {
         ],
         "https://huggingface.co",
         "/tmp/hub-cache",
+        false,
     );
     from_env_in_child(
         &[("HOME", "/home/someone")],
         "https://huggingface.co",
         "/home/someone/.cache/huggingface/hub",
+        false,
     );
+}
+
+#[test]
+fn hf_hub_offline_takes_the_values_huggingface_hub_takes() {
+    for (value, offline) in [
+        ("1", true),
+        ("true", true),
+        ("YES", true),
+        ("on", true),
+        ("0", false),
+        ("false", false),
+        ("", false),
+    ] {
+        let vars = [
+            ("HF_HUB_CACHE", "/tmp/hub-cache"),
+            ("HF_HUB_OFFLINE", value),
+        ];
+        from_env_in_child(&vars, "https://huggingface.co", "/tmp/hub-cache", offline);
+    }
 }
