@@ -95,7 +95,7 @@ pub fn generate(state: AppState) {
     state.error.set(None);
     state.status.set(Status::Running);
     spawn_local(async move {
-        let second = if settings.strategy.uses_second_model() {
+        let second = if settings.strategy.second_model().is_some() {
             match second_model(state, &settings).await {
                 Ok(s) => Some(s),
                 Err(e) => return report_load_error(state, e),
@@ -166,7 +166,6 @@ pub fn score_texts(state: AppState, texts: Vec<String>) {
             model: &main.model,
             forwards: state.forwards,
             stop: state.models.with_value(|m| m.stop.clone()),
-            last: None,
             passes: None,
         };
         let mut results = Vec::new();

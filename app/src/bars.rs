@@ -1,7 +1,10 @@
-//! The bars of one sampling step, recomputed from the step's raw logits: a
-//! slider move re-draws them at once, with no forward pass.
+//! The bars of one greedy or sampling step. Under the settings the run used
+//! they are the engine's own candidates for the step: what the run did. Once
+//! a slider has moved they are recomputed from the step's raw logits under
+//! the current settings, with no forward pass: what those settings would do
+//! at this step, the run's chosen token marked cut only if they would cut it.
 
-use engine::decoding::steps::Cut;
+use engine::decoding::steps::{Cut, StepCandidate};
 use engine::decoding::SamplingParams;
 
 /// How many tokens the chart shows.
@@ -23,9 +26,64 @@ pub struct Bar {
     pub chosen: bool,
 }
 
-/// The chart of a step: the `n` most likely tokens under the model (the chosen
-/// one always included), each with what `params` make of it. `context` is the
-/// prompt and the tokens before the step (the repetition penalty reads it).
+/// One token step, as the chart needs it.
+pub struct TokenStep<'a> {
+    pub chosen: u32,
+    /// The engine's candidates, by raw probability.
+    pub candidates: &'a [StepCandidate],
+    /// The raw logits, when the run read the whole row.
+    pub logits: Option<&'a [f32]>,
+    /// The prompt and the tokens before the step (the repetition penalty reads it).
+    pub context: &'a [u32],
+    /// The distribution the run chose from.
+    pub used: Option<&'a SamplingParams>,
+}
+
+/// A step's chart, and whether it was recomputed under other settings than
+/// the run's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    pub bars: Vec<Bar>,
+    pub recomputed: bool,
+}
+
+/// The chart of `step` under the `current` settings (`None`: the current
+/// strategy chooses no token from one distribution), `n` bars plus the
+/// chosen token's.
+pub fn chart(step: &TokenStep<'_>, current: Option<&SamplingParams>, n: usize) -> Chart {
+    match (current, step.logits) {
+        (Some(params), Some(logits)) if Some(params) != step.used => Chart {
+            bars: bars(logits, step.context, params, step.chosen, n),
+            recomputed: true,
+        },
+        _ => Chart {
+            bars: own_bars(step.candidates, step.chosen, n),
+            recomputed: false,
+        },
+    }
+}
+
+/// The engine's candidates as bars: the `n` first by raw probability, and
+/// the chosen token.
+fn own_bars(candidates: &[StepCandidate], chosen: u32, n: usize) -> Vec<Bar> {
+    candidates
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| *i < n || c.id == chosen)
+        .map(|(_, c)| Bar {
+            id: c.id,
+            raw: c.raw_prob,
+            scaled: c.scaled_prob,
+            prob: c.prob,
+            cut: c.cut,
+            chosen: c.id == chosen,
+        })
+        .collect()
+}
+
+/// The chart of a step recomputed: the `n` most likely tokens under the model
+/// (the chosen one always included), each with what `params` make of it.
+/// `context` is the prompt and the tokens before the step.
 pub fn bars(
     logits: &[f32],
     context: &[u32],
@@ -53,16 +111,9 @@ pub fn bars(
         .collect()
 }
 
-/// The name of a cut as the page and its tests show it.
+/// The name of a cut as the page and its tests show it ("" for none).
 pub fn cut_name(cut: Option<Cut>) -> &'static str {
-    match cut {
-        None => "",
-        Some(Cut::TopK) => "top_k",
-        Some(Cut::TopP) => "top_p",
-        Some(Cut::MinP) => "min_p",
-        Some(Cut::NoRepeatNgram) => "no_repeat_ngram",
-        Some(Cut::MinNewTokens) => "min_new_tokens",
-    }
+    cut.map_or("", Cut::name)
 }
 
 #[cfg(test)]
@@ -113,6 +164,91 @@ mod tests {
             (kept - 1.0).abs() < 1e-5,
             "the 3 kept tokens hold all the mass: {kept}"
         );
+    }
+
+    /// A sampling run's step 0 at the default settings, as the engine reports it.
+    fn sampled_step(l: &[f32], chosen: u32) -> Vec<StepCandidate> {
+        SamplingParams::default()
+            .process(l, &[])
+            .step_candidates(20, chosen)
+    }
+
+    #[test]
+    fn under_the_runs_settings_the_chart_is_the_engines_own_step() {
+        let l = logits();
+        let used = SamplingParams::default();
+        let candidates = sampled_step(&l, 3);
+        let step = TokenStep {
+            chosen: 3,
+            candidates: &candidates,
+            logits: Some(&l),
+            context: &[],
+            used: Some(&used),
+        };
+        let own = chart(&step, Some(&used), 5);
+        assert!(!own.recomputed);
+        assert_eq!(own.bars.iter().map(|b| b.id).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        let c3 = candidates.iter().find(|c| c.id == 3).unwrap();
+        assert_eq!((own.bars[3].prob, own.bars[3].cut), (c3.prob, None));
+        assert!(own.bars[3].chosen);
+        // A strategy that samples nothing (beam search picked in the menu):
+        // still the run's own step.
+        assert_eq!(chart(&step, None, 5), own);
+    }
+
+    #[test]
+    fn after_a_slider_moves_the_chosen_token_is_cut_only_if_the_new_settings_cut_it() {
+        let l = logits();
+        let used = SamplingParams::default();
+        let candidates = sampled_step(&l, 3);
+        let step = TokenStep {
+            chosen: 3,
+            candidates: &candidates,
+            logits: Some(&l),
+            context: &[],
+            used: Some(&used),
+        };
+        let keeps = SamplingParams {
+            top_k: Some(4),
+            ..SamplingParams::default()
+        };
+        let kept = chart(&step, Some(&keeps), 5);
+        assert!(kept.recomputed);
+        let chosen = kept.bars.iter().find(|b| b.chosen).unwrap();
+        assert_eq!(chosen.id, 3);
+        assert_eq!(chosen.cut, None, "top-k 4 keeps token 3 (rank 4)");
+        assert!(chosen.prob > 0.0);
+        assert_eq!(kept.bars[4].cut, Some(Cut::TopK));
+
+        let cuts = SamplingParams {
+            top_k: Some(3),
+            ..SamplingParams::default()
+        };
+        let cut = chart(&step, Some(&cuts), 5);
+        let chosen = cut.bars.iter().find(|b| b.chosen).unwrap();
+        assert_eq!((chosen.cut, chosen.prob), (Some(Cut::TopK), 0.0));
+    }
+
+    #[test]
+    fn a_greedy_step_without_logits_shows_its_own_cuts() {
+        let greedy = SamplingParams {
+            temperature: 0.0,
+            ..SamplingParams::default()
+        };
+        let l = logits();
+        let candidates = greedy.process(&l, &[]).step_candidates(20, 0);
+        let step = TokenStep {
+            chosen: 0,
+            candidates: &candidates,
+            logits: None,
+            context: &[],
+            used: Some(&greedy),
+        };
+        let moved = SamplingParams::default();
+        let c = chart(&step, Some(&moved), 3);
+        assert!(!c.recomputed, "nothing to recompute from");
+        assert_eq!(c.bars[0].cut, None);
+        assert_eq!(cut_name(c.bars[1].cut), "greedy");
     }
 
     #[test]

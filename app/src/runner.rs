@@ -1,18 +1,14 @@
-//! Running a strategy in the page: the engine's decoding functions over the
+//! Running a strategy in the page: the engine's strategy runner over the
 //! loaded models, each forward pass counted, the browser given a turn to draw
 //! between passes, Stop honoured at the next pass, and every step streamed
 //! into the page's state.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use engine::backend::{Cache, KvCache, LanguageModel, Logits, Model};
 use engine::config::Gpt2Config;
-use engine::decoding::rng::Rng;
-use engine::decoding::{
-    beam_search, contrastive, greedy, sample, speculative, GenerateOptions, Step, Verify,
-};
+use engine::decoding::{run as run_strategy, GenerateOptions, Outcome, Step};
 use engine::{Error, Result};
 use leptos::prelude::*;
 
@@ -21,15 +17,13 @@ use crate::speed::{PassTime, Speed};
 use crate::state::{AppState, Chip, Loaded, RunView, StepRecord};
 
 /// A model as a strategy sees it in the page: every pass counted (and timed,
-/// when asked), the last row-0 logits kept for the chart, the browser given a
-/// turn before each CPU pass (on the GPU, waiting for the readback already
-/// gives it one), and an error once Stop was pressed.
+/// when asked), the browser given a turn before each CPU pass (on the GPU,
+/// waiting for the readback already gives it one), and an error once Stop
+/// was pressed.
 pub struct Tracked<'a> {
     pub model: &'a Model,
     pub forwards: RwSignal<usize>,
     pub stop: Rc<Cell<bool>>,
-    /// Where the last pass's final logits of row 0 go, if anywhere.
-    pub last: Option<&'a RefCell<Option<Arc<[f32]>>>>,
     /// Where each pass's time goes, if anywhere.
     pub passes: Option<&'a RefCell<Vec<PassTime>>>,
 }
@@ -59,9 +53,6 @@ impl LanguageModel for Tracked<'_> {
             passes.borrow_mut().push(PassTime { prefill, seconds });
         }
         self.forwards.update(|n| *n += 1);
-        if let Some(slot) = self.last {
-            *slot.borrow_mut() = Some(logits.last(0).into());
-        }
         Ok(logits)
     }
 }
@@ -86,9 +77,12 @@ pub async fn run(
 ) -> Result<String> {
     let tokenizer = &main.tokenizer;
     let prompt = tokenizer.encode(&settings.prompt)?;
-    state
-        .run
-        .set(Some(RunView::new(settings.strategy, prompt.clone())));
+    let decoding = settings.decoding();
+    state.run.set(Some(RunView::new(
+        settings.strategy,
+        prompt.clone(),
+        decoding.sampling(),
+    )));
     state.selected.set(None);
     state.speed.set(None);
     let options = GenerateOptions {
@@ -97,119 +91,36 @@ pub async fn run(
         eos_token_id: tokenizer.eos_token_id(),
     };
     let stop = state.models.with_value(|m| m.stop.clone());
-    let last_logits = RefCell::new(None);
     let passes = RefCell::new(Vec::new());
-    let keeps_logits = matches!(settings.strategy, Strategy::Greedy | Strategy::Sample);
-    let model = Tracked {
-        model: &main.model,
+    let tracked = |model| Tracked {
+        model,
         forwards: state.forwards,
         stop: stop.clone(),
-        last: keeps_logits.then_some(&last_logits),
         passes: Some(&passes),
     };
-    let second_model = second.as_ref().map(|s| Tracked {
-        model: &s.model,
-        forwards: state.forwards,
-        stop: stop.clone(),
-        last: None,
-        passes: Some(&passes),
-    });
+    let model = tracked(&main.model);
+    let second_model = second.as_ref().map(|s| tracked(&s.model));
     let mut on_step = |step: Step| {
-        let logits = last_logits.borrow_mut().take();
         state.run.update(|run| {
             if let Some(run) = run {
-                record(run, step, logits, tokenizer);
+                record(run, step, tokenizer);
             }
         });
     };
     let started = crate::loader::now_ms();
-    let second = || {
-        second_model
-            .as_ref()
-            .ok_or_else(|| Error::input("the second model is not loaded"))
-    };
-    let mut summary = String::new();
-    let outcome: Result<()> = async {
-        match settings.strategy {
-            Strategy::Greedy => {
-                greedy(&model, &prompt, &options, &mut on_step).await?;
-            }
-            Strategy::Sample => {
-                sample(
-                    &model,
-                    &prompt,
-                    &options,
-                    &settings.sampling(),
-                    settings.seed,
-                    1,
-                    &mut on_step,
-                )
-                .await?;
-            }
-            Strategy::Beam => {
-                let best =
-                    beam_search(&model, &prompt, &options, &settings.beam(), &mut on_step).await?;
-                if let Some(best) = best.first() {
-                    summary = format!(
-                        "best beam: score {:.3} (log-probability / length)",
-                        best.score
-                    );
-                    let ids = best.ids.clone();
-                    state.run.update(|run| {
-                        if let Some(run) = run {
-                            set_chips(run, &ids, tokenizer);
-                        }
-                    });
-                }
-            }
-            Strategy::Contrastive => {
-                contrastive(
-                    &model,
-                    second()?,
-                    &prompt,
-                    &options,
-                    &settings.contrastive(),
-                    &mut on_step,
-                )
-                .await?;
-            }
-            Strategy::Speculative => {
-                let sampling = settings.sampling();
-                sampling.validate()?;
-                let mut rng = Rng::new(settings.seed);
-                let mut uniform = || rng.next_f64();
-                let probs =
-                    |logits: &[f32], context: &[u32]| sampling.process(logits, context).probs;
-                let verify = if sampling.is_greedy() {
-                    Verify::Greedy
-                } else {
-                    Verify::Sample {
-                        probs: &probs,
-                        uniform: &mut uniform,
-                    }
-                };
-                let (_, stats) = speculative(
-                    &model,
-                    second()?,
-                    &prompt,
-                    &options,
-                    settings.gamma,
-                    verify,
-                    &mut on_step,
-                )
-                .await?;
-                summary = format!(
-                    "{} of {} drafted tokens accepted ({:.0}%), {} target passes",
-                    stats.accepted,
-                    stats.drafted,
-                    100.0 * stats.acceptance_rate(),
-                    stats.target_passes
-                );
-            }
-        }
-        Ok(())
-    }
+    let outcome = run_strategy(
+        &decoding,
+        &model,
+        second_model.as_ref(),
+        &prompt,
+        &options,
+        &mut on_step,
+    )
     .await;
+    let summary = outcome
+        .as_ref()
+        .map(|o| summarize(state, o, tokenizer))
+        .unwrap_or_default();
     let seconds = (crate::loader::now_ms() - started) / 1000.0;
     let n = state
         .run
@@ -230,13 +141,39 @@ pub async fn run(
     })
 }
 
+/// The run's closing line beyond its speed: beam search's best score (and
+/// its tokens as the chips), speculative decoding's acceptance.
+fn summarize(state: AppState, outcome: &Outcome, tokenizer: &engine::tokenizer::Tokenizer) -> String {
+    if let Some(stats) = &outcome.speculative {
+        return format!(
+            "{} of {} drafted tokens accepted ({:.0}%), {} target passes",
+            stats.accepted,
+            stats.drafted,
+            100.0 * stats.acceptance_rate(),
+            stats.target_passes
+        );
+    }
+    let beam = state
+        .run
+        .with_untracked(|r| r.as_ref().is_some_and(|r| r.strategy == Strategy::Beam));
+    match outcome.sequences.first() {
+        Some(best) if beam => {
+            state.run.update(|run| {
+                if let Some(run) = run {
+                    set_chips(run, &best.ids, tokenizer);
+                }
+            });
+            format!(
+                "best beam: score {:.3} (log-probability / length)",
+                best.score
+            )
+        }
+        _ => String::new(),
+    }
+}
+
 /// Adds one step to the run: its record, and the tokens it produced as chips.
-fn record(
-    run: &mut RunView,
-    step: Step,
-    logits: Option<Arc<[f32]>>,
-    tokenizer: &engine::tokenizer::Tokenizer,
-) {
+fn record(run: &mut RunView, step: Step, tokenizer: &engine::tokenizer::Tokenizer) {
     let index = run.steps.len();
     let before = run.chips.len();
     let chip = |id| Chip {
@@ -258,7 +195,6 @@ fn record(
         Step::Beams { beams } => {
             run.steps.push(StepRecord {
                 step: step.clone(),
-                logits,
                 before,
             });
             if let Some(best) = beams.first() {
@@ -268,11 +204,7 @@ fn record(
             return;
         }
     }
-    run.steps.push(StepRecord {
-        step,
-        logits,
-        before,
-    });
+    run.steps.push(StepRecord { step, before });
     run.text = tokenizer.decode(&run.ids()).unwrap_or_default();
 }
 
@@ -315,7 +247,7 @@ mod tests {
     #[test]
     fn a_speculative_round_emits_its_accepted_drafts_then_the_added_token() {
         let t = tokenizer();
-        let mut run = RunView::new(Strategy::Speculative, vec![6214, 345]);
+        let mut run = RunView::new(Strategy::Speculative, vec![6214, 345], None);
         let draft = |id, accepted| Draft {
             id,
             p: 0.5,
@@ -327,7 +259,7 @@ mod tests {
             added: 198,
             resampled: true,
         };
-        record(&mut run, round, None, &t);
+        record(&mut run, round, &t);
         assert_eq!(run.ids(), [2582, 11, 198]);
         assert!(run.chips.iter().all(|c| c.step == 0));
         assert_eq!(run.text, " soon,\n");
@@ -336,7 +268,7 @@ mod tests {
     #[test]
     fn beam_chips_follow_the_best_beam() {
         let t = tokenizer();
-        let mut run = RunView::new(Strategy::Beam, vec![6214, 345]);
+        let mut run = RunView::new(Strategy::Beam, vec![6214, 345], None);
         let beams = |ids: Vec<u32>| Step::Beams {
             beams: vec![BeamState {
                 ids,
@@ -344,8 +276,8 @@ mod tests {
                 finished: false,
             }],
         };
-        record(&mut run, beams(vec![2582]), None, &t);
-        record(&mut run, beams(vec![1568, 11]), None, &t);
+        record(&mut run, beams(vec![2582]), &t);
+        record(&mut run, beams(vec![1568, 11]), &t);
         assert_eq!(run.ids(), [1568, 11]);
         assert_eq!(run.chips.iter().map(|c| c.step).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(run.steps.len(), 2);
@@ -355,16 +287,20 @@ mod tests {
     #[test]
     fn token_steps_keep_their_logits_and_position() {
         let t = tokenizer();
-        let mut run = RunView::new(Strategy::Sample, vec![6214]);
-        let token = |chosen| Step::Token {
+        let mut run = RunView::new(Strategy::Sample, vec![6214], None);
+        let token = |chosen, l: f32| Step::Token {
             row: 0,
             chosen,
             candidates: Vec::new(),
+            logits: Some(vec![l; 4].into()),
         };
-        record(&mut run, token(345), Some(vec![0.5; 4].into()), &t);
-        record(&mut run, token(2582), Some(vec![1.5; 4].into()), &t);
+        record(&mut run, token(345, 0.5), &t);
+        record(&mut run, token(2582, 1.5), &t);
         assert_eq!(run.steps[1].before, 1);
-        assert_eq!(run.steps[1].logits.as_deref(), Some(&[1.5; 4][..]));
+        let Step::Token { logits, .. } = &run.steps[1].step else {
+            panic!("{:?}", run.steps[1].step)
+        };
+        assert_eq!(logits.as_deref(), Some(&[1.5; 4][..]));
         assert_eq!(run.text, " you soon");
     }
 }

@@ -1,65 +1,13 @@
 //! The page's settings — model, strategy, sliders, prompt — and their form in
 //! the URL's query string, so that a view can be shared by its address.
 
-use engine::decoding::{BeamParams, ContrastiveParams, EarlyStopping, SamplingParams};
+use engine::decoding::{
+    BeamParams, ContrastiveParams, EarlyStopping, SamplingParams, SpeculativeParams,
+    Strategy as Decoding,
+};
 
-/// The decoding strategies the page offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    Greedy,
-    Beam,
-    Sample,
-    Contrastive,
-    Speculative,
-}
-
-impl Strategy {
-    /// Every strategy, in the order the picker lists them.
-    pub const ALL: [Strategy; 5] = [
-        Strategy::Greedy,
-        Strategy::Beam,
-        Strategy::Sample,
-        Strategy::Contrastive,
-        Strategy::Speculative,
-    ];
-
-    /// The name used in the URL and the picker's option values.
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Greedy => "greedy",
-            Strategy::Beam => "beam",
-            Strategy::Sample => "sample",
-            Strategy::Contrastive => "contrastive",
-            Strategy::Speculative => "speculative",
-        }
-    }
-
-    /// What the picker shows.
-    pub fn label(self) -> &'static str {
-        match self {
-            Strategy::Greedy => "Greedy",
-            Strategy::Beam => "Beam search",
-            Strategy::Sample => "Sampling",
-            Strategy::Contrastive => "Contrastive",
-            Strategy::Speculative => "Speculative",
-        }
-    }
-
-    /// The strategy called `name`, if there is one.
-    pub fn parse(name: &str) -> Option<Strategy> {
-        Strategy::ALL.into_iter().find(|s| s.name() == name)
-    }
-
-    /// Whether temperature, top-k, top-p and min-p shape this strategy's choices.
-    pub fn uses_sampling(self) -> bool {
-        matches!(self, Strategy::Sample | Strategy::Speculative)
-    }
-
-    /// Whether it needs the second model (amateur or draft).
-    pub fn uses_second_model(self) -> bool {
-        matches!(self, Strategy::Contrastive | Strategy::Speculative)
-    }
-}
+/// The decoding strategies the page offers, as the engine names them.
+pub use engine::decoding::Method as Strategy;
 
 /// Where the model runs in the browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +221,27 @@ impl Settings {
             early_stopping: EarlyStopping::False,
             num_return_sequences: 1,
             no_repeat_ngram_size: None,
+        }
+    }
+
+    /// The engine's strategy for these settings. Speculative decoding verifies
+    /// by sampling when the temperature is above 0 (the engine's rule).
+    pub fn decoding(&self) -> Decoding {
+        match self.strategy {
+            Strategy::Greedy => Decoding::Greedy,
+            Strategy::Beam => Decoding::Beam(self.beam()),
+            Strategy::Sample => Decoding::Sample {
+                sampling: self.sampling(),
+                seed: self.seed,
+                num_return_sequences: 1,
+            },
+            Strategy::Contrastive => Decoding::Contrastive(self.contrastive()),
+            Strategy::Speculative => Decoding::Speculative(SpeculativeParams {
+                gamma: self.gamma,
+                sampling: self.sampling(),
+                seed: self.seed,
+                num_return_sequences: 1,
+            }),
         }
     }
 

@@ -5,10 +5,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use engine::backend::Model;
-use engine::decoding::Step;
+use engine::decoding::{SamplingParams, Step};
 use engine::tokenizer::Tokenizer;
 use leptos::prelude::*;
 
@@ -59,10 +58,9 @@ pub struct FileProgress {
 /// One step of a run as the page keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepRecord {
+    /// The step as the engine reported it (a token step carries the raw
+    /// logits it was chosen from, when the strategy read the whole row).
     pub step: Step,
-    /// Greedy and sampling: the raw logits the token was chosen from, so the
-    /// chart can be redrawn under other slider values.
-    pub logits: Option<Arc<[f32]>>,
     /// How many output tokens came before this step.
     pub before: usize,
 }
@@ -80,6 +78,9 @@ pub struct Chip {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunView {
     pub strategy: Strategy,
+    /// The distribution the run's token steps were chosen from (greedy and
+    /// sampling), to tell whether the sliders have moved since.
+    pub sampling: Option<SamplingParams>,
     pub prompt_ids: Vec<u32>,
     pub chips: Vec<Chip>,
     pub text: String,
@@ -90,9 +91,14 @@ pub struct RunView {
 
 impl RunView {
     /// An empty run of `strategy` after `prompt_ids`.
-    pub fn new(strategy: Strategy, prompt_ids: Vec<u32>) -> Self {
+    pub fn new(
+        strategy: Strategy,
+        prompt_ids: Vec<u32>,
+        sampling: Option<SamplingParams>,
+    ) -> Self {
         RunView {
             strategy,
+            sampling,
             prompt_ids,
             chips: Vec::new(),
             text: String::new(),

@@ -1,12 +1,13 @@
 //! The bar chart of one greedy or sampling step: each candidate's raw
 //! probability and its probability after temperature and truncation, the
-//! cut ones marked. It is computed from the step's logits and the current
-//! sliders, so it follows them at once.
+//! cut ones marked. Under the run's own settings it is the engine's step;
+//! once a slider moves it is recomputed from the step's logits, so it
+//! follows the sliders at once (see [`crate::bars`]).
 
-use engine::decoding::{SamplingParams, Step};
+use engine::decoding::Step;
 use leptos::prelude::*;
 
-use crate::bars::{bars, cut_name, Bar, CHART_TOKENS};
+use crate::bars::{chart, cut_name, Bar, Chart, TokenStep, CHART_TOKENS};
 use crate::runner::token_text;
 use crate::settings::Strategy;
 use crate::state::AppState;
@@ -18,27 +19,31 @@ pub fn StepChart() -> impl IntoView {
     let state = expect_context::<AppState>();
     let chart = Memo::new(move |_| {
         let index = state.selected.get();
-        let strategy = state.settings.with(|s| s.strategy);
-        // Greedy picks the argmax of the model's own distribution: its bars
-        // are that distribution, uncut.
-        let params = if strategy.uses_sampling() {
-            state.settings.with(|s| s.sampling())
-        } else {
-            SamplingParams::default()
-        };
+        // The distribution the current settings would choose from.
+        let current = state.settings.with(|s| s.decoding().sampling());
         state.run.with(|run| {
             let run = run.as_ref()?;
             let index = index.unwrap_or(run.steps.len().checked_sub(1)?);
             let record = run.steps.get(index)?;
-            let (Step::Token { chosen, .. }, Some(logits)) = (&record.step, &record.logits) else {
+            let Step::Token {
+                chosen,
+                candidates,
+                logits,
+                ..
+            } = &record.step
+            else {
                 return None;
             };
             let mut context = run.prompt_ids.clone();
             context.extend(run.chips.iter().take(record.before).map(|c| c.id));
-            Some((
-                index,
-                bars(logits, &context, &params, *chosen, CHART_TOKENS),
-            ))
+            let step = TokenStep {
+                chosen: *chosen,
+                candidates,
+                logits: logits.as_deref(),
+                context: &context,
+                used: run.sampling.as_ref(),
+            };
+            Some((index, chart(&step, current.as_ref(), CHART_TOKENS)))
         })
     });
     let texts = move |bars: &[Bar]| {
@@ -72,9 +77,14 @@ pub fn StepChart() -> impl IntoView {
                 <span class="key raw"></span>"model" <span class="key kept"></span>"after temperature and cuts"
                 <span class="key chosen"></span>"chosen" <span class="scale-note">"· the longest bar spans the track"</span>
             </div>
+            <Show when=move || chart.with(|c| c.as_ref().is_some_and(|(_, c)| c.recomputed))>
+                <p class="chart-note" data-testid="chart-note">
+                    "The settings have changed since this run: the bars show what the current settings make of this step's logits. The run chose the marked token under its own settings."
+                </p>
+            </Show>
             <div class="chart" data-testid="step-chart" role="list">
                 {move || match chart.get() {
-                    Some((_, bars)) => {
+                    Some((_, Chart { bars, .. })) => {
                         let names = texts(&bars);
                         // The longest bar spans the track; the numbers stay absolute.
                         let scale = bars.iter().map(|b| b.raw.max(b.prob)).fold(1e-9, f32::max);

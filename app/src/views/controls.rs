@@ -131,7 +131,7 @@ pub fn Controls() -> impl IntoView {
                 <Number id="gamma" label="Drafted tokens γ" min=1 max=16
                     get={|s| s.gamma as u64} set={|s, v| s.gamma = v as usize}/>
             </Show>
-            <Show when=move || strategy().uses_second_model()>
+            <Show when=move || strategy().second_model().is_some()>
                 <label for="second">{move || if strategy() == Strategy::Contrastive { "Amateur model" } else { "Draft model" }}</label>
                 <input id="second" data-testid="second" type="text"
                     prop:value=move || state.settings.with(|s| s.second.clone())

@@ -72,6 +72,22 @@ impl Method {
         }
     }
 
+    /// The name for people (the page's picker).
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::Greedy => "Greedy",
+            Method::Beam => "Beam search",
+            Method::Sample => "Sampling",
+            Method::Contrastive => "Contrastive",
+            Method::Speculative => "Speculative",
+        }
+    }
+
+    /// Whether temperature, top-k, top-p and min-p shape its choices.
+    pub fn uses_sampling(self) -> bool {
+        matches!(self, Method::Sample | Method::Speculative)
+    }
+
     /// The method called `name`, if one is.
     pub fn parse(name: &str) -> Option<Method> {
         Method::ALL.into_iter().find(|m| m.name() == name)

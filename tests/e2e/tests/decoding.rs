@@ -71,6 +71,10 @@ fn slider_redraws_without_a_forward_pass() {
     let passes = forward_count(&page);
     let before = bars(&page);
     assert!(
+        !page.exists("chart-note"),
+        "chart-note shown before any slider moved"
+    );
+    assert!(
         before.len() > 3,
         "step-chart needs more than 3 bars for top-k 3: {before:?}"
     );
@@ -88,6 +92,10 @@ fn slider_redraws_without_a_forward_pass() {
         "bars redrawn at temperature 0.5",
     );
     let cooler = bars(&page);
+    assert!(
+        page.exists("chart-note"),
+        "chart-note (the bars are recomputed for the new settings) missing after a slider moved"
+    );
     let (was, now) = (top(&before), top(&cooler));
     assert_eq!(
         now.token_id, was.token_id,
