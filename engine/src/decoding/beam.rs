@@ -30,7 +30,7 @@
 //! hypotheses ahead of new ones with an equal score. With f32 log-probabilities
 //! of distinct tokens exact ties are rare; every fixture case matches.
 
-use crate::backend::{KvCache, LanguageModel};
+use crate::backend::{KvCache, LanguageModel, Logits};
 use crate::decoding::processors::banned_ngram_tokens;
 use crate::decoding::select::top_n;
 use crate::decoding::steps::{BeamState, Step};
@@ -162,7 +162,6 @@ pub async fn beam_search<M: LanguageModel>(
     params.validate()?;
     let config = model.config();
     options.check(prompt.len(), config.n_positions)?;
-    let k = params.num_beams;
     let max_new = options
         .max_new_tokens
         .min(config.n_positions - prompt.len());
@@ -173,39 +172,99 @@ pub async fn beam_search<M: LanguageModel>(
         };
         return Ok(vec![empty; params.num_return_sequences]);
     }
-
-    let mut beams: Vec<Beam> = (0..k)
-        .map(|b| Beam {
-            ids: Vec::new(),
-            logprob: if b == 0 { 0.0 } else { NEG },
-        })
-        .collect();
-    let mut finished: Vec<Hypothesis> = Vec::with_capacity(k);
-    let mut improvable = true;
+    let mut search = Search::new(params, max_new);
     let mut cache = model.new_cache(1)?;
     cache.reserve(prompt.len() + options.max_new_tokens)?;
     let mut logits = model.forward(&mut cache, &[prompt], 1).await?;
-    cache.reorder(&vec![0; k])?;
-    let mut tokens = prompt.to_vec();
-
+    cache.reorder(&vec![0; params.num_beams])?;
     for step in 0..max_new {
-        // 1. Log-probabilities, processed, plus each beam's score.
-        let vocab = logits.vocab;
-        let mut scores = Vec::with_capacity(k * vocab);
-        for (b, beam) in beams.iter().enumerate() {
+        let scores = search.scores(&logits, step, prompt, options);
+        let last = step + 1 == max_new;
+        let candidates = search.candidates(&scores, logits.vocab, last, options);
+        search.finish(&candidates);
+        let sources = search.advance(&candidates);
+        let live = if last { &[][..] } else { &search.beams[..] };
+        on_step(Step::Beams {
+            beams: beam_states(live, &search.finished),
+        });
+        if last || search.done(step + 1) {
+            break;
+        }
+        let rows: Vec<&[u32]> = search
+            .beams
+            .iter()
+            .map(|b| &b.ids[b.ids.len() - 1..])
+            .collect();
+        cache.reorder(&sources)?;
+        logits = model.forward(&mut cache, &rows, 1).await?;
+    }
+    Ok(search.into_output())
+}
+
+/// The state of a search between steps.
+struct Search<'a> {
+    params: &'a BeamParams,
+    /// K.
+    k: usize,
+    /// The length limit in new tokens.
+    max_new: usize,
+    beams: Vec<Beam>,
+    finished: Vec<Hypothesis>,
+    /// Whether a live beam can still beat the worst of K finished hypotheses.
+    improvable: bool,
+}
+
+impl<'a> Search<'a> {
+    /// K copies of the prompt, all but the first with score −1e9.
+    fn new(params: &'a BeamParams, max_new: usize) -> Self {
+        let k = params.num_beams;
+        Search {
+            params,
+            k,
+            max_new,
+            beams: (0..k)
+                .map(|b| Beam {
+                    ids: Vec::new(),
+                    logprob: if b == 0 { 0.0 } else { NEG },
+                })
+                .collect(),
+            finished: Vec::with_capacity(k),
+            improvable: true,
+        }
+    }
+
+    /// 1. Each beam's log-probabilities, processed, plus its score: K × vocab.
+    fn scores(
+        &self,
+        logits: &Logits,
+        step: usize,
+        prompt: &[u32],
+        options: &GenerateOptions,
+    ) -> Vec<f32> {
+        let mut scores = Vec::with_capacity(self.k * logits.vocab);
+        let mut tokens = prompt.to_vec();
+        for (b, beam) in self.beams.iter().enumerate() {
             let mut lp = log_softmax(logits.last(if logits.rows == 1 { 0 } else { b }));
             options.suppress_early_eos(step, &mut lp);
-            if let Some(n) = params.no_repeat_ngram_size {
+            if let Some(n) = self.params.no_repeat_ngram_size {
                 tokens.truncate(prompt.len());
                 tokens.extend_from_slice(&beam.ids);
                 ban_repeated_ngrams(&tokens, n, &mut lp);
             }
             scores.extend(lp.iter().map(|&l| l + beam.logprob));
         }
+        scores
+    }
 
-        // 2-3. The 2K best continuations and which of them stop.
-        let last = step + 1 == max_new;
-        let candidates: Vec<Candidate> = top_n(&scores, 2 * k)
+    /// 2-3. The 2K best continuations, and which of them stop.
+    fn candidates(
+        &self,
+        scores: &[f32],
+        vocab: usize,
+        last: bool,
+        options: &GenerateOptions,
+    ) -> Vec<Candidate> {
+        top_n(scores, 2 * self.k)
             .into_iter()
             .map(|i| {
                 let token = (i % vocab) as u32;
@@ -216,89 +275,99 @@ pub async fn beam_search<M: LanguageModel>(
                     hit: last || Some(token) == options.eos_token_id,
                 }
             })
-            .collect();
-        let penalized = |c: &Candidate| c.logprob + if c.hit { NEG } else { 0.0 };
-        let next = top_n(&candidates.iter().map(penalized).collect::<Vec<_>>(), k);
+            .collect()
+    }
 
-        // 4. The K best candidates that stopped join the finished hypotheses.
-        let full = finished.len() == k && params.early_stopping == EarlyStopping::True;
-        if improvable && !full {
-            for c in candidates[..k].iter().filter(|c| c.hit) {
-                let mut ids = beams[c.beam].ids.clone();
-                ids.push(c.token);
-                let score = params.normalize(c.logprob, ids.len());
-                finished.push(Hypothesis {
-                    ids,
-                    logprob: c.logprob,
-                    score,
-                });
-            }
-            // Stable: earlier (already kept, then better-ranked) hypotheses win ties.
-            finished.sort_by(|a, b| b.score.total_cmp(&a.score));
-            finished.truncate(k);
+    /// 4. The K best candidates that stopped join the finished hypotheses.
+    fn finish(&mut self, candidates: &[Candidate]) {
+        let full =
+            self.finished.len() == self.k && self.params.early_stopping == EarlyStopping::True;
+        if !self.improvable || full {
+            return;
         }
+        for c in candidates[..self.k].iter().filter(|c| c.hit) {
+            let mut ids = self.beams[c.beam].ids.clone();
+            ids.push(c.token);
+            let score = self.params.normalize(c.logprob, ids.len());
+            self.finished.push(Hypothesis {
+                ids,
+                logprob: c.logprob,
+                score,
+            });
+        }
+        // Stable: earlier (already kept, then better-ranked) hypotheses win ties.
+        self.finished.sort_by(|a, b| b.score.total_cmp(&a.score));
+        self.finished.truncate(self.k);
+    }
 
-        // The live beams of the next step, and the cache rows they continue.
-        let sources: Vec<usize> = next.iter().map(|&i| candidates[i].beam).collect();
-        beams = next
+    /// The K best candidates that did not stop become the live beams; returns
+    /// the cache rows they continue.
+    fn advance(&mut self, candidates: &[Candidate]) -> Vec<usize> {
+        let penalized: Vec<f32> = candidates
+            .iter()
+            .map(|c| c.logprob + if c.hit { NEG } else { 0.0 })
+            .collect();
+        let next = top_n(&penalized, self.k);
+        let sources = next.iter().map(|&i| candidates[i].beam).collect();
+        self.beams = next
             .iter()
             .map(|&i| {
                 let c = &candidates[i];
-                let mut ids = beams[c.beam].ids.clone();
+                let mut ids = self.beams[c.beam].ids.clone();
                 ids.push(c.token);
                 Beam {
                     ids,
-                    logprob: penalized(c),
+                    logprob: penalized[i],
                 }
             })
             .collect();
-        let live = if last { &[][..] } else { &beams[..] };
-        on_step(Step::Beams {
-            beams: beam_states(live, &finished),
-        });
+        sources
+    }
 
-        // 5. Whether to go on.
-        let new_len = step + 1;
-        if finished.len() == k {
+    /// 5. Whether the search is over after `new_len` new tokens (the length
+    /// limit aside): K hypotheses finished with early stopping, or no live
+    /// beam can beat the worst of them.
+    fn done(&mut self, new_len: usize) -> bool {
+        let (k, params) = (self.k, self.params);
+        if self.finished.len() == k {
             let horizon =
                 if params.early_stopping == EarlyStopping::Never && params.length_penalty > 0.0 {
-                    max_new
+                    self.max_new
                 } else {
                     new_len
                 };
-            let best_possible = params.normalize(beams[0].logprob, horizon);
-            improvable &= best_possible > finished[k - 1].score;
+            let best_possible = params.normalize(self.beams[0].logprob, horizon);
+            self.improvable &= best_possible > self.finished[k - 1].score;
         }
-        let all_done = finished.len() == k && params.early_stopping == EarlyStopping::True;
-        if last || !improvable || all_done {
-            break;
-        }
-        let rows: Vec<&[u32]> = beams.iter().map(|b| &b.ids[b.ids.len() - 1..]).collect();
-        cache.reorder(&sources)?;
-        logits = model.forward(&mut cache, &rows, 1).await?;
+        let all_done = self.finished.len() == k && params.early_stopping == EarlyStopping::True;
+        !self.improvable || all_done
     }
 
-    // The best finished hypotheses; live beams only if too few finished (the
-    // length limit finishes K of them, so this does not happen in practice).
-    let mut out: Vec<Generated> = finished
-        .into_iter()
-        .map(|h| Generated {
-            ids: h.ids,
-            score: h.score,
-        })
-        .collect();
-    for beam in beams {
-        if out.len() >= params.num_return_sequences {
-            break;
+    /// The best finished hypotheses; live beams only if too few finished (the
+    /// length limit finishes K of them, so this does not happen in practice).
+    fn into_output(self) -> Vec<Generated> {
+        let n = self.params.num_return_sequences;
+        let mut out: Vec<Generated> = self
+            .finished
+            .into_iter()
+            .map(|h| Generated {
+                ids: h.ids,
+                score: h.score,
+            })
+            .collect();
+        for beam in self.beams {
+            if out.len() >= n {
+                break;
+            }
+            let score = self.params.normalize(beam.logprob, beam.ids.len().max(1));
+            out.push(Generated {
+                ids: beam.ids,
+                score,
+            });
         }
-        let score = params.normalize(beam.logprob, beam.ids.len().max(1));
-        out.push(Generated {
-            ids: beam.ids,
-            score,
-        });
+        out.truncate(n);
+        out
     }
-    out.truncate(params.num_return_sequences);
-    Ok(out)
 }
 
 /// The step event: live beams (best first), then the finished hypotheses kept.
