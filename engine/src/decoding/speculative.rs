@@ -12,7 +12,7 @@
 //! With greedy verification a draft is accepted when it is the target's argmax,
 //! and the output is the target's greedy output.
 
-use crate::backend::{KvCache, LanguageModel};
+use crate::backend::{KvCache, LanguageModel, Logits};
 use crate::decoding::steps::{Draft, Step};
 use crate::decoding::select::{argmax, inverse_cdf};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
@@ -109,6 +109,136 @@ impl Dist {
     }
 }
 
+/// The draft's proposals: up to `g` tokens pushed on `seq`, one forward pass
+/// each, stopping after an end-of-text; their distributions returned.
+async fn draft_tokens<D: LanguageModel>(
+    draft: &D,
+    cache: &mut D::Cache,
+    seq: &mut Vec<u32>,
+    g: usize,
+    made: usize,
+    verify: &mut Verify<'_>,
+    options: &GenerateOptions,
+) -> Result<Vec<Dist>> {
+    let mut qs: Vec<Dist> = Vec::with_capacity(g);
+    for i in 0..g {
+        let unseen = &seq[cache.len()..];
+        let l = draft.forward(cache, &[unseen], 1).await?;
+        let mut logits = l.last(0).to_vec();
+        options.suppress_early_eos(made + i, &mut logits);
+        let q = Dist::new(verify, &logits, seq);
+        let x = q.choose(verify);
+        qs.push(q);
+        seq.push(x);
+        if Some(x) == options.eos_token_id {
+            break; // nothing after end-of-text can be emitted
+        }
+    }
+    Ok(qs)
+}
+
+/// What the target made of a round's drafts.
+struct Round {
+    /// The drafts as the step reports them (an accepted end-of-text aside).
+    drafted: Vec<Draft>,
+    /// The accepted drafts with their log-probabilities under the target.
+    emitted: Vec<(u32, f32)>,
+    /// The token the target adds: (id, log-probability, resampled after a rejection).
+    added: (u32, f32, bool),
+    accepted: usize,
+}
+
+/// Verifies the drafts `seq[len..]` against the target's logits `l` (one
+/// position per draft and the one after), in order, until one is rejected.
+fn verify_drafts(
+    l: &Logits,
+    qs: &[Dist],
+    seq: &[u32],
+    len: usize,
+    made: usize,
+    verify: &mut Verify<'_>,
+    options: &GenerateOptions,
+) -> Round {
+    let mut drafted = Vec::with_capacity(qs.len());
+    let mut emitted: Vec<(u32, f32)> = Vec::with_capacity(qs.len() + 1);
+    let mut accepted_count = 0;
+    for (i, q) in qs.iter().enumerate() {
+        let p = target_dist(l, i, seq, len, made, verify, options);
+        let x = seq[len + i];
+        let (px, qx) = (p.prob(x), q.prob(x));
+        let accepted = match verify {
+            Verify::Greedy => p.top() == x,
+            Verify::Sample { uniform, .. } => uniform() * (qx as f64) < px as f64,
+        };
+        if accepted && Some(x) == options.eos_token_id {
+            return Round {
+                drafted,
+                emitted,
+                added: (x, p.logprob(x), false),
+                accepted: accepted_count + 1,
+            };
+        }
+        drafted.push(Draft {
+            id: x,
+            p: px,
+            q: qx,
+            accepted,
+        });
+        if accepted {
+            accepted_count += 1;
+            emitted.push((x, p.logprob(x)));
+            continue;
+        }
+        let x = resample(&p, q, verify);
+        return Round {
+            drafted,
+            emitted,
+            added: (x, p.logprob(x), true),
+            accepted: accepted_count,
+        };
+    }
+    // Every draft accepted: the bonus token, from p.
+    let p = target_dist(l, qs.len(), seq, len, made, verify, options);
+    let x = p.choose(verify);
+    Round {
+        drafted,
+        emitted,
+        added: (x, p.logprob(x), false),
+        accepted: accepted_count,
+    }
+}
+
+/// The target's distribution at draft position `i` of the round.
+fn target_dist(
+    l: &Logits,
+    i: usize,
+    seq: &[u32],
+    len: usize,
+    made: usize,
+    verify: &Verify<'_>,
+    options: &GenerateOptions,
+) -> Dist {
+    let mut logits = l.get(0, i).to_vec();
+    options.suppress_early_eos(made + i, &mut logits);
+    Dist::new(verify, &logits, &seq[..len + i])
+}
+
+/// After a rejection, the target's own choice: from norm(max(0, p − q)) when
+/// sampling, its argmax when greedy.
+fn resample(p: &Dist, q: &Dist, verify: &mut Verify<'_>) -> u32 {
+    match (p, q, verify) {
+        (Dist::Probs(p), Dist::Probs(q), Verify::Sample { uniform, .. }) => {
+            let residual = p
+                .iter()
+                .zip(q)
+                .map(|(&a, &b)| (a as f64 - b as f64).max(0.0));
+            let u = uniform();
+            inverse_cdf(residual, u).map_or_else(|| sample(p, u), |x| x as u32)
+        }
+        _ => p.top(),
+    }
+}
+
 /// Speculative decoding of up to `max_new_tokens` after `prompt`: `draft`
 /// proposes up to `gamma` tokens per round, `target` verifies them in one
 /// pass. `on_step` sees each round; the tokens a round emits are its accepted
@@ -163,80 +293,22 @@ pub async fn speculative<T: LanguageModel, D: LanguageModel>(
             .min(tn - len - 1)
             .min((dn + 1).saturating_sub(len));
 
-        // Draft: γ tokens, one forward pass each.
-        let mut qs: Vec<Dist> = Vec::with_capacity(g);
-        for i in 0..g {
-            let unseen = &seq[dcache.len()..];
-            let l = draft.forward(&mut dcache, &[unseen], 1).await?;
-            stats.draft_passes += 1;
-            let mut logits = l.last(0).to_vec();
-            options.suppress_early_eos(made + i, &mut logits);
-            let q = Dist::new(&verify, &logits, &seq);
-            let x = q.choose(&mut verify);
-            qs.push(q);
-            seq.push(x);
-            if Some(x) == options.eos_token_id {
-                break; // nothing after end-of-text can be emitted
-            }
-        }
-        let g = qs.len();
-        stats.drafted += g;
+        let qs = draft_tokens(draft, &mut dcache, &mut seq, g, made, &mut verify, options).await?;
+        stats.draft_passes += qs.len();
+        stats.drafted += qs.len();
 
         // Target: every draft position and the one after, in one pass.
         let unseen = &seq[tcache.len()..];
-        let l = target.forward(&mut tcache, &[unseen], g + 1).await?;
+        let l = target.forward(&mut tcache, &[unseen], qs.len() + 1).await?;
         stats.target_passes += 1;
-        let mut drafted = Vec::with_capacity(g);
-        let mut emitted: Vec<(u32, f32)> = Vec::with_capacity(g + 1);
-        let mut added = None;
-        for (i, q) in qs.iter().map(Some).chain([None]).enumerate() {
-            let mut logits = l.get(0, i).to_vec();
-            options.suppress_early_eos(made + i, &mut logits);
-            let p = Dist::new(&verify, &logits, &seq[..len + i]);
-            let Some(q) = q else {
-                // Every draft accepted: the bonus token, from p.
-                let x = p.choose(&mut verify);
-                added = Some((x, p.logprob(x), false));
-                break;
-            };
-            let x = seq[len + i];
-            let (px, qx) = (p.prob(x), q.prob(x));
-            let accepted = match &mut verify {
-                Verify::Greedy => p.top() == x,
-                Verify::Sample { uniform, .. } => uniform() * (qx as f64) < px as f64,
-            };
-            if accepted && Some(x) == options.eos_token_id {
-                stats.accepted += 1;
-                added = Some((x, p.logprob(x), false));
-                break;
-            }
-            drafted.push(Draft {
-                id: x,
-                p: px,
-                q: qx,
-                accepted,
-            });
-            if accepted {
-                stats.accepted += 1;
-                emitted.push((x, p.logprob(x)));
-                continue;
-            }
-            // Rejected: the target's own choice, from norm(max(0, p − q)).
-            let x = match (&p, q, &mut verify) {
-                (Dist::Probs(p), Dist::Probs(q), Verify::Sample { uniform, .. }) => {
-                    let residual = p
-                        .iter()
-                        .zip(q)
-                        .map(|(&a, &b)| (a as f64 - b as f64).max(0.0));
-                    let u = uniform();
-                    inverse_cdf(residual, u).map_or_else(|| sample(p, u), |x| x as u32)
-                }
-                _ => p.top(),
-            };
-            added = Some((x, p.logprob(x), true));
-            break;
-        }
-        let (added, logp_added, resampled) = added.expect("a round always adds a token");
+        let round = verify_drafts(&l, &qs, &seq, len, made, &mut verify, options);
+        stats.accepted += round.accepted;
+        let Round {
+            drafted,
+            mut emitted,
+            added: (added, logp_added, resampled),
+            ..
+        } = round;
         emitted.push((added, logp_added));
 
         // Keep the accepted drafts and the added token; roll both caches back.
