@@ -187,7 +187,10 @@ mod tests {
         };
         let own = chart(&step, Some(&used), 5);
         assert!(!own.recomputed);
-        assert_eq!(own.bars.iter().map(|b| b.id).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        assert_eq!(
+            own.bars.iter().map(|b| b.id).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
         let c3 = candidates.iter().find(|c| c.id == 3).unwrap();
         assert_eq!((own.bars[3].prob, own.bars[3].cut), (c3.prob, None));
         assert!(own.bars[3].chosen);

@@ -143,7 +143,11 @@ pub async fn run(
 
 /// The run's closing line beyond its speed: beam search's best score (and
 /// its tokens as the chips), speculative decoding's acceptance.
-fn summarize(state: AppState, outcome: &Outcome, tokenizer: &engine::tokenizer::Tokenizer) -> String {
+fn summarize(
+    state: AppState,
+    outcome: &Outcome,
+    tokenizer: &engine::tokenizer::Tokenizer,
+) -> String {
     if let Some(stats) = &outcome.speculative {
         return format!(
             "{} of {} drafted tokens accepted ({:.0}%), {} target passes",

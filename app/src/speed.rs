@@ -4,6 +4,7 @@
 //! a person copies to report them.
 
 use engine::backend::KernelProfile;
+use engine::stats::median;
 
 /// One forward pass, timed on the page's clock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,17 +56,6 @@ impl Speed {
 /// `tokens / seconds`, when both make a rate.
 fn rate(tokens: usize, seconds: f64) -> Option<f64> {
     (tokens > 0 && seconds > 0.0 && seconds.is_finite()).then(|| tokens as f64 / seconds)
-}
-
-/// The median, or `None` of nothing.
-pub fn median(mut xs: Vec<f64>) -> Option<f64> {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(xs[n / 2]),
-        _ => Some((xs[n / 2 - 1] + xs[n / 2]) / 2.0),
-    }
 }
 
 /// A figure for people: `1234`, `123.4`, `1.23`; a dash for none.

@@ -91,11 +91,7 @@ pub struct RunView {
 
 impl RunView {
     /// An empty run of `strategy` after `prompt_ids`.
-    pub fn new(
-        strategy: Strategy,
-        prompt_ids: Vec<u32>,
-        sampling: Option<SamplingParams>,
-    ) -> Self {
+    pub fn new(strategy: Strategy, prompt_ids: Vec<u32>, sampling: Option<SamplingParams>) -> Self {
         RunView {
             strategy,
             sampling,

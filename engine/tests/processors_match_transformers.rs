@@ -153,7 +153,11 @@ fn edge_cases() {
     // Temperature 0: greedy, the first of tied maxima, no randomness needed.
     let g = with(&|p| p.temperature = 0.0);
     assert_eq!(support(&g), vec![1]);
-    assert_eq!(g.cut[3], Some(Cut::Greedy), "greedy keeps the argmax only: the others are cut by greedy, not top-k");
+    assert_eq!(
+        g.cut[3],
+        Some(Cut::Greedy),
+        "greedy keeps the argmax only: the others are cut by greedy, not top-k"
+    );
     assert_eq!(g.cut[4], None, "a -inf logit is not reported as cut");
     // Top-k larger than the vocabulary and top-p = 1 keep everything finite.
     assert_eq!(support(&with(&|p| p.top_k = Some(60_000))), all_finite);

@@ -146,7 +146,6 @@ fn ban_repeated_ngrams(tokens: &[u32], n: usize, scores: &mut [f32]) {
     }
 }
 
-
 /// Beam search after `prompt`; returns the `num_return_sequences` best
 /// hypotheses (new tokens only), each scored like transformers'
 /// `sequences_scores` (log-probability sum / new length ** `length_penalty`).

@@ -110,7 +110,6 @@ fn step_scores(
     }
 }
 
-
 /// The top [`STEP_CANDIDATES`] tokens by expert probability, plus `chosen`.
 fn candidates(s: &StepScores, chosen: usize) -> Vec<ContrastiveCandidate> {
     let mut order = top_n(&s.expert, STEP_CANDIDATES);

@@ -22,8 +22,8 @@ pub use processors::{Processed, SamplingParams};
 pub use rng::Rng;
 pub use sample::sample;
 pub use score::{next_token_logprobs, score, Candidate};
-pub use speculative::{speculative, SpeculativeStats, Verify};
 pub use select::argmax;
+pub use speculative::{speculative, SpeculativeStats, Verify};
 pub use steps::Step;
 pub use strategy::{run, Method, Outcome, SecondModel, SpeculativeParams, Strategy};
 

@@ -27,9 +27,9 @@
 //! `1 − p` is computed as `transformers` does, in f64 from the decimal the user
 //! wrote (the shortest decimal of the f32), then compared in f32.
 
-use crate::decoding::steps::{Cut, StepCandidate};
 use crate::decoding::log_softmax;
 use crate::decoding::select::{argmax, by_value_then_index, top_n};
+use crate::decoding::steps::{Cut, StepCandidate};
 use crate::{Error, Result};
 
 /// How to turn a step's logits into the distribution a token is drawn from.

@@ -170,7 +170,10 @@ fn choose_rows(
     // Every row sees the same logits and context at the first step.
     let shared = rows.first.then(|| {
         let prompt = &rows.context[rows.live[0]];
-        (params.process_with_bans(rows.logits.last(0), prompt, bans), Arc::<[f32]>::from(rows.logits.last(0)))
+        (
+            params.process_with_bans(rows.logits.last(0), prompt, bans),
+            Arc::<[f32]>::from(rows.logits.last(0)),
+        )
     });
     let mut chosen = Vec::with_capacity(rows.live.len());
     for (i, &row) in rows.live.iter().enumerate() {

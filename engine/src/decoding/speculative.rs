@@ -13,8 +13,8 @@
 //! and the output is the target's greedy output.
 
 use crate::backend::{KvCache, LanguageModel, Logits};
-use crate::decoding::steps::{Draft, Step};
 use crate::decoding::select::{argmax, inverse_cdf};
+use crate::decoding::steps::{Draft, Step};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
 use crate::{Error, Result};
 

@@ -176,7 +176,9 @@ impl Strategy {
     pub fn validate(&self) -> Result<()> {
         let at_least_one = |n: usize| {
             if n == 0 {
-                Err(Error::input("--num-return-sequences must be at least 1, got 0"))
+                Err(Error::input(
+                    "--num-return-sequences must be at least 1, got 0",
+                ))
             } else {
                 Ok(())
             }
@@ -285,8 +287,16 @@ async fn run_speculative<M: LanguageModel, S: LanguageModel>(
         } else {
             Verify::Greedy
         };
-        let (generated, stats) =
-            speculative(target, draft, prompt, options, params.gamma, verify, on_step).await?;
+        let (generated, stats) = speculative(
+            target,
+            draft,
+            prompt,
+            options,
+            params.gamma,
+            verify,
+            on_step,
+        )
+        .await?;
         if let Some(total) = outcome.speculative.as_mut() {
             total.drafted += stats.drafted;
             total.accepted += stats.accepted;

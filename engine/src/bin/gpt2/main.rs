@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod bench_device;
+mod bench_report;
 mod generate;
 mod load;
 mod next;

@@ -123,7 +123,10 @@ fn describe(step: &Step, tok: &Tokenizer) -> Result<String> {
         } => {
             let mut s = format!("row {row} chose {} |", t(*chosen)?);
             for c in candidates.iter().take(5) {
-                let cut = c.cut.map(|c| format!(" cut by {}", c.name())).unwrap_or_default();
+                let cut = c
+                    .cut
+                    .map(|c| format!(" cut by {}", c.name()))
+                    .unwrap_or_default();
                 s += &format!(" {} {:.3}→{:.3}{cut};", t(c.id)?, c.raw_prob, c.prob);
             }
             s
