@@ -232,7 +232,7 @@ impl<'a> Search<'a> {
         }
     }
 
-    /// 1. Each beam's log-probabilities, processed, plus its score: K × vocab.
+    /// Step 1: each beam's log-probabilities, processed, plus its score: K × vocab.
     fn scores(
         &self,
         logits: &Logits,
@@ -255,7 +255,7 @@ impl<'a> Search<'a> {
         scores
     }
 
-    /// 2-3. The 2K best continuations, and which of them stop.
+    /// Steps 2-3: the 2K best continuations, and which of them stop.
     fn candidates(
         &self,
         scores: &[f32],
@@ -277,7 +277,7 @@ impl<'a> Search<'a> {
             .collect()
     }
 
-    /// 4. The K best candidates that stopped join the finished hypotheses.
+    /// Step 4: the K best candidates that stopped join the finished hypotheses.
     fn finish(&mut self, candidates: &[Candidate]) {
         let full =
             self.finished.len() == self.k && self.params.early_stopping == EarlyStopping::True;
@@ -323,9 +323,9 @@ impl<'a> Search<'a> {
         sources
     }
 
-    /// 5. Whether the search is over after `new_len` new tokens (the length
-    /// limit aside): K hypotheses finished with early stopping, or no live
-    /// beam can beat the worst of them.
+    /// Step 5: whether the search is over after `new_len` new tokens (the
+    /// length limit aside): K hypotheses finished with early stopping, or no
+    /// live beam can beat the worst of them.
     fn done(&mut self, new_len: usize) -> bool {
         let (k, params) = (self.k, self.params);
         if self.finished.len() == k {
