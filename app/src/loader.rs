@@ -2,10 +2,12 @@
 //! config, tokenizer and weights fetched with progress, checked, and uploaded
 //! to the GPU tensor by tensor.
 
-use engine::backend::{Device, Model};
+use engine::backend::{Device, Precision};
 use engine::config::Gpt2Config;
+use engine::loading::{self, check_vocabulary};
 use engine::tokenizer::Tokenizer;
-use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
+use engine::weights::SafetensorsFile;
+use engine::Error;
 use leptos::prelude::*;
 
 use crate::fetch::{fetch_bytes, forget, read_file, Progress};
@@ -101,41 +103,34 @@ pub async fn load_model(
         }
     };
     drop(tokenizer_bytes);
-    if tokenizer.vocab_size() > config.vocab_size {
-        return Err(LoadError::Other(format!(
-            "{repo}: the tokenizer has {} tokens but config.json's vocab_size is {}",
-            tokenizer.vocab_size(),
-            config.vocab_size
-        )));
-    }
+    // Checked before the weights are fetched.
+    check_vocabulary(&config, &tokenizer).map_err(|e| LoadError::Other(format!("{repo}: {e}")))?;
     let weights_url = source.location("model.safetensors");
     let weights = fetch_tracked(state, source, "model.safetensors")
         .await
         .map_err(LoadError::Other)?;
-    let checked = SafetensorsFile::from_bytes(weights, weights_url.clone())
-        .and_then(|file| Gpt2Checkpoint::new(file, &config));
-    let checkpoint = match checked {
-        Ok(c) => c,
-        Err(e) => {
-            // A broken file is not kept: the next try downloads it again.
-            source.forget("model.safetensors").await;
-            return Err(LoadError::Other(e.to_string()));
-        }
-    };
     let device = match settings.device {
         DeviceChoice::WebGpu => Device::Wgpu(Default::default()),
         DeviceChoice::Cpu => Device::Cpu,
     };
-    let model = Model::load(&checkpoint, &config, &device)
-        .await
-        .map_err(|e| LoadError::Other(e.to_string()))?;
-    // The checkpoint's bytes are dropped here: the weights now live on the device.
-    drop(checkpoint);
-    Ok(Loaded {
-        name: repo.to_string(),
-        model,
-        tokenizer,
-    })
+    let loaded = match SafetensorsFile::from_bytes(weights, weights_url.clone()) {
+        Ok(file) => loading::load(&config, tokenizer, file, &device, Precision::F32).await,
+        Err(e) => Err(e),
+    };
+    match loaded {
+        Ok(l) => Ok(Loaded {
+            name: repo.to_string(),
+            model: l.model,
+            tokenizer: l.tokenizer,
+        }),
+        Err(e) => {
+            if !matches!(e, Error::Backend(_)) {
+                // A broken file is not kept: the next try downloads it again.
+                source.forget("model.safetensors").await;
+            }
+            Err(LoadError::Other(e.to_string()))
+        }
+    }
 }
 
 /// The bytes of `file`, with a progress entry `model/file` in the page's state.

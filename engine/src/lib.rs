@@ -12,6 +12,7 @@ pub mod decoding;
 pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod hub;
+pub mod loading;
 pub mod stats;
 pub mod tokenizer;
 pub mod weights;

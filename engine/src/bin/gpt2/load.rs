@@ -3,17 +3,14 @@
 use engine::backend::{block_on, Device, Model};
 use engine::config::Gpt2Config;
 use engine::hub::{self, BarProgress, NoProgress, Progress};
+use engine::loading::check_vocabulary;
 use engine::tokenizer::Tokenizer;
-use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
+use engine::weights::SafetensorsFile;
 use engine::{Error, Result};
 
 use crate::args::{DeviceArg, ModelArgs, PromptArgs};
 
-/// A model ready to run, with its tokenizer.
-pub struct Loaded {
-    pub model: Model,
-    pub tokenizer: Tokenizer,
-}
+pub use engine::loading::LoadedModel as Loaded;
 
 /// Finds (downloading if needed), checks and loads the model.
 pub fn load(args: &ModelArgs) -> Result<Loaded> {
@@ -53,24 +50,15 @@ fn load_named(name: &str, args: &ModelArgs) -> Result<Loaded> {
     let files = hub::resolve(name, progress)?;
     let config = Gpt2Config::from_file(&files.config)?;
     let tokenizer = Tokenizer::from_file(&files.tokenizer)?;
-    if tokenizer.vocab_size() > config.vocab_size {
-        return Err(Error::checkpoint(
-            &files.tokenizer,
-            format!(
-                "the tokenizer has {} tokens but config.json's vocab_size is {}",
-                tokenizer.vocab_size(),
-                config.vocab_size
-            ),
-        ));
-    }
-    let checkpoint = Gpt2Checkpoint::new(SafetensorsFile::open(&files.weights)?, &config)?;
-    let model = block_on(Model::load_as(
-        &checkpoint,
+    check_vocabulary(&config, &tokenizer)
+        .map_err(|e| Error::checkpoint(&files.tokenizer, e.to_string()))?;
+    block_on(engine::loading::load(
         &config,
+        tokenizer,
+        SafetensorsFile::open(&files.weights)?,
         &device,
         args.dtype.precision(),
-    ))?;
-    Ok(Loaded { model, tokenizer })
+    ))
 }
 
 /// The prompt's token ids (ids given directly are used as they are).
