@@ -15,4 +15,4 @@ pub mod hub;
 pub mod tokenizer;
 pub mod weights;
 
-pub use error::{Error, Result};
+pub use error::{Error, Misuse, Result};
