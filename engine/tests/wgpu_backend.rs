@@ -121,7 +121,10 @@ fn a_cache_of_another_model_is_a_typed_misuse() {
     );
     let mut cache = a.new_cache(1).unwrap();
     let err = block_on(b.forward(&mut cache, &[&[1, 2]], 1)).unwrap_err();
-    assert!(matches!(err, Error::Misuse(Misuse::ForeignCache)), "{err:?}");
+    assert!(
+        matches!(err, Error::Misuse(Misuse::ForeignCache)),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("new_cache"), "{err}");
     block_on(a.forward(&mut cache, &[&[1, 2]], 1)).unwrap();
 }

@@ -21,9 +21,9 @@ pub(super) fn explain(all: &[u8], e: SafeTensorError) -> String {
             "file is {} bytes long, too short to be safetensors (truncated or empty?)",
             all.len()
         ),
-        SafeTensorError::HeaderTooLarge => format!(
-            "header length {declared} is implausible: this is not a safetensors file"
-        ),
+        SafeTensorError::HeaderTooLarge => {
+            format!("header length {declared} is implausible: this is not a safetensors file")
+        }
         SafeTensorError::InvalidHeaderLength => format!(
             "file is truncated: its header needs {} bytes but the file has {}; download it again",
             declared.saturating_add(8),

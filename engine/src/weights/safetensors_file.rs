@@ -183,7 +183,9 @@ impl SafetensorsFile {
                 .ok_or_else(|| {
                     Error::checkpoint(
                         &path,
-                        format!("tensor {name}: data_offsets [{start}, {end}] lie outside the file"),
+                        format!(
+                            "tensor {name}: data_offsets [{start}, {end}] lie outside the file"
+                        ),
                     )
                 })?;
             let entry = Entry {

@@ -23,7 +23,10 @@ fn refused(bytes: Vec<u8>) -> String {
 
 fn assert_refused(bytes: Vec<u8>, needle: &str) {
     let message = refused(bytes);
-    assert!(message.contains(needle), "expected {needle:?} in: {message}");
+    assert!(
+        message.contains(needle),
+        "expected {needle:?} in: {message}"
+    );
     assert!(message.starts_with("model.safetensors: "), "{message}");
 }
 
@@ -33,9 +36,24 @@ fn values_of_every_float_dtype_read_back_exactly() {
     let halves: Vec<half::f16> = values.iter().map(|&v| half::f16::from_f32(v)).collect();
     let brains: Vec<half::bf16> = values.iter().map(|&v| half::bf16::from_f32(v)).collect();
     let tensors = vec![
-        ("a".to_string(), "F32", vec![2, 2], bytemuck::cast_slice(&values).to_vec()),
-        ("b".to_string(), "F16", vec![4], bytemuck::cast_slice(&halves).to_vec()),
-        ("c".to_string(), "BF16", vec![4], bytemuck::cast_slice(&brains).to_vec()),
+        (
+            "a".to_string(),
+            "F32",
+            vec![2, 2],
+            bytemuck::cast_slice(&values).to_vec(),
+        ),
+        (
+            "b".to_string(),
+            "F16",
+            vec![4],
+            bytemuck::cast_slice(&halves).to_vec(),
+        ),
+        (
+            "c".to_string(),
+            "BF16",
+            vec![4],
+            bytemuck::cast_slice(&brains).to_vec(),
+        ),
         ("d".to_string(), "I64", vec![1], vec![7; 8]),
     ];
     let f = SafetensorsFile::from_bytes(write_safetensors(&tensors), "m").unwrap();
@@ -69,7 +87,10 @@ fn files_too_short_or_with_a_lying_header_length() {
     assert_refused(huge, "implausible");
     let mut long = 1000u64.to_le_bytes().to_vec();
     long.extend_from_slice(b"{}");
-    assert_refused(long, "truncated: its header needs 1008 bytes but the file has 10");
+    assert_refused(
+        long,
+        "truncated: its header needs 1008 bytes but the file has 10",
+    );
 }
 
 #[test]
@@ -85,12 +106,19 @@ fn headers_that_are_not_json_or_not_text() {
 #[test]
 fn malformed_entries_name_the_tensor() {
     let missing_shape = r#"{"w":{"dtype":"F32","data_offsets":[0,4]}}"#;
-    assert_refused(file(missing_shape, &[0; 4]), "header entry for w is malformed");
+    assert_refused(
+        file(missing_shape, &[0; 4]),
+        "header entry for w is malformed",
+    );
     let unknown = r#"{"w":{"dtype":"Q4_K","shape":[1],"data_offsets":[0,4]}}"#;
-    assert_refused(file(unknown, &[0; 4]), "w has dtype Q4_K, which safetensors");
+    assert_refused(
+        file(unknown, &[0; 4]),
+        "w has dtype Q4_K, which safetensors",
+    );
     let negative = r#"{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#;
     assert_refused(file(negative, &[0; 4]), "header entry for w is malformed");
-    let metadata = r#"{"__metadata__":{"n":1},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+    let metadata =
+        r#"{"__metadata__":{"n":1},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
     assert_refused(file(metadata, &[0; 4]), "__metadata__ is malformed");
 }
 
@@ -102,7 +130,10 @@ fn sizes_that_disagree_name_the_tensor() {
         "tensor w: shape [2] of F32 needs 8 bytes but the header gives 4",
     );
     let gap = r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[1],"data_offsets":[2,3]}}"#;
-    assert_refused(file(gap, &[0; 3]), "tensor b: data_offsets [2, 3] should start at 1");
+    assert_refused(
+        file(gap, &[0; 3]),
+        "tensor b: data_offsets [2, 3] should start at 1",
+    );
     let backwards = r#"{"w":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"v":{"dtype":"U8","shape":[1],"data_offsets":[1,0]}}"#;
     assert_refused(file(backwards, &[0; 1]), "tensor v: data_offsets [1, 0]");
     let trailing = r#"{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#;
@@ -118,7 +149,10 @@ fn hostile_sizes_are_refused_without_overflow_or_allocation() {
         // The shape's product overflows.
         format!(r#"{{"w":{{"dtype":"F32","shape":[{max},{max}],"data_offsets":[0,4]}}}}"#),
         // The product fits, times the dtype's bits it does not.
-        format!(r#"{{"w":{{"dtype":"F32","shape":[{}],"data_offsets":[0,4]}}}}"#, max / 8),
+        format!(
+            r#"{{"w":{{"dtype":"F32","shape":[{}],"data_offsets":[0,4]}}}}"#,
+            max / 8
+        ),
     ];
     for header in cases {
         assert_refused(file(&header, &[0; 4]), "too large to address");
@@ -147,7 +181,9 @@ fn cutting_a_real_checkpoint_anywhere_is_a_clear_error() {
     for cut in (0..bytes.len()).step_by(97) {
         let message = refused(bytes[..cut].to_vec());
         assert!(
-            ["too short", "truncated"].iter().any(|n| message.contains(n)),
+            ["too short", "truncated"]
+                .iter()
+                .any(|n| message.contains(n)),
             "cut at {cut}: {message}"
         );
     }

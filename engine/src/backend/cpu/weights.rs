@@ -11,7 +11,9 @@ use crate::weights::{transpose, Gpt2Checkpoint};
 use crate::Result;
 
 /// A number format weights can be held in.
-pub(crate) trait Weight: Copy + Default + bytemuck::Zeroable + Send + Sync + 'static {
+pub(crate) trait Weight:
+    Copy + Default + bytemuck::Zeroable + Send + Sync + 'static
+{
     fn from_f32(x: f32) -> Self;
     fn to_f32(self) -> f32;
     /// `out[i] = src[i]` in f32, through the CPU's conversion instructions

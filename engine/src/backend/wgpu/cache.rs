@@ -155,8 +155,10 @@ impl WgpuCache {
             src_cap: src.cap as u32,
             dst_cap: dst.cap as u32,
         };
-        gpu.queue.write_buffer(&self.row_map, 0, bytemuck::cast_slice(map));
-        gpu.queue.write_buffer(&self.gather_params, 0, bytemuck::bytes_of(&g));
+        gpu.queue
+            .write_buffer(&self.row_map, 0, bytemuck::cast_slice(map));
+        gpu.queue
+            .write_buffer(&self.gather_params, 0, bytemuck::bytes_of(&g));
         let key = (src.id, dst.id);
         let found = self.gathers.iter().position(|(s, d, _)| (*s, *d) == key);
         let index = found.unwrap_or_else(|| {

@@ -290,7 +290,9 @@ impl WgpuModel {
         cache.grow(past + n)?;
         cache.bind(s, ws, &self.dims)?;
         let ids: Vec<u32> = tokens.iter().flat_map(|r| r.iter().copied()).collect();
-        s.gpu.queue.write_buffer(&ws.ids, 0, bytemuck::cast_slice(&ids));
+        s.gpu
+            .queue
+            .write_buffer(&ws.ids, 0, bytemuck::cast_slice(&ids));
         if !extra.is_empty() {
             s.gpu
                 .queue
@@ -320,7 +322,9 @@ impl WgpuModel {
                         out_n: out_n as u32,
                         ..pass_dims
                     };
-                    s.gpu.queue.write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
+                    s.gpu
+                        .queue
+                        .write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
                     let mut rec = Recorder::profiled(&s.gpu, profiler);
                     if out0 == 0 {
                         self.encode_blocks(&mut rec, ws, cache, &dims)?;

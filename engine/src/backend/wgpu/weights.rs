@@ -87,10 +87,12 @@ impl Weights {
             })
             .collect();
         drop(wte_matrix);
-        let wpe = gpu.upload("wpe", matrix(&ckpt.tensor("wpe.weight")?, f16, None).bytes());
-        let vector = |name: &str| -> Result<wgpu::Buffer> {
-            Ok(gpu.upload(name, &ckpt.f32(name)?))
-        };
+        let wpe = gpu.upload(
+            "wpe",
+            matrix(&ckpt.tensor("wpe.weight")?, f16, None).bytes(),
+        );
+        let vector =
+            |name: &str| -> Result<wgpu::Buffer> { Ok(gpu.upload(name, &ckpt.f32(name)?)) };
         // Conv1D weights are [in, out]; the kernels want [out, in].
         let linear = |name: &str, d_in: usize, d_out: usize| -> Result<[wgpu::Buffer; 2]> {
             let w = matrix(
@@ -98,7 +100,10 @@ impl Weights {
                 f16,
                 Some((d_in, d_out)),
             );
-            Ok([gpu.upload(name, w.bytes()), vector(&format!("{name}.bias"))?])
+            Ok([
+                gpu.upload(name, w.bytes()),
+                vector(&format!("{name}.bias"))?,
+            ])
         };
         let norm = |name: &str| -> Result<[wgpu::Buffer; 2]> {
             Ok([

@@ -205,10 +205,7 @@ fn matmul_writes_a_column_slice_of_the_logits_rows() {
             want[t * ldy + col0 + j] = (0..k).map(|q| x[t * k + q] * w[j * k + q]).sum();
         }
     }
-    let (xb, wb) = (
-        gpu.upload("x", &x),
-        gpu.upload("w", &w),
-    );
+    let (xb, wb) = (gpu.upload("x", &x), gpu.upload("w", &w));
     for path in linear_paths(rows) {
         let yb = gpu.upload("y", &y0);
         let buffers = [&dims, &xb, &wb, &wb, &yb];
@@ -278,10 +275,7 @@ fn layer_norm_matches_cpu_for_all_rows_and_for_selected_rows() {
         let (g, b) = (values(c, 11), values(c, 12));
         let eps = 1e-5;
         let xb = gpu.upload("x", &x);
-        let (gb, bb) = (
-            gpu.upload("g", &g),
-            gpu.upload("b", &b),
-        );
+        let (gb, bb) = (gpu.upload("g", &g), gpu.upload("b", &b));
         // One dims for both runs: the last 2 positions of each row, 4 output
         // rows from row 1 on (read only when selecting).
         let (out0, out_n) = (1usize, 4usize);
@@ -388,10 +382,7 @@ fn kv_gather_copies_rows_into_a_larger_cache() {
     };
     let params = uniform(&gpu, bytemuck::bytes_of(&g));
     let mapb = gpu.upload("map", &map);
-    let (skb, svb) = (
-        gpu.upload("sk", &sk),
-        gpu.upload("sv", &sv),
-    );
+    let (skb, svb) = (gpu.upload("sk", &sk), gpu.upload("sv", &sv));
     let n = map.len() * dst_cap * c;
     let (dkb, dvb) = (
         gpu.upload("dk", &vec![7.0f32; n]),

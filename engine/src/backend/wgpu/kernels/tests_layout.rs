@@ -10,8 +10,8 @@ use super::{source, Dims, Gather};
 
 /// The size and the `(name, offset)` of each field of struct `name` in `wgsl`.
 fn wgsl_layout(wgsl: &str, name: &str) -> (usize, Vec<(String, usize)>) {
-    let module = naga::front::wgsl::parse_str(wgsl)
-        .unwrap_or_else(|e| panic!("{}", e.emit_to_string(wgsl)));
+    let module =
+        naga::front::wgsl::parse_str(wgsl).unwrap_or_else(|e| panic!("{}", e.emit_to_string(wgsl)));
     let ty = module
         .types
         .iter()
@@ -43,7 +43,10 @@ fn dims_matches_the_wgsl_struct() {
     assert_eq!(fields, rust);
     assert_eq!(size, size_of::<Dims>());
     assert_eq!(Dims::BYTES as usize, size);
-    assert!(size.is_multiple_of(16), "a uniform buffer's size is a multiple of 16");
+    assert!(
+        size.is_multiple_of(16),
+        "a uniform buffer's size is a multiple of 16"
+    );
 }
 
 #[test]
