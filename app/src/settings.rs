@@ -194,11 +194,10 @@ impl Settings {
         add("lambda", self.lambda != d.lambda, self.lambda.to_string());
         add("gamma", self.gamma != d.gamma, self.gamma.to_string());
         add("bench", self.bench != d.bench, "1".into());
-        let body: Vec<String> = pairs
-            .into_iter()
-            .map(|(k, v)| format!("{k}={}", encode(&v)))
-            .collect();
-        format!("?{}", body.join("&"))
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        format!("?{body}")
     }
 
     /// The processors of sampling (and of speculative verification): a slider
@@ -255,56 +254,13 @@ impl Settings {
     }
 }
 
-/// `key=value` pairs of a query string, percent-decoded (`+` is a space).
+/// `key=value` pairs of a query string, percent-decoded (`+` is a space;
+/// an invalid escape is kept as it is).
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .trim_start_matches('?')
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
+    let query = query.trim_start_matches('?');
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
         .collect()
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Decodes `%XX` escapes and `+`; invalid escapes are kept as they are.
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi * 16 + lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -387,8 +343,18 @@ mod tests {
 
     #[test]
     fn plus_and_percent_escapes_decode() {
-        let pairs = parse_query("?prompt=See+you%2C%20later&x=%zz");
+        let pairs = parse_query("?prompt=See+you%2C%20later&x=%zz&&y=%2C");
         assert_eq!(pairs[0].1, "See you, later");
         assert_eq!(pairs[1].1, "%zz");
+        assert_eq!(pairs[2], ("y".to_string(), ",".to_string()));
+    }
+
+    #[test]
+    fn the_url_escapes_what_a_query_value_cannot_hold() {
+        let s = Settings {
+            prompt: "a b&c=d+e%".into(),
+            ..Settings::default()
+        };
+        assert_eq!(s.to_query(), "?model=gpt2&prompt=a+b%26c%3Dd%2Be%25");
     }
 }

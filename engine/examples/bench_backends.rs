@@ -8,86 +8,78 @@
 //!     [--prompt 16] [--tokens 32] [--runs 3] [--dtype f32|f16] [--devices cpu,wgpu,cuda]
 //! ```
 
+#[path = "common/shape.rs"]
+mod shape;
+
 use std::time::Instant;
 
+use clap::{Parser, ValueEnum};
 use engine::backend::{block_on, Device, LanguageModel, Model};
-use engine::config::Gpt2Config;
 use engine::weights::random::RandomCheckpoint;
 use engine::weights::{Dtype, Gpt2Checkpoint, SafetensorsFile};
 
+/// Decode speed of the backends on the same seeded random checkpoint.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    shape: shape::Shape,
+    /// Prompt tokens, run in one pass before the timed steps.
+    #[arg(long, default_value_t = 16)]
+    prompt: usize,
+    /// Timed one-token steps.
+    #[arg(long, default_value_t = 32)]
+    tokens: usize,
+    /// Runs per device; the best is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// The weights' type.
+    #[arg(long, value_enum, default_value_t = WeightDtype::F32)]
+    dtype: WeightDtype,
+    /// The devices to compare, in order.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu,wgpu")]
+    devices: Vec<DeviceName>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum WeightDtype {
+    F32,
+    F16,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DeviceName {
+    Cpu,
+    Wgpu,
+    Cuda,
+}
+
+impl DeviceName {
+    fn device(self) -> Device {
+        match self {
+            DeviceName::Cpu => Device::Cpu,
+            DeviceName::Wgpu => Device::Wgpu(Default::default()),
+            DeviceName::Cuda => Device::Cuda(0),
+        }
+    }
+}
+
 fn main() {
-    if let Err(e) = run() {
+    if let Err(e) = run(Args::parse()) {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
 }
 
-struct Args {
-    config: Gpt2Config,
-    prompt: usize,
-    tokens: usize,
-    runs: usize,
-    dtype: Dtype,
-    devices: Vec<String>,
-}
-
-fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        config: Gpt2Config::preset("gpt2").unwrap(),
-        prompt: 16,
-        tokens: 32,
-        runs: 3,
-        dtype: Dtype::F32,
-        devices: vec!["cpu".into(), "wgpu".into()],
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        let num = |v: String| v.parse::<usize>().map_err(|e| format!("{v}: {e}"));
-        match arg.as_str() {
-            "--shape" => {
-                let name = value()?;
-                a.config = Gpt2Config::preset(&name).ok_or(format!("unknown shape {name}"))?;
-            }
-            "--layers" => a.config.n_layer = num(value()?)?,
-            "--heads" => a.config.n_head = num(value()?)?,
-            "--embd" => a.config.n_embd = num(value()?)?,
-            "--positions" => a.config.n_positions = num(value()?)?,
-            "--prompt" => a.prompt = num(value()?)?,
-            "--tokens" => a.tokens = num(value()?)?,
-            "--runs" => a.runs = num(value()?)?.max(1),
-            "--dtype" => {
-                a.dtype = match value()?.as_str() {
-                    "f32" => Dtype::F32,
-                    "f16" => Dtype::F16,
-                    d => return Err(format!("unknown dtype {d}")),
-                }
-            }
-            "--devices" => a.devices = value()?.split(',').map(String::from).collect(),
-            _ => return Err(format!("unexpected argument {arg}")),
-        }
-    }
-    a.config.validate().map_err(|e| e.to_string())?;
-    if a.prompt + a.tokens > a.config.n_positions {
+fn run(a: Args) -> Result<(), String> {
+    let cfg = &a.shape.config()?;
+    if a.prompt + a.tokens > cfg.n_positions {
         return Err("--prompt + --tokens exceeds the context".into());
     }
-    Ok(a)
-}
-
-fn device(name: &str) -> Result<Device, String> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        "wgpu" => Ok(Device::Wgpu(Default::default())),
-        "cuda" => Ok(Device::Cuda(0)),
-        d => Err(format!("unknown device {d}: cpu, wgpu or cuda")),
-    }
-}
-
-fn run() -> Result<(), String> {
-    let a = parse()?;
-    let cfg = &a.config;
     let mut recipe = RandomCheckpoint::new(cfg.clone(), 0);
-    recipe.dtype = a.dtype;
+    recipe.dtype = match a.dtype {
+        WeightDtype::F32 => Dtype::F32,
+        WeightDtype::F16 => Dtype::F16,
+    };
     let file = SafetensorsFile::from_bytes(recipe.safetensors_bytes(), "model.safetensors")
         .map_err(|e| e.to_string())?;
     let ckpt = Gpt2Checkpoint::new(file, cfg).map_err(|e| e.to_string())?;
@@ -98,16 +90,16 @@ fn run() -> Result<(), String> {
         cfg.n_head,
         cfg.n_embd,
         cfg.num_params() as f64 / 1e6,
-        a.dtype,
+        recipe.dtype,
         a.prompt,
         a.tokens,
         a.runs
     );
     let prompt: Vec<u32> = (0..a.prompt as u32).map(|i| (i * 7919) % 50000).collect();
     let mut results: Vec<(String, f64, Vec<u32>)> = Vec::new();
-    for name in &a.devices {
+    for &name in &a.devices {
         let start = Instant::now();
-        let model = block_on(Model::load(&ckpt, cfg, &device(name)?)).map_err(|e| e.to_string())?;
+        let model = block_on(Model::load(&ckpt, cfg, &name.device())).map_err(|e| e.to_string())?;
         let load = start.elapsed().as_secs_f64();
         let mut best = 0f64;
         let mut ids = Vec::new();
@@ -120,7 +112,7 @@ fn run() -> Result<(), String> {
             "{:<40} load {load:6.2} s   decode {best:8.1} tok/s",
             model.device_name()
         );
-        results.push((name.clone(), best, ids));
+        results.push((format!("{name:?}").to_lowercase(), best, ids));
     }
     if let [(a_name, a_rate, a_ids), (b_name, b_rate, b_ids), ..] = &results[..] {
         println!("ratio {b_name}/{a_name}: {:.2}x", b_rate / a_rate);

@@ -8,65 +8,72 @@
 //!     [--dtype f32|f16|bf16] [--layout transformers|hub]
 //! ```
 
-use engine::config::Gpt2Config;
+#[path = "common/shape.rs"]
+mod shape;
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
 use engine::weights::random::{Layout, RandomCheckpoint};
 use engine::weights::Dtype;
 
+/// Writes a seeded random GPT-2 checkpoint in the Hugging Face layout.
+#[derive(Parser)]
+struct Args {
+    /// The folder to write config.json, model.safetensors and tokenizer.json into.
+    out: PathBuf,
+    #[command(flatten)]
+    shape: shape::Shape,
+    /// Seeds the weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The weights' type in the file.
+    #[arg(long, value_enum, default_value_t = FileDtype::F32)]
+    dtype: FileDtype,
+    /// Tensor names as `save_pretrained` writes them, or as the Hub's original gpt2 file.
+    #[arg(long, value_enum, default_value_t = FileLayout::Transformers)]
+    layout: FileLayout,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FileDtype {
+    F32,
+    F16,
+    Bf16,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FileLayout {
+    Transformers,
+    Hub,
+}
+
 fn main() {
-    if let Err(e) = run() {
+    if let Err(e) = run(Args::parse()) {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
 }
 
-fn run() -> Result<(), String> {
-    let mut args = std::env::args().skip(1);
-    let mut out = None;
-    let mut config = Gpt2Config::preset("gpt2").unwrap();
-    let (mut seed, mut dtype, mut layout) = (0u64, Dtype::F32, Layout::Transformers);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        let num = |v: String| v.parse::<usize>().map_err(|e| format!("{v}: {e}"));
-        match arg.as_str() {
-            "--shape" => {
-                let name = value()?;
-                config = Gpt2Config::preset(&name).ok_or(format!("unknown shape {name}"))?;
-            }
-            "--layers" => config.n_layer = num(value()?)?,
-            "--heads" => config.n_head = num(value()?)?,
-            "--embd" => config.n_embd = num(value()?)?,
-            "--positions" => config.n_positions = num(value()?)?,
-            "--seed" => seed = num(value()?)? as u64,
-            "--dtype" => {
-                dtype = match value()?.as_str() {
-                    "f32" => Dtype::F32,
-                    "f16" => Dtype::F16,
-                    "bf16" => Dtype::BF16,
-                    d => return Err(format!("unknown dtype {d}")),
-                }
-            }
-            "--layout" => {
-                layout = match value()?.as_str() {
-                    "transformers" => Layout::Transformers,
-                    "hub" => Layout::Hub,
-                    l => return Err(format!("unknown layout {l}")),
-                }
-            }
-            _ if !arg.starts_with("--") && out.is_none() => out = Some(arg),
-            _ => return Err(format!("unexpected argument {arg}")),
-        }
-    }
-    let out = out.ok_or("usage: random_checkpoint OUT_DIR [options]")?;
-    config.validate().map_err(|e| e.to_string())?;
+fn run(args: Args) -> Result<(), String> {
     let recipe = RandomCheckpoint {
-        config,
-        seed,
-        dtype,
-        layout,
+        config: args.shape.config()?,
+        seed: args.seed,
+        dtype: match args.dtype {
+            FileDtype::F32 => Dtype::F32,
+            FileDtype::F16 => Dtype::F16,
+            FileDtype::Bf16 => Dtype::BF16,
+        },
+        layout: match args.layout {
+            FileLayout::Transformers => Layout::Transformers,
+            FileLayout::Hub => Layout::Hub,
+        },
     };
-    recipe
-        .write(std::path::Path::new(&out))
-        .map_err(|e| e.to_string())?;
-    eprintln!("wrote {out} ({} parameters)", recipe.config.num_params());
+    recipe.write(&args.out).map_err(|e| e.to_string())?;
+    eprintln!(
+        "wrote {} ({} parameters)",
+        args.out.display(),
+        recipe.config.num_params()
+    );
     Ok(())
 }

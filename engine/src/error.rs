@@ -32,6 +32,25 @@ pub enum Error {
     /// The tensor backend failed (out of memory, a lost device, a bug).
     #[error("backend error: {0}")]
     Backend(String),
+
+    /// A call the engine's contract does not allow: a bug in the program
+    /// driving the engine, or in the engine, never in what a user typed.
+    #[error(transparent)]
+    Misuse(#[from] Misuse),
+}
+
+/// Calls made in an order, or with a value, that the engine does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Misuse {
+    /// A cache handed to a model other than the one that made it.
+    #[error("this cache was made by another model: use the model's own new_cache")]
+    ForeignCache,
+    /// A forward pass started while the same model runs another.
+    #[error("this model is already running a forward pass: wait for it to finish")]
+    PassInFlight,
+    /// An internal step taken before the one it depends on.
+    #[error("{0}: the engine took its steps out of order (a bug; please report it)")]
+    OutOfOrder(&'static str),
 }
 
 impl Error {

@@ -17,4 +17,4 @@ pub mod stats;
 pub mod tokenizer;
 pub mod weights;
 
-pub use error::{Error, Result};
+pub use error::{Error, Misuse, Result};

@@ -1,6 +1,6 @@
 //! What is particular to the wgpu backend, natively (Vulkan; Mesa's lavapipe
 //! without a GPU): weights split across bindings where a binding is small,
-//! logits read in several blocks, and GPU failures as clear errors.
+//! logits read in several blocks, GPU failures as clear errors, misuse as typed ones.
 
 mod common;
 
@@ -10,7 +10,7 @@ use engine::backend::wgpu::{GpuOptions, WgpuModel};
 use engine::backend::Precision;
 use engine::backend::{block_on, LanguageModel};
 use engine::decoding::{log_softmax, score};
-use engine::Error;
+use engine::{Error, Misuse};
 
 fn load(name: &str, options: GpuOptions) -> engine::Result<WgpuModel> {
     let r = recipe(&fixture(name));
@@ -111,4 +111,20 @@ fn a_lost_device_is_an_error_not_a_panic_or_a_hang() {
     let err = block_on(model.forward(&mut cache, &[&[4]], 1)).unwrap_err();
     assert!(matches!(err, Error::Backend(_)), "{err:?}");
     assert!(err.to_string().contains("lost"), "{err}");
+}
+
+#[test]
+fn a_cache_of_another_model_is_a_typed_misuse() {
+    let (a, b) = (
+        load("tiny", GpuOptions::default()).unwrap(),
+        load("tiny", GpuOptions::default()).unwrap(),
+    );
+    let mut cache = a.new_cache(1).unwrap();
+    let err = block_on(b.forward(&mut cache, &[&[1, 2]], 1)).unwrap_err();
+    assert!(
+        matches!(err, Error::Misuse(Misuse::ForeignCache)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("new_cache"), "{err}");
+    block_on(a.forward(&mut cache, &[&[1, 2]], 1)).unwrap();
 }

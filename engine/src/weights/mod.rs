@@ -7,7 +7,10 @@
 //! weights are stored `[in, out]`; `lm_head` is tied to `wte`.
 
 pub mod random;
+mod safetensors_errors;
 mod safetensors_file;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod safetensors_tests;
 
 pub use safetensors_file::{Dtype, SafetensorsFile, TensorView};
 

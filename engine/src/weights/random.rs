@@ -111,21 +111,15 @@ impl RandomCheckpoint {
 
 fn encode(values: &[f32], dtype: Dtype) -> (&'static str, Vec<u8>) {
     match dtype {
-        Dtype::F16 => (
-            "F16",
-            values
-                .iter()
-                .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
-                .collect(),
-        ),
-        Dtype::BF16 => (
-            "BF16",
-            values
-                .iter()
-                .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
-                .collect(),
-        ),
-        _ => ("F32", values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        Dtype::F16 => {
+            let halves: Vec<half::f16> = values.iter().map(|&v| half::f16::from_f32(v)).collect();
+            ("F16", bytemuck::cast_slice(&halves).to_vec())
+        }
+        Dtype::BF16 => {
+            let halves: Vec<half::bf16> = values.iter().map(|&v| half::bf16::from_f32(v)).collect();
+            ("BF16", bytemuck::cast_slice(&halves).to_vec())
+        }
+        _ => ("F32", bytemuck::cast_slice(values).to_vec()),
     }
 }
 

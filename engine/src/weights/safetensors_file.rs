@@ -1,13 +1,19 @@
 //! A safetensors file: an 8-byte little-endian header length, a JSON header
 //! mapping names to `{dtype, shape, data_offsets}`, then the raw data.
-//! Parsed here (rather than by the `safetensors` crate) so that every way a file
-//! can be broken gets its own message.
+//!
+//! The `safetensors` crate parses and validates it (checked arithmetic on
+//! every offset, shape product and dtype size; the header capped at 100 MB);
+//! [`super::safetensors_errors`] turns its errors into messages that name the
+//! broken tensor and say what to do.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use half::slice::HalfFloatSliceExt;
+use safetensors::SafeTensors;
 
+use super::safetensors_errors::explain;
 use crate::{Error, Result};
 
 /// The element types GPT-2 weights come in.
@@ -21,21 +27,23 @@ pub enum Dtype {
 }
 
 impl Dtype {
-    fn parse(name: &str) -> Self {
-        match name {
-            "F32" => Dtype::F32,
-            "F16" => Dtype::F16,
-            "BF16" => Dtype::BF16,
-            _ => Dtype::Other,
-        }
-    }
-
     /// Bytes per element (0 for [`Dtype::Other`]).
     pub fn size(self) -> usize {
         match self {
             Dtype::F32 => 4,
             Dtype::F16 | Dtype::BF16 => 2,
             Dtype::Other => 0,
+        }
+    }
+}
+
+impl From<safetensors::Dtype> for Dtype {
+    fn from(d: safetensors::Dtype) -> Self {
+        match d {
+            safetensors::Dtype::F32 => Dtype::F32,
+            safetensors::Dtype::F16 => Dtype::F16,
+            safetensors::Dtype::BF16 => Dtype::BF16,
+            _ => Dtype::Other,
         }
     }
 }
@@ -51,54 +59,66 @@ pub struct TensorView<'a> {
 }
 
 impl TensorView<'_> {
-    /// Number of elements.
+    /// Number of elements (a file's shapes were checked not to overflow).
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        self.shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .unwrap_or(usize::MAX)
     }
 
-    /// Converts the values into `out` (which must hold [`Self::numel`] values).
+    /// Converts the values into `out` (as many as both hold; a view of a
+    /// file holds exactly [`Self::numel`]). The file is little-endian, as is
+    /// every target this builds for (x86, ARM, wasm32).
     pub fn read_f32_into(&self, out: &mut [f32]) {
-        let b = self.bytes;
         match self.dtype {
             Dtype::F32 => {
-                for (o, c) in out.iter_mut().zip(b.chunks_exact(4)) {
-                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                }
+                let dst: &mut [u8] = bytemuck::cast_slice_mut(out);
+                let n = dst.len().min(self.bytes.len());
+                dst[..n].copy_from_slice(&self.bytes[..n]);
             }
-            Dtype::F16 => {
-                for (o, c) in out.iter_mut().zip(b.chunks_exact(2)) {
-                    *o = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
-                }
-            }
-            Dtype::BF16 => {
-                for (o, c) in out.iter_mut().zip(b.chunks_exact(2)) {
-                    *o = half::bf16::from_le_bytes([c[0], c[1]]).to_f32();
-                }
-            }
+            Dtype::F16 => widen(self.bytes, out, |h: &[half::f16], o| {
+                h.convert_to_f32_slice(o)
+            }),
+            Dtype::BF16 => widen(self.bytes, out, |h: &[half::bf16], o| {
+                h.convert_to_f32_slice(o)
+            }),
             Dtype::Other => {}
         }
     }
 
-    /// The values converted to f32 (f16 and bf16 widen exactly).
+    /// The values converted to f32 (f16 and bf16 widen exactly); never
+    /// more than the bytes held, whatever the shape says.
     pub fn to_f32(&self) -> Vec<f32> {
-        let mut out = vec![0f32; self.numel()];
+        let held = self.bytes.len() / self.dtype.size().max(1);
+        let mut out = vec![0f32; self.numel().min(held)];
         self.read_f32_into(&mut out);
         out
     }
 }
 
-#[derive(Deserialize)]
-struct HeaderEntry {
-    dtype: String,
-    shape: Vec<usize>,
-    data_offsets: (usize, usize),
+/// Widens 16-bit floats held in `bytes` into `out`, in place where `bytes`
+/// is 2-byte aligned (a mapped file's data usually is), else through a copy.
+fn widen<H: bytemuck::Pod>(bytes: &[u8], out: &mut [f32], convert: fn(&[H], &mut [f32])) {
+    let copied: Vec<H>;
+    let halves: &[H] = match bytemuck::try_cast_slice(bytes) {
+        Ok(h) => h,
+        Err(_) => {
+            copied = bytemuck::pod_collect_to_vec(bytes);
+            &copied
+        }
+    };
+    let n = halves.len().min(out.len());
+    convert(&halves[..n], &mut out[..n]);
 }
 
+/// Where one tensor lies in the file.
 struct Entry {
+    dtype: Dtype,
     dtype_name: String,
     shape: Vec<usize>,
-    start: usize,
-    end: usize,
+    /// Byte range in the whole file (header included).
+    range: Range<usize>,
 }
 
 enum Bytes {
@@ -107,16 +127,22 @@ enum Bytes {
     Mapped(memmap2::Mmap),
 }
 
+impl Bytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            #[cfg(not(target_arch = "wasm32"))]
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
 /// A parsed, validated safetensors file.
 pub struct SafetensorsFile {
     path: PathBuf,
     bytes: Bytes,
-    data_start: usize,
     entries: BTreeMap<String, Entry>,
 }
-
-/// Largest header accepted (the format's own limit is 100 MB).
-const MAX_HEADER: usize = 100_000_000;
 
 impl SafetensorsFile {
     /// Memory-maps and validates the file at `path`.
@@ -142,76 +168,37 @@ impl SafetensorsFile {
     }
 
     fn parse(path: PathBuf, bytes: Bytes) -> Result<Self> {
-        let err = |m: String| Error::checkpoint(&path, m);
-        let all = match &bytes {
-            Bytes::Owned(v) => v.as_slice(),
-            #[cfg(not(target_arch = "wasm32"))]
-            Bytes::Mapped(m) => &m[..],
-        };
-        if all.len() < 8 {
-            return Err(err(format!(
-                "file is {} bytes long, too short to be safetensors (truncated or empty?)",
-                all.len()
-            )));
-        }
-        let header_len = u64::from_le_bytes(all[..8].try_into().unwrap());
-        if header_len > MAX_HEADER as u64 {
-            return Err(err(format!(
-                "header length {header_len} is implausible: this is not a safetensors file"
-            )));
-        }
-        let header_len = header_len as usize;
-        let data_start = 8 + header_len;
-        if all.len() < data_start {
-            return Err(err(format!(
-                "file is truncated: its header needs {data_start} bytes but the file has {}",
-                all.len()
-            )));
-        }
-        let raw: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&all[8..data_start])
-            .map_err(|e| {
-                err(format!(
-                    "header is not valid JSON ({e}): this is not a safetensors file"
-                ))
-            })?;
-        let data_len = all.len() - data_start;
+        let all = bytes.as_slice();
+        let (header_len, metadata) = SafeTensors::read_metadata(all)
+            .map_err(|e| Error::checkpoint(&path, explain(all, e)))?;
+        // read_metadata checked that the header and every tensor's data end
+        // inside the file, so none of these sums can overflow; checked anyway.
+        let data_start = header_len.checked_add(8);
         let mut entries = BTreeMap::new();
-        for (name, value) in raw {
-            if name == "__metadata__" {
-                continue;
-            }
-            let h: HeaderEntry = serde_json::from_value(value)
-                .map_err(|e| err(format!("header entry for {name} is malformed: {e}")))?;
-            let (start, end) = h.data_offsets;
-            if end > data_len || start > end {
-                return Err(err(format!(
-                    "file is truncated: tensor {name} needs bytes {start}..{end} of the data \
-                     but only {data_len} are present; download it again"
-                )));
-            }
-            let dtype = Dtype::parse(&h.dtype);
-            let numel: usize = h.shape.iter().product();
-            if dtype != Dtype::Other && numel * dtype.size() != end - start {
-                return Err(err(format!(
-                    "tensor {name}: shape {:?} of {} needs {} bytes but the header gives {}",
-                    h.shape,
-                    h.dtype,
-                    numel * dtype.size(),
-                    end - start
-                )));
-            }
+        for (name, info) in metadata.tensors() {
+            let (start, end) = info.data_offsets;
+            let range = data_start
+                .and_then(|d| Some(d.checked_add(start)?..d.checked_add(end)?))
+                .filter(|r| r.start <= r.end && r.end <= all.len())
+                .ok_or_else(|| {
+                    Error::checkpoint(
+                        &path,
+                        format!(
+                            "tensor {name}: data_offsets [{start}, {end}] lie outside the file"
+                        ),
+                    )
+                })?;
             let entry = Entry {
-                dtype_name: h.dtype,
-                shape: h.shape,
-                start,
-                end,
+                dtype: info.dtype.into(),
+                dtype_name: info.dtype.to_string(),
+                shape: info.shape.clone(),
+                range,
             };
             entries.insert(name, entry);
         }
         Ok(SafetensorsFile {
             path,
             bytes,
-            data_start,
             entries,
         })
     }
@@ -229,16 +216,11 @@ impl SafetensorsFile {
     /// The tensor called `name`, if present.
     pub fn get(&self, name: &str) -> Option<TensorView<'_>> {
         let e = self.entries.get(name)?;
-        let all = match &self.bytes {
-            Bytes::Owned(v) => v.as_slice(),
-            #[cfg(not(target_arch = "wasm32"))]
-            Bytes::Mapped(m) => &m[..],
-        };
         Some(TensorView {
-            dtype: Dtype::parse(&e.dtype_name),
+            dtype: e.dtype,
             dtype_name: &e.dtype_name,
             shape: e.shape.clone(),
-            bytes: &all[self.data_start + e.start..self.data_start + e.end],
+            bytes: self.bytes.as_slice().get(e.range.clone())?,
         })
     }
 }

@@ -69,30 +69,14 @@ impl Fixture {
     /// The page's URL with `params` and the mirror as its Hub.
     pub fn page_url(&self, params: &[(&str, &str)]) -> String {
         let hub = self.server.hub_url();
-        let query: Vec<String> = params
-            .iter()
-            .copied()
-            .chain([("hub", hub.as_str())])
-            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-            .collect();
-        format!("{}/?{}", self.server.url(), query.join("&"))
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter().copied().chain([("hub", hub.as_str())]))
+            .finish();
+        format!("{}/?{query}", self.server.url())
     }
 
     /// The mirror's tiny model, loaded natively on the CPU.
     pub fn native(&self) -> Native {
         Native::load(&self.mirror.join(mirror::TINY))
     }
-}
-
-/// Encodes a query value: everything but unreserved characters as `%XX`.
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -11,7 +11,9 @@ use crate::weights::{transpose, Gpt2Checkpoint};
 use crate::Result;
 
 /// A number format weights can be held in.
-pub(crate) trait Weight: Copy + Default + Send + Sync + 'static {
+pub(crate) trait Weight:
+    Copy + Default + bytemuck::Zeroable + Send + Sync + 'static
+{
     fn from_f32(x: f32) -> Self;
     fn to_f32(self) -> f32;
     /// `out[i] = src[i]` in f32, through the CPU's conversion instructions
@@ -212,19 +214,13 @@ impl<'a> StoreBuilder<'a> {
 /// `len` zeros, on fresh pages from the allocator that nothing has touched
 /// yet (`vec![x; n]` writes every element unless `x` is a primitive zero).
 fn zeroed<T: Weight>(len: usize) -> Vec<T> {
-    if len == 0 {
-        return Vec::new();
-    }
-    let layout = std::alloc::Layout::array::<T>(len).expect("a weight buffer fits in memory");
-    // SAFETY: every `Weight` (f32, bf16, f16) is valid as all-zero bits; the
-    // pointer comes from the global allocator with this layout.
-    unsafe {
-        let ptr = std::alloc::alloc_zeroed(layout) as *mut T;
-        if ptr.is_null() {
-            std::alloc::handle_alloc_error(layout);
+    bytemuck::allocation::try_zeroed_vec(len).unwrap_or_else(|()| {
+        match std::alloc::Layout::array::<T>(len) {
+            Ok(layout) => std::alloc::handle_alloc_error(layout),
+            // Impossible: `len` counts the weights of a checkpoint held in memory.
+            Err(_) => panic!("{len} weights do not fit in the address space"),
         }
-        Vec::from_raw_parts(ptr, len, len)
-    }
+    })
 }
 
 /// A zeroed buffer for weights that are streamed every token. On Linux it is

@@ -6,13 +6,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::gpu::u32_bytes;
 use super::kernels::Gather;
 use super::recorder::Recorder;
 use super::workspace::Workspace;
 use super::Shared;
 use crate::backend::{check_reorder, KvCache};
-use crate::{Error, Result};
+use crate::{Error, Misuse, Result};
 
 /// Keys and values of every layer for `rows` rows of `cap` positions.
 struct KvSet {
@@ -141,7 +140,9 @@ impl WgpuCache {
     /// Fills `dst` with the first `len` positions of rows `map` of the
     /// current set, and makes it the current set (the old one becomes spare).
     fn gather(&mut self, map: &[u32], dst: KvSet) -> Result<()> {
-        let src = self.kv.take().expect("gather needs a current set");
+        let src = self.kv.take().ok_or(Misuse::OutOfOrder(
+            "cache rows were copied before the cache held any",
+        ))?;
         let gpu = &self.shared.gpu;
         if map.len() > self.row_map_len {
             self.row_map_len = map.len().next_power_of_two();
@@ -154,8 +155,10 @@ impl WgpuCache {
             src_cap: src.cap as u32,
             dst_cap: dst.cap as u32,
         };
-        gpu.queue.write_buffer(&self.row_map, 0, &u32_bytes(map));
-        gpu.queue.write_buffer(&self.gather_params, 0, &g.bytes());
+        gpu.queue
+            .write_buffer(&self.row_map, 0, bytemuck::cast_slice(map));
+        gpu.queue
+            .write_buffer(&self.gather_params, 0, bytemuck::bytes_of(&g));
         let key = (src.id, dst.id);
         let found = self.gathers.iter().position(|(s, d, _)| (*s, *d) == key);
         let index = found.unwrap_or_else(|| {
@@ -194,13 +197,15 @@ impl WgpuCache {
     }
 
     /// Ties the cache to the workspace of the coming pass.
-    pub(super) fn bind(&mut self, s: &Shared, ws: &Workspace, dims: &wgpu::Buffer) {
-        let kv = self.kv.as_ref().expect("reserve comes first");
+    pub(super) fn bind(&mut self, s: &Shared, ws: &Workspace, dims: &wgpu::Buffer) -> Result<()> {
+        let kv = self.kv.as_ref().ok_or(Misuse::OutOfOrder(
+            "the cache was bound to a pass before room was made in it",
+        ))?;
         let current = |g: &CacheGroups| g.workspace == ws.generation && g.set == kv.id;
         if let Some(i) = self.groups.iter().position(current) {
             let found = self.groups.remove(i);
             self.groups.push(found);
-            return;
+            return Ok(());
         }
         let (gpu, w) = (&s.gpu, &s.weights);
         let layers = 0..kv.k.len();
@@ -253,11 +258,13 @@ impl WgpuCache {
                 .collect(),
             fused,
         });
+        Ok(())
     }
 
     /// The bind groups made by [`WgpuCache::bind`].
-    pub(super) fn groups(&self) -> &CacheGroups {
-        self.groups.last().expect("bind comes first")
+    pub(super) fn groups(&self) -> Result<&CacheGroups> {
+        let unbound = "the cache's bind groups were asked for before it was bound to a pass";
+        Ok(self.groups.last().ok_or(Misuse::OutOfOrder(unbound))?)
     }
 }
 

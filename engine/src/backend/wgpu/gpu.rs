@@ -1,11 +1,9 @@
 //! The GPU itself: adapter and device with the limits GPT-2 needs, compute
 //! kernels built from WGSL, buffers, and errors turned into [`Error`]s.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 
+use futures_channel::oneshot;
 use wgpu::util::DeviceExt;
 
 use super::recorder::WorkCounters;
@@ -323,8 +321,9 @@ impl Gpu {
         })
     }
 
-    /// A storage buffer holding `data`.
-    pub(super) fn upload(&self, name: &str, data: &[u8]) -> wgpu::Buffer {
+    /// A storage buffer holding `values` (f32s, u32s, f16s or bytes).
+    pub(super) fn upload<T: bytemuck::NoUninit>(&self, name: &str, values: &[T]) -> wgpu::Buffer {
+        let data: &[u8] = bytemuck::cast_slice(values);
         let mut padded;
         let contents = if data.len() < 16 || !data.len().is_multiple_of(4) {
             padded = data.to_vec();
@@ -366,40 +365,28 @@ impl Gpu {
         })
     }
 
-    /// Waits for the GPU and reads the first `floats` f32s of a staging
-    /// buffer (natively by polling; in the browser without blocking).
-    pub(super) async fn read(&self, staging: &wgpu::Buffer, floats: usize) -> Result<Vec<f32>> {
-        self.read_words(staging, floats, f32::from_le_bytes).await
-    }
-
-    /// Waits for the GPU and reads the first `words` u32s of a staging buffer.
-    pub(super) async fn read_u32(&self, staging: &wgpu::Buffer, words: usize) -> Result<Vec<u32>> {
-        self.read_words(staging, words, u32::from_le_bytes).await
-    }
-
-    async fn read_words<T>(
+    /// Waits for the GPU and reads the first `n` values (f32s or u32s) of a
+    /// staging buffer (natively by polling; in the browser without blocking).
+    pub(super) async fn read<T: bytemuck::Pod>(
         &self,
         staging: &wgpu::Buffer,
-        words: usize,
-        decode: fn([u8; 4]) -> T,
+        n: usize,
     ) -> Result<Vec<T>> {
-        let bytes = (words * 4) as u64;
+        let bytes = (n * std::mem::size_of::<T>()) as u64;
         WorkCounters::add(&self.work.readback_bytes, bytes);
-        let slot = Arc::new(Mutex::new(Slot::default()));
-        let slot_in = slot.clone();
+        let (mapped_tx, mapped_rx) = oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, 0..bytes, move |result| {
-            if let Ok(mut s) = slot_in.lock() {
-                s.result = Some(result.map_err(|e| e.to_string()));
-                if let Some(w) = s.waker.take() {
-                    w.wake();
-                }
-            }
+            // The receiver is gone only when the read was abandoned.
+            let _ = mapped_tx.send(result);
         });
         #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| self.lost_or(format!("waiting for the GPU failed: {e}")))?;
-        let mapped = MapFuture { slot }.await;
+        let mapped = match mapped_rx.await {
+            Ok(mapped) => mapped.map_err(|e| e.to_string()),
+            Err(oneshot::Canceled) => Err("the GPU dropped the request".to_string()),
+        };
         if let Err(e) = mapped {
             return Err(self.lost_or(format!("reading results back from the GPU failed: {e}")));
         }
@@ -408,9 +395,8 @@ impl Gpu {
             let view = staging
                 .get_mapped_range(0..bytes)
                 .map_err(|e| Error::Backend(format!("reading results back: {e}")))?;
-            view.chunks_exact(4)
-                .map(|b| decode([b[0], b[1], b[2], b[3]]))
-                .collect()
+            // The mapped bytes need not be aligned for T: copy them out.
+            bytemuck::pod_collect_to_vec(&view[..])
         };
         staging.unmap();
         Ok(data)
@@ -420,44 +406,6 @@ impl Gpu {
         match self.check() {
             Err(e) => e,
             Ok(()) => Error::Backend(message),
-        }
-    }
-}
-
-/// Bytes of f32s, as WebGPU wants them.
-pub(super) fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Bytes of u32s.
-pub(super) fn u32_bytes(values: &[u32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-#[derive(Default)]
-struct Slot {
-    result: Option<std::result::Result<(), String>>,
-    waker: Option<Waker>,
-}
-
-/// Resolves when `map_async`'s callback has run.
-struct MapFuture {
-    slot: Arc<Mutex<Slot>>,
-}
-
-impl Future for MapFuture {
-    type Output = std::result::Result<(), String>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Ok(mut s) = self.slot.lock() else {
-            return Poll::Ready(Err("the readback state was poisoned".into()));
-        };
-        match s.result.take() {
-            Some(r) => Poll::Ready(r),
-            None => {
-                s.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::backend::{
 };
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
-use crate::{Error, Result};
+use crate::{Error, Misuse, Result};
 use kernels::{Dims, Summary, MATVEC_ROWS, SPAN};
 use model_kernels::ModelKernels;
 use recorder::{Profiler, Recorder};
@@ -208,14 +208,20 @@ impl WgpuModel {
 
     /// Embeddings and every transformer block, into the residual stream `x`:
     /// five fused dispatches a block when decoding on a real GPU.
-    fn encode_blocks(&self, rec: &mut Recorder<'_>, ws: &Workspace, cache: &WgpuCache, d: &Dims) {
+    fn encode_blocks(
+        &self,
+        rec: &mut Recorder<'_>,
+        ws: &Workspace,
+        cache: &WgpuCache,
+        d: &Dims,
+    ) -> Result<()> {
         let s = &*self.shared;
         let t = d.tokens;
         let context = d.past + d.fresh;
         for (e, g) in s.k.embed.iter().zip(&ws.groups.embed) {
             e.encode(rec, g, t);
         }
-        let cg = cache.groups();
+        let cg = cache.groups()?;
         let fused = s.k.fused.as_ref().filter(|_| t <= MATVEC_ROWS);
         for (layer, g) in ws.groups.blocks.iter().enumerate() {
             match (fused, &ws.groups.fused, &cg.fused) {
@@ -239,6 +245,7 @@ impl WgpuModel {
                 }
             }
         }
+        Ok(())
     }
 
     // The workspace's borrow is held across the readback on purpose: a second
@@ -255,9 +262,7 @@ impl WgpuModel {
         let cfg = &s.config;
         let n = check_forward(cfg, cache.len, cache.rows, tokens, last)?;
         if cache.model != s.id {
-            return Err(Error::input(
-                "this cache was made by another model: use the model's own new_cache",
-            ));
+            return Err(Misuse::ForeignCache.into());
         }
         let (top_k, extra) = match want {
             Want::Rows => (0, &[][..]),
@@ -276,19 +281,22 @@ impl WgpuModel {
         let (v, out_total) = (cfg.vocab_size, rows * last);
         // Logits rows per pass: as many as fit one binding.
         let block = ((s.gpu.max_binding / (v as u64 * 4)) as usize).clamp(1, out_total);
-        let mut slot = self.workspace.try_borrow_mut().map_err(|_| {
-            Error::input("this model is already running a forward pass: wait for it to finish")
-        })?;
+        let mut slot = self
+            .workspace
+            .try_borrow_mut()
+            .map_err(|_| Misuse::PassInFlight)?;
         let ws = Workspace::ensure(&mut slot, s, &self.dims, t, block, out_total)?;
         let past = cache.len;
         cache.grow(past + n)?;
-        cache.bind(s, ws, &self.dims);
+        cache.bind(s, ws, &self.dims)?;
         let ids: Vec<u32> = tokens.iter().flat_map(|r| r.iter().copied()).collect();
-        s.gpu.queue.write_buffer(&ws.ids, 0, &gpu::u32_bytes(&ids));
+        s.gpu
+            .queue
+            .write_buffer(&ws.ids, 0, bytemuck::cast_slice(&ids));
         if !extra.is_empty() {
             s.gpu
                 .queue
-                .write_buffer(&ws.extra_ids, 0, &gpu::u32_bytes(extra));
+                .write_buffer(&ws.extra_ids, 0, bytemuck::cast_slice(extra));
         }
         let stride = Summary::stride(top_k, extra.len());
         let pass_dims = Dims {
@@ -305,7 +313,7 @@ impl WgpuModel {
         let profiler = self.active_profiler();
         let submitted = s
             .gpu
-            .scoped("running the model", || {
+            .scoped("running the model", || -> Result<()> {
                 let mut out0 = 0;
                 while out0 < out_total {
                     let out_n = block.min(out_total - out0);
@@ -314,10 +322,12 @@ impl WgpuModel {
                         out_n: out_n as u32,
                         ..pass_dims
                     };
-                    s.gpu.queue.write_buffer(&self.dims, 0, &dims.bytes());
+                    s.gpu
+                        .queue
+                        .write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
                     let mut rec = Recorder::profiled(&s.gpu, profiler);
                     if out0 == 0 {
-                        self.encode_blocks(&mut rec, ws, cache, &dims);
+                        self.encode_blocks(&mut rec, ws, cache, &dims)?;
                     }
                     self.encode_logits(&mut rec, ws, t as u32, out_n as u32);
                     if top_k > 0 {
@@ -334,13 +344,14 @@ impl WgpuModel {
                     rec.submit();
                     out0 += out_n;
                 }
+                Ok(())
             })
             .await;
-        submitted?;
+        submitted??;
         let out = if top_k > 0 {
             let words = s
                 .gpu
-                .read_u32(&ws.summary_staging, out_total * stride)
+                .read::<u32>(&ws.summary_staging, out_total * stride)
                 .await?;
             PassOutput::Top(Summary::decode(&words, rows, last, top_k, extra))
         } else {
@@ -402,6 +413,7 @@ impl LanguageModel for WgpuModel {
     ) -> Result<Logits> {
         match self.pass(cache, tokens, last, Want::Rows).await? {
             PassOutput::Rows(logits) => Ok(logits),
+            // `pass` answers in the form `want` asked for, always.
             PassOutput::Top(_) => unreachable!("rows were asked for"),
         }
     }
@@ -417,6 +429,7 @@ impl LanguageModel for WgpuModel {
         let want = Want::Top { k, extra };
         match self.pass(cache, tokens, last, want).await? {
             PassOutput::Top(top) => Ok(top),
+            // `pass` answers in the form `want` asked for, always.
             PassOutput::Rows(_) => unreachable!("a summary was asked for"),
         }
     }

@@ -120,7 +120,7 @@ impl Profiler {
         if pending.is_empty() {
             return Ok(());
         }
-        let words = gpu.read_u32(&self.staging, pending.len() * 4).await?;
+        let words = gpu.read::<u32>(&self.staging, pending.len() * 4).await?;
         let mut totals = self.totals.borrow_mut();
         for (i, (kind, bytes)) in pending.iter().enumerate() {
             let stamp = |j: usize| words[j * 2] as u64 | (words[j * 2 + 1] as u64) << 32;

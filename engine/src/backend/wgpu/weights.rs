@@ -5,7 +5,7 @@
 //! checkpoints to f16 here: half the bytes to read per token, the arithmetic
 //! still in f32.
 
-use super::gpu::{f32_bytes, Gpu};
+use super::gpu::Gpu;
 use crate::config::Gpt2Config;
 use crate::weights::{transpose, Dtype, Gpt2Checkpoint, TensorView};
 use crate::{Error, Result};
@@ -72,7 +72,8 @@ impl Weights {
         }
         let per_slice = ((gpu.max_binding / row_bytes) as usize).min(v);
         let wte_view = ckpt.tensor("wte.weight")?;
-        let wte_bytes = matrix_bytes(&wte_view, f16, None);
+        let wte_matrix = matrix(&wte_view, f16, None);
+        let wte_bytes = wte_matrix.bytes();
         let wte = (0..v)
             .step_by(per_slice)
             .map(|v0| {
@@ -85,19 +86,24 @@ impl Weights {
                 }
             })
             .collect();
-        drop(wte_bytes);
-        let wpe = gpu.upload("wpe", &matrix_bytes(&ckpt.tensor("wpe.weight")?, f16, None));
-        let vector = |name: &str| -> Result<wgpu::Buffer> {
-            Ok(gpu.upload(name, &f32_bytes(&ckpt.f32(name)?)))
-        };
+        drop(wte_matrix);
+        let wpe = gpu.upload(
+            "wpe",
+            matrix(&ckpt.tensor("wpe.weight")?, f16, None).bytes(),
+        );
+        let vector =
+            |name: &str| -> Result<wgpu::Buffer> { Ok(gpu.upload(name, &ckpt.f32(name)?)) };
         // Conv1D weights are [in, out]; the kernels want [out, in].
         let linear = |name: &str, d_in: usize, d_out: usize| -> Result<[wgpu::Buffer; 2]> {
-            let w = matrix_bytes(
+            let w = matrix(
                 &ckpt.tensor(&format!("{name}.weight"))?,
                 f16,
                 Some((d_in, d_out)),
             );
-            Ok([gpu.upload(name, &w), vector(&format!("{name}.bias"))?])
+            Ok([
+                gpu.upload(name, w.bytes()),
+                vector(&format!("{name}.bias"))?,
+            ])
         };
         let norm = |name: &str| -> Result<[wgpu::Buffer; 2]> {
             Ok([
@@ -127,37 +133,40 @@ impl Weights {
     }
 }
 
-/// A matrix's bytes as the GPU keeps them (f16 as it is when `f16`, else
-/// f32), transposed from `[rows, cols]` to `[cols, rows]` when asked.
-fn matrix_bytes(
-    view: &TensorView<'_>,
-    f16: bool,
-    transpose_from: Option<(usize, usize)>,
-) -> Vec<u8> {
+/// A matrix as the GPU keeps it.
+enum Matrix {
+    F16(Vec<half::f16>),
+    F32(Vec<f32>),
+}
+
+impl Matrix {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Matrix::F16(v) => bytemuck::cast_slice(v),
+            Matrix::F32(v) => bytemuck::cast_slice(v),
+        }
+    }
+}
+
+/// A matrix as the GPU keeps it (f16 as it is when `f16`, else f32),
+/// transposed from `[rows, cols]` to `[cols, rows]` when asked.
+fn matrix(view: &TensorView<'_>, f16: bool, transpose_from: Option<(usize, usize)>) -> Matrix {
+    fn maybe_transposed<T: Copy + Default>(v: Vec<T>, from: Option<(usize, usize)>) -> Vec<T> {
+        match from {
+            Some((rows, cols)) => transposed(&v, rows, cols),
+            None => v,
+        }
+    }
     if f16 {
-        let halves: Vec<u16> = if view.dtype == Dtype::F16 {
-            view.bytes
-                .chunks_exact(2)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                .collect()
+        let halves: Vec<half::f16> = if view.dtype == Dtype::F16 {
+            // The file's bytes need not be 2-byte aligned: copied out.
+            bytemuck::pod_collect_to_vec(view.bytes)
         } else {
-            view.to_f32()
-                .into_iter()
-                .map(|v| half::f16::from_f32(v).to_bits())
-                .collect()
+            view.to_f32().into_iter().map(half::f16::from_f32).collect()
         };
-        let halves = match transpose_from {
-            Some((rows, cols)) => transposed(&halves, rows, cols),
-            None => halves,
-        };
-        halves.iter().flat_map(|h| h.to_le_bytes()).collect()
+        Matrix::F16(maybe_transposed(halves, transpose_from))
     } else {
-        let values = view.to_f32();
-        let values = match transpose_from {
-            Some((rows, cols)) => transposed(&values, rows, cols),
-            None => values,
-        };
-        f32_bytes(&values)
+        Matrix::F32(maybe_transposed(view.to_f32(), transpose_from))
     }
 }
 

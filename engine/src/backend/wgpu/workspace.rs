@@ -83,20 +83,23 @@ impl Workspace {
         let fits = slot.as_ref().is_some_and(|ws| {
             ws.tokens >= tokens && ws.block >= block && ws.out_total >= out_total
         });
-        if !fits {
-            let (old_t, old_b, old_o) = slot
-                .as_ref()
-                .map_or((0, 0, 0), |ws| (ws.tokens, ws.block, ws.out_total));
-            *slot = None; // free the old buffers first
-            *slot = Some(Workspace::new(
-                s,
-                dims,
-                tokens.max(old_t),
-                block.max(old_b),
-                out_total.max(old_o),
-            )?);
-        }
-        Ok(slot.as_ref().expect("made above"))
+        let ws = match slot.take() {
+            Some(ws) if fits => ws,
+            old => {
+                let (old_t, old_b, old_o) = old
+                    .as_ref()
+                    .map_or((0, 0, 0), |ws| (ws.tokens, ws.block, ws.out_total));
+                drop(old); // free the old buffers first
+                Workspace::new(
+                    s,
+                    dims,
+                    tokens.max(old_t),
+                    block.max(old_b),
+                    out_total.max(old_o),
+                )?
+            }
+        };
+        Ok(slot.insert(ws))
     }
 
     fn new(

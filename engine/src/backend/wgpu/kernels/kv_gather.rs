@@ -1,10 +1,12 @@
 //! Copies cache rows into a new cache (`kv_gather.wgsl`): reorder and growth.
 
 use super::{dispatch, source, Kind, Recorder};
-use crate::backend::wgpu::gpu::{u32_bytes, Access, Gpu, Kernel};
+use crate::backend::wgpu::gpu::{Access, Gpu, Kernel};
 
-/// What one gather copies.
-#[derive(Debug, Clone, Copy)]
+/// What one gather copies: the uniform `Gather` of `kv_gather.wgsl`, field for
+/// field (`tests_layout.rs` checks the offsets).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(in crate::backend::wgpu) struct Gather {
     pub len: u32,
     pub out_rows: u32,
@@ -13,11 +15,8 @@ pub(in crate::backend::wgpu) struct Gather {
 }
 
 impl Gather {
-    pub const BYTES: u64 = 16;
-
-    pub fn bytes(&self) -> Vec<u8> {
-        u32_bytes(&[self.len, self.out_rows, self.src_cap, self.dst_cap])
-    }
+    /// Size of the uniform buffer.
+    pub const BYTES: u64 = std::mem::size_of::<Gather>() as u64;
 }
 
 pub(in crate::backend::wgpu) struct KvGather {

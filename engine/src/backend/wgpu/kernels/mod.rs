@@ -15,6 +15,8 @@ mod tests;
 mod tests_attention;
 #[cfg(test)]
 mod tests_decode;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests_layout;
 
 pub(super) use attention::{Attention, MAX_HEAD_DIM, SPAN};
 pub(super) use embed::Embed;
@@ -28,8 +30,11 @@ pub(super) use summary::Summary;
 
 use super::recorder::{Kind, Recorder};
 
-/// The per-pass shape every kernel reads (`dims.wgsl`).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// The per-pass shape every kernel reads: the uniform `Dims` of `dims.wgsl`,
+/// field for field (`tests_layout.rs` checks the offsets), written to the GPU
+/// with `bytemuck::bytes_of`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(super) struct Dims {
     pub tokens: u32,
     pub fresh: u32,
@@ -41,29 +46,14 @@ pub(super) struct Dims {
     pub splits: u32,
     pub top_k: u32,
     pub extra_n: u32,
+    /// Pads the struct to 16 bytes, as a uniform buffer's size must be.
+    pub _pad0: u32,
+    pub _pad1: u32,
 }
 
 impl Dims {
     /// Size of the uniform buffer.
-    pub const BYTES: u64 = 48;
-
-    pub fn bytes(&self) -> Vec<u8> {
-        let d = [
-            self.tokens,
-            self.fresh,
-            self.past,
-            self.cap,
-            self.last,
-            self.out0,
-            self.out_n,
-            self.splits,
-            self.top_k,
-            self.extra_n,
-            0,
-            0,
-        ];
-        super::gpu::u32_bytes(&d)
-    }
+    pub const BYTES: u64 = std::mem::size_of::<Dims>() as u64;
 }
 
 /// A kernel's WGSL with what it relies on: the weight type `W` (f16 where

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::backend::block_on;
-use crate::backend::wgpu::gpu::{f32_bytes, Gpu, GpuOptions};
+use crate::backend::wgpu::gpu::{Gpu, GpuOptions};
 
 pub(super) fn gpu() -> Gpu {
     block_on(Gpu::new(&GpuOptions::default()))
@@ -100,7 +100,7 @@ fn uniform(gpu: &Gpu, bytes: &[u8]) -> wgpu::Buffer {
 }
 
 pub(super) fn dims_buffer(gpu: &Gpu, dims: Dims) -> wgpu::Buffer {
-    uniform(gpu, &dims.bytes())
+    uniform(gpu, bytemuck::bytes_of(&dims))
 }
 
 fn gelu(v: f32) -> f32 {
@@ -152,12 +152,12 @@ fn matmul_matches_cpu_for_every_path_and_epilogue() {
                 .collect();
             let shape = MatmulShape::linear(k, n, epilogue);
             let (xb, wb, bb) = (
-                gpu.upload("x", &f32_bytes(&x)),
-                gpu.upload("w", &f32_bytes(&w)),
-                gpu.upload("b", &f32_bytes(&b)),
+                gpu.upload("x", &x),
+                gpu.upload("w", &w),
+                gpu.upload("b", &b),
             );
             for path in linear_paths(rows) {
-                let yb = gpu.upload("y", &f32_bytes(&y0));
+                let yb = gpu.upload("y", &y0);
                 let buffers = [&dims, &xb, &wb, &bb, &yb];
                 let got = run_linear(&gpu, shape, false, path, &buffers, rows, rows * n);
                 assert_close(
@@ -205,12 +205,9 @@ fn matmul_writes_a_column_slice_of_the_logits_rows() {
             want[t * ldy + col0 + j] = (0..k).map(|q| x[t * k + q] * w[j * k + q]).sum();
         }
     }
-    let (xb, wb) = (
-        gpu.upload("x", &f32_bytes(&x)),
-        gpu.upload("w", &f32_bytes(&w)),
-    );
+    let (xb, wb) = (gpu.upload("x", &x), gpu.upload("w", &w));
     for path in linear_paths(rows) {
-        let yb = gpu.upload("y", &f32_bytes(&y0));
+        let yb = gpu.upload("y", &y0);
         let buffers = [&dims, &xb, &wb, &wb, &yb];
         let got = run_linear(&gpu, shape, false, path, &buffers, rows, rows * ldy);
         assert_close(&format!("slice {path:?}"), &got, &want, 2e-5);
@@ -245,8 +242,7 @@ fn matmul_reads_f16_weights_exactly_as_widened() {
         },
     );
     let shape = MatmulShape::linear(k, n, Epilogue::None);
-    let wbytes: Vec<u8> = w.iter().flat_map(|h| h.to_le_bytes()).collect();
-    let (xb, wb) = (gpu.upload("x", &f32_bytes(&x)), gpu.upload("w", &wbytes));
+    let (xb, wb) = (gpu.upload("x", &x), gpu.upload("w", &w));
     for path in linear_paths(rows) {
         let yb = gpu.storage("y", (rows * n * 4) as u64);
         let buffers = [&dims, &xb, &wb, &xb, &yb];
@@ -278,11 +274,8 @@ fn layer_norm_matches_cpu_for_all_rows_and_for_selected_rows() {
             .collect();
         let (g, b) = (values(c, 11), values(c, 12));
         let eps = 1e-5;
-        let xb = gpu.upload("x", &f32_bytes(&x));
-        let (gb, bb) = (
-            gpu.upload("g", &f32_bytes(&g)),
-            gpu.upload("b", &f32_bytes(&b)),
-        );
+        let xb = gpu.upload("x", &x);
+        let (gb, bb) = (gpu.upload("g", &g), gpu.upload("b", &b));
         // One dims for both runs: the last 2 positions of each row, 4 output
         // rows from row 1 on (read only when selecting).
         let (out0, out_n) = (1usize, 4usize);
@@ -342,8 +335,8 @@ fn embeddings_are_gathered_from_each_vocabulary_slice() {
             ..Default::default()
         },
     );
-    let idb = gpu.upload("ids", &crate::backend::wgpu::gpu::u32_bytes(&ids));
-    let wpeb = gpu.upload("wpe", &f32_bytes(&wpe));
+    let idb = gpu.upload("ids", &ids);
+    let wpeb = gpu.upload("wpe", &wpe);
     let xb = gpu.storage("x", (tokens * c * 4) as u64);
     // Three slices: 0..400, 400..800, 800..1000.
     let slices: Vec<(usize, usize)> = vec![(0, 400), (400, 400), (800, 200)];
@@ -352,7 +345,7 @@ fn embeddings_are_gathered_from_each_vocabulary_slice() {
         .map(|&(v0, vn)| {
             (
                 Embed::new(&gpu, c, v0, vn, false),
-                gpu.upload("wte", &f32_bytes(&wte[v0 * c..(v0 + vn) * c])),
+                gpu.upload("wte", &wte[v0 * c..(v0 + vn) * c]),
             )
         })
         .collect();
@@ -387,16 +380,13 @@ fn kv_gather_copies_rows_into_a_larger_cache() {
         src_cap: src_cap as u32,
         dst_cap: dst_cap as u32,
     };
-    let params = uniform(&gpu, &g.bytes());
-    let mapb = gpu.upload("map", &crate::backend::wgpu::gpu::u32_bytes(&map));
-    let (skb, svb) = (
-        gpu.upload("sk", &f32_bytes(&sk)),
-        gpu.upload("sv", &f32_bytes(&sv)),
-    );
+    let params = uniform(&gpu, bytemuck::bytes_of(&g));
+    let mapb = gpu.upload("map", &map);
+    let (skb, svb) = (gpu.upload("sk", &sk), gpu.upload("sv", &sv));
     let n = map.len() * dst_cap * c;
     let (dkb, dvb) = (
-        gpu.upload("dk", &f32_bytes(&vec![7.0; n])),
-        gpu.upload("dv", &f32_bytes(&vec![7.0; n])),
+        gpu.upload("dk", &vec![7.0f32; n]),
+        gpu.upload("dv", &vec![7.0f32; n]),
     );
     let gather = KvGather::new(&gpu, c);
     let group = gather.bind(&gpu, [&params, &mapb, &skb, &svb, &dkb, &dvb]);

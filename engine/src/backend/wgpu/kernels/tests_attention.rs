@@ -4,7 +4,6 @@
 
 use super::tests::{assert_close, dims_buffer, gpu, run, values};
 use super::*;
-use crate::backend::wgpu::gpu::f32_bytes;
 
 /// Causal attention of `fresh` new positions per row over `past + fresh` cached ones.
 #[allow(clippy::too_many_arguments)]
@@ -118,7 +117,7 @@ fn c_attn_stores_keys_and_values_and_attention_matches_cpu() {
         };
         let c_attn = Matmul::new(&gpu, shape, false, Kind::Linear);
         let attention = Attention::new(&gpu, c, h, 1);
-        let upload = |v: &[f32]| gpu.upload("t", &f32_bytes(v));
+        let upload = |v: &[f32]| gpu.upload("t", v);
         let (xb, wb, bb) = (upload(&x), upload(&w), upload(&b));
         let (kb, vb) = (upload(&kc), upload(&vc));
         let qkvb = gpu.storage("qkv", (tokens * 3 * c * 4) as u64);

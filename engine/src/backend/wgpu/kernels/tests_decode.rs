@@ -7,7 +7,6 @@
 use super::tests::{assert_close, dims_buffer, gpu, layer_norm_cpu, run, values};
 use super::tests_attention::{attention_cpu, linear_cpu, stored_cpu};
 use super::*;
-use crate::backend::wgpu::gpu::f32_bytes;
 
 /// Residual-stream-like values: spread and off-centre, as layer norms see them.
 fn residual(n: usize, seed: u64) -> Vec<f32> {
@@ -70,7 +69,7 @@ fn fused_attention_half_block_matches_cpu_as_the_context_grows() {
         let combine = Prologue::Combine { heads: h, splits };
         let proj_shape = MatmulShape::linear(c, c, Epilogue::Residual);
         let attn_proj = Matvec::new(&gpu, proj_shape, combine, false, Kind::Linear);
-        let upload = |v: &[f32]| gpu.upload("t", &f32_bytes(v));
+        let upload = |v: &[f32]| gpu.upload("t", v);
         let (xb, g1b, be1b) = (upload(&x), upload(&g1), upload(&be1));
         let (wab, bab, wpb, bpb) = (upload(&wa), upload(&ba), upload(&wp), upload(&bp));
         let (kb, vb) = (upload(&kc), upload(&vc));
@@ -132,7 +131,7 @@ fn final_layer_norm_folds_into_the_logits_of_selected_rows() {
         };
         let ln = Prologue::LayerNorm { eps: eps as f64 };
         let logits = Matvec::new(&gpu, shape, ln, false, Kind::Logits);
-        let upload = |d: &[f32]| gpu.upload("t", &f32_bytes(d));
+        let upload = |d: &[f32]| gpu.upload("t", d);
         let (xb, gb, beb, wb) = (upload(&x), upload(&g), upload(&be), upload(&wte));
         let yb = gpu.storage("logits", (out_n * v * 4) as u64);
         let group = logits.bind(&gpu, &[&dims, &xb, &wb, &beb, &yb, &gb, &beb]);
@@ -157,8 +156,8 @@ fn the_logits_summary_matches_the_host_with_ties_and_blocks() {
     }
     let summary = Summary::new(&gpu, vocab);
     let extra = [100u32, 5, 50256];
-    let logits_b = gpu.upload("logits", &f32_bytes(&data));
-    let extra_b = gpu.upload("extra", &crate::backend::wgpu::gpu::u32_bytes(&extra));
+    let logits_b = gpu.upload("logits", &data);
+    let extra_b = gpu.upload("extra", &extra);
     for k in [1usize, 21, 32] {
         let stride = Summary::stride(k, extra.len());
         let out = gpu.storage("summary", ((out0 + out_n) * stride * 4) as u64);
