@@ -215,6 +215,8 @@ fn zeroed<T: Weight>(len: usize) -> Vec<T> {
     if len == 0 {
         return Vec::new();
     }
+    // `len` counts weights the checkpoint file holds (checked against the
+    // config, itself at most `MAX_PARAMS`), so the layout cannot overflow.
     let layout = std::alloc::Layout::array::<T>(len).expect("a weight buffer fits in memory");
     // SAFETY: every `Weight` (f32, bf16, f16) is valid as all-zero bits; the
     // pointer comes from the global allocator with this layout.
