@@ -45,6 +45,15 @@ fn default_eos() -> u32 {
     50256
 }
 
+/// Most layers a config may have (GPT-2 XL has 48); more is a broken file.
+pub const MAX_LAYERS: usize = 1024;
+
+/// Most parameters a config may describe: 2^36 (about 69 billion, 44 times
+/// GPT-2 XL). Every size computed from the config then fits in memory
+/// arithmetic without overflow, and a hostile config is refused before
+/// anything is allocated from it.
+pub const MAX_PARAMS: u64 = 1 << 36;
+
 /// Activations GPT-2 checkpoints use that all compute the tanh form of GELU.
 const TANH_GELUS: [&str; 3] = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"];
 
@@ -139,6 +148,29 @@ impl Gpt2Config {
                 self.n_embd, self.n_head
             )));
         }
+        if self.n_layer > MAX_LAYERS {
+            return Err(Error::input(format!(
+                "config.json: n_layer is {}, more than the {MAX_LAYERS} layers this engine \
+                 loads (GPT-2 XL has 48): the file is not a GPT-2 config",
+                self.n_layer
+            )));
+        }
+        match self.checked_num_params() {
+            Some(n) if n <= MAX_PARAMS => {}
+            n => {
+                return Err(Error::input(format!(
+                    "config.json: n_layer={}, n_embd={}, n_inner={}, n_positions={} and \
+                     vocab_size={} make {} parameters, more than the {MAX_PARAMS} this engine \
+                     loads (GPT-2 XL has 1.6 billion): the sizes are not those of a GPT-2 model",
+                    self.n_layer,
+                    self.n_embd,
+                    self.n_inner(),
+                    self.n_positions,
+                    self.vocab_size,
+                    n.map_or("more than 2^64".to_string(), |n| n.to_string()),
+                )));
+            }
+        }
         if !TANH_GELUS.contains(&self.activation_function.as_str()) {
             return Err(Error::input(format!(
                 "config.json: activation_function {:?} is not supported (GPT-2 uses gelu_new)",
@@ -150,7 +182,7 @@ impl Gpt2Config {
 
     /// Width of the MLP's hidden layer.
     pub fn n_inner(&self) -> usize {
-        self.n_inner.unwrap_or(4 * self.n_embd)
+        self.n_inner.unwrap_or(self.n_embd.saturating_mul(4))
     }
 
     /// Width of one attention head.
@@ -158,11 +190,41 @@ impl Gpt2Config {
         self.n_embd / self.n_head
     }
 
-    /// Number of parameters (embeddings included, the tied `lm_head` counted once).
+    /// Number of parameters (embeddings included, the tied `lm_head` counted
+    /// once); [`Self::validate`] has checked that it fits.
     pub fn num_params(&self) -> usize {
-        let (c, i) = (self.n_embd, self.n_inner());
-        let block = 4 * c + (c * 3 * c + 3 * c) + (c * c + c) + (c * i + i) + (i * c + c);
-        self.vocab_size * c + self.n_positions * c + self.n_layer * block + 2 * c
+        self.checked_num_params()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(usize::MAX)
+    }
+
+    /// [`Self::num_params`] in checked arithmetic: `None` when it overflows.
+    fn checked_num_params(&self) -> Option<u64> {
+        let n = |v: usize| u64::try_from(v).ok();
+        let (c, i) = (n(self.n_embd)?, n(self.n_inner())?);
+        let mul = |a: u64, b: u64| a.checked_mul(b);
+        // ln_1, ln_2; c_attn; attn.c_proj; mlp.c_fc; mlp.c_proj (weights, biases).
+        let block = [
+            mul(4, c)?,
+            mul(mul(3, c)?, c)?,
+            mul(3, c)?,
+            mul(c, c)?,
+            c,
+            mul(c, i)?,
+            i,
+            mul(i, c)?,
+            c,
+        ];
+        let block = block.into_iter().try_fold(0u64, u64::checked_add)?;
+        [
+            mul(n(self.vocab_size)?, c)?,
+            mul(n(self.n_positions)?, c)?,
+            mul(n(self.n_layer)?, block)?,
+            mul(2, c)?,
+        ]
+        .into_iter()
+        .try_fold(0u64, u64::checked_add)
+        .filter(|&p| usize::try_from(p).is_ok())
     }
 }
 
@@ -189,6 +251,24 @@ mod tests {
         assert_eq!(Gpt2Config::from_json(&config.to_json()).unwrap(), config);
         let old = r#"{"n_layer":2,"n_head":2,"n_embd":8,"n_ctx":16,"vocab_size":10}"#;
         assert_eq!(Gpt2Config::from_json(old).unwrap().n_positions, 16);
+    }
+
+    #[test]
+    fn rejects_sizes_no_gpt2_has_without_overflowing() {
+        let huge = |field: &str, value: &str| {
+            let text = format!(
+                r#"{{"n_layer":2,"n_head":2,"n_embd":8,"n_positions":16,"vocab_size":10,"{field}":{value}}}"#
+            );
+            Gpt2Config::from_json(&text).unwrap_err().to_string()
+        };
+        let err = huge("n_embd", "4611686018427387904"); // 2^62: 3 × n_embd² overflows
+        assert!(err.contains("more than 2^64"), "{err}");
+        let err = huge("vocab_size", "100000000000");
+        assert!(err.contains("more than the 68719476736"), "{err}");
+        let err = huge("n_layer", "1000000000000");
+        assert!(err.contains("more than the 1024 layers"), "{err}");
+        let err = huge("n_inner", "18446744073709551615");
+        assert!(err.contains("parameters"), "{err}");
     }
 
     #[test]

@@ -155,12 +155,70 @@ fn prompt_longer_than_the_context() {
 
 #[test]
 fn ids_outside_the_vocabulary() {
+    let dir = common::model_dir("odd"); // vocab_size = 50257
+    let model = dir.path().to_str().unwrap();
+    let commands: [&[&str]; 3] = [
+        &["next", "--prompt-ids", "1,2,50257"],
+        &["score", "--ids", "1,2,50257"],
+        &[
+            "generate",
+            "--strategy",
+            "greedy",
+            "--prompt-ids",
+            "1,2,50257",
+        ],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.extend(["--model", model]);
+        let (code, _, stderr) = gpt2(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        for needle in [
+            "token id 50257 is outside the vocabulary (0..50257)",
+            "at position 2",
+        ] {
+            assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        }
+        assert!(!stderr.contains("internal error"), "{stderr}");
+    }
+    // A valid first id does not hide a bad one further on (score reads them all).
+    let (code, _, stderr) = gpt2(&["score", "--model", model, "--ids", "50256,4294967295"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("token id 4294967295"), "{stderr}");
+}
+
+#[test]
+fn config_with_absurd_sizes() {
     let dir = common::model_dir("odd");
-    assert_bad_input(
-        dir.path(),
-        &["--prompt-ids", "1,2,50257"],
-        "token id 50257 is outside the vocabulary",
-    );
+    let config_path = dir.path().join("config.json");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let cases = [
+        (
+            "\"n_embd\": 80",
+            "\"n_embd\": 4611686018427387920",
+            "parameters",
+        ),
+        (
+            "\"n_layer\": 3",
+            "\"n_layer\": 1000000000000",
+            "1024 layers",
+        ),
+        (
+            "\"n_positions\": 64",
+            "\"n_positions\": 100000000000000",
+            "parameters",
+        ),
+        (
+            "\"n_layer\": 3",
+            "\"n_layer\": 100000000000000000000000",
+            "config.json",
+        ),
+    ];
+    for (from, to, needle) in cases {
+        assert!(config.contains(from), "{config}");
+        std::fs::write(&config_path, config.replace(from, to)).unwrap();
+        assert_bad_input(dir.path(), &[], needle);
+    }
 }
 
 #[test]

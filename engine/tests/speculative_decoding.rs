@@ -185,7 +185,12 @@ fn bad_gamma_and_vocabularies_are_clear_errors() {
     };
     let err = run(&target, 0);
     assert!(
-        err.is_bad_input() && err.to_string().contains("gamma ≥ 1"),
+        err.is_bad_input() && err.to_string().contains("--gamma must be at least 1"),
+        "{err}"
+    );
+    let err = run(&target, 1 << 40);
+    assert!(
+        err.is_bad_input() && err.to_string().contains("more than the limit of 64"),
         "{err}"
     );
     let err = run(&small, 2);

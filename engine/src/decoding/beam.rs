@@ -31,6 +31,7 @@
 //! of distinct tokens exact ties are rare; every fixture case matches.
 
 use crate::backend::{KvCache, LanguageModel, Logits};
+use crate::decoding::limits::{self, RunSize};
 use crate::decoding::processors::banned_ngram_tokens;
 use crate::decoding::select::top_n;
 use crate::decoding::steps::{BeamState, Step};
@@ -84,9 +85,7 @@ impl Default for BeamParams {
 impl BeamParams {
     /// Checks the settings, with messages naming the command-line flags.
     pub fn validate(&self) -> Result<()> {
-        if self.num_beams == 0 {
-            return Err(Error::input("--num-beams must be at least 1"));
-        }
+        limits::check_rows("--num-beams", self.num_beams)?;
         if self.num_return_sequences == 0 || self.num_return_sequences > self.num_beams {
             return Err(Error::input(format!(
                 "--num-return-sequences must be between 1 and --num-beams ({}), got {}",
@@ -160,7 +159,9 @@ pub async fn beam_search<M: LanguageModel>(
 ) -> Result<Vec<Generated>> {
     params.validate()?;
     let config = model.config();
-    options.check(prompt.len(), config.n_positions)?;
+    options.check(prompt, config)?;
+    let size = RunSize::generate(config, prompt.len(), options, params.num_beams, 0);
+    limits::check_memory(&[config], size, "use fewer --num-beams or --max-new-tokens")?;
     let max_new = options
         .max_new_tokens
         .min(config.n_positions - prompt.len());
@@ -173,7 +174,7 @@ pub async fn beam_search<M: LanguageModel>(
     }
     let mut search = Search::new(params, max_new);
     let mut cache = model.new_cache(1)?;
-    cache.reserve(prompt.len() + options.max_new_tokens)?;
+    cache.reserve(size.positions)?;
     let mut logits = model.forward(&mut cache, &[prompt], 1).await?;
     cache.reorder(&vec![0; params.num_beams])?;
     for step in 0..max_new {

@@ -9,6 +9,7 @@
 //! λ = 1 is the paper's objective; λ = 0 is greedy decoding on the expert.
 
 use crate::backend::{KvCache, LanguageModel};
+use crate::decoding::limits::{self, RunSize};
 use crate::decoding::select::{argmax, top_n};
 use crate::decoding::steps::{ContrastiveCandidate, Step, STEP_CANDIDATES};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
@@ -153,10 +154,14 @@ pub async fn contrastive<E: LanguageModel, A: LanguageModel>(
         .config()
         .n_positions
         .min(amateur.config().n_positions);
-    options.check(prompt.len(), n_positions)?;
+    options.check(prompt, expert.config())?;
+    options.check(prompt, amateur.config())?;
+    let (ec, ac) = (expert.config(), amateur.config());
+    let size = RunSize::generate(ec, prompt.len(), options, 1, 0);
+    limits::check_memory(&[ec, ac], size, "use fewer --max-new-tokens")?;
     let mut expert_cache = expert.new_cache(1)?;
     let mut amateur_cache = amateur.new_cache(1)?;
-    let positions = prompt.len() + options.max_new_tokens;
+    let positions = size.positions;
     expert_cache.reserve(positions)?;
     amateur_cache.reserve(positions)?;
     let mut out = Generated {

@@ -4,6 +4,7 @@
 mod beam;
 mod contrastive;
 mod greedy;
+pub mod limits;
 mod options;
 pub mod processors;
 pub mod rng;
@@ -17,7 +18,7 @@ mod strategy;
 pub use beam::{beam_search, BeamParams, EarlyStopping};
 pub use contrastive::{contrastive, ContrastiveParams};
 pub use greedy::greedy;
-pub use options::{GenerateOptions, Generated};
+pub use options::{check_ids, GenerateOptions, Generated};
 pub use processors::{Processed, SamplingParams};
 pub use rng::Rng;
 pub use sample::sample;

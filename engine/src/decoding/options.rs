@@ -1,5 +1,6 @@
 //! What every strategy is asked for and what it returns.
 
+use crate::config::Gpt2Config;
 use crate::{Error, Result};
 
 /// Options every strategy shares.
@@ -24,13 +25,16 @@ pub struct Generated {
 }
 
 impl GenerateOptions {
-    /// Checks the options against the prompt and the model's context.
-    pub fn check(&self, prompt_len: usize, n_positions: usize) -> Result<()> {
-        if prompt_len == 0 {
+    /// Checks the options and the prompt against the model: not empty, every
+    /// id in the vocabulary, within the context.
+    pub fn check(&self, prompt: &[u32], config: &Gpt2Config) -> Result<()> {
+        if prompt.is_empty() {
             return Err(Error::input(
                 "the prompt is empty: give some text or ids to start from",
             ));
         }
+        check_ids(prompt, config.vocab_size, "prompt")?;
+        let (prompt_len, n_positions) = (prompt.len(), config.n_positions);
         if prompt_len > n_positions {
             return Err(Error::input(format!(
                 "the prompt has {prompt_len} tokens but the model's context holds {n_positions} \
@@ -46,6 +50,16 @@ impl GenerateOptions {
         Ok(())
     }
 
+    /// Positions a cache reaches: the prompt, up to `max_new_tokens` new
+    /// tokens and `extra` more (speculative drafts), within the context of
+    /// `n_positions` (generation stops there, so larger values are no error).
+    pub fn positions(&self, prompt_len: usize, n_positions: usize, extra: usize) -> usize {
+        prompt_len
+            .saturating_add(self.max_new_tokens)
+            .saturating_add(extra)
+            .min(n_positions)
+    }
+
     /// Hides end-of-text while fewer than `min_new_tokens` have been made.
     pub fn suppress_early_eos(&self, generated: usize, logits: &mut [f32]) {
         if let Some(eos) = self.eos_token_id {
@@ -55,5 +69,52 @@ impl GenerateOptions {
                 }
             }
         }
+    }
+}
+
+/// Checks that every id of `ids` (the `what`: prompt, text) is in a
+/// vocabulary of `vocab_size` tokens; the error names the first id outside
+/// it and its position.
+pub fn check_ids(ids: &[u32], vocab_size: usize, what: &str) -> Result<()> {
+    match ids.iter().position(|&id| id as usize >= vocab_size) {
+        Some(pos) => Err(Error::input(format!(
+            "token id {} is outside the vocabulary (0..{vocab_size}), at position {pos} of the \
+             {what}: every id must be below the model's vocab_size ({vocab_size})",
+            ids[pos]
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_outside_the_vocabulary_are_named_with_their_position() {
+        let err = check_ids(&[1, 2, 50257], 50257, "prompt")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("token id 50257 is outside the vocabulary (0..50257)"),
+            "{err}"
+        );
+        assert!(err.contains("position 2 of the prompt"), "{err}");
+        assert!(check_ids(&[0, 50256], 50257, "prompt").is_ok());
+    }
+
+    #[test]
+    fn positions_saturate_at_the_context() {
+        let options = GenerateOptions {
+            max_new_tokens: usize::MAX,
+            min_new_tokens: 0,
+            eos_token_id: None,
+        };
+        assert_eq!(options.positions(10, 64, usize::MAX), 64);
+        let options = GenerateOptions {
+            max_new_tokens: 8,
+            ..options
+        };
+        assert_eq!(options.positions(10, 64, 4), 22);
     }
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::backend::{KvCache, LanguageModel, Logits};
 use crate::decoding::greedy::choose_from_top;
+use crate::decoding::limits::{self, RunSize};
 use crate::decoding::processors::{Processed, SamplingParams};
 use crate::decoding::rng::Rng;
 use crate::decoding::steps::{Cut, Step, StepCandidate, STEP_CANDIDATES};
@@ -36,13 +37,16 @@ pub async fn sample<M: LanguageModel>(
     on_step: &mut dyn FnMut(Step),
 ) -> Result<Vec<Generated>> {
     params.validate()?;
-    if num_return_sequences == 0 {
-        return Err(Error::input(
-            "--num-return-sequences must be at least 1, got 0",
-        ));
-    }
-    let n_positions = model.config().n_positions;
-    options.check(prompt.len(), n_positions)?;
+    limits::check_rows("--num-return-sequences", num_return_sequences)?;
+    let config = model.config();
+    let n_positions = config.n_positions;
+    options.check(prompt, config)?;
+    let size = RunSize::generate(config, prompt.len(), options, num_return_sequences, 0);
+    limits::check_memory(
+        &[config],
+        size,
+        "use fewer --num-return-sequences or --max-new-tokens",
+    )?;
     let mut rng = Rng::new(seed);
     let mut out = vec![
         Generated {
@@ -55,7 +59,7 @@ pub async fn sample<M: LanguageModel>(
     let mut live: Vec<usize> = (0..num_return_sequences).collect();
     let mut context: Vec<Vec<u32>> = vec![prompt.to_vec(); num_return_sequences];
     let mut cache = model.new_cache(1)?;
-    cache.reserve(prompt.len() + options.max_new_tokens)?;
+    cache.reserve(size.positions)?;
     // Greedy without processors that need the whole row asks the model for
     // the top candidates only (computed on the GPU where there is one).
     let from_top = params.is_greedy()

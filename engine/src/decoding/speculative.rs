@@ -13,6 +13,7 @@
 //! and the output is the target's greedy output.
 
 use crate::backend::{KvCache, LanguageModel, Logits};
+use crate::decoding::limits::{self, RunSize};
 use crate::decoding::select::{argmax, inverse_cdf};
 use crate::decoding::steps::{Draft, Step};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
@@ -255,11 +256,7 @@ pub async fn speculative<T: LanguageModel, D: LanguageModel>(
     mut verify: Verify<'_>,
     on_step: &mut dyn FnMut(Step),
 ) -> Result<(Generated, SpeculativeStats)> {
-    if gamma == 0 {
-        return Err(Error::input(
-            "speculative decoding needs gamma ≥ 1 (the number of tokens drafted per round)",
-        ));
-    }
+    limits::check_gamma(gamma)?;
     let (vt, vd) = (target.config().vocab_size, draft.config().vocab_size);
     if vt != vd {
         return Err(Error::input(format!(
@@ -268,11 +265,18 @@ pub async fn speculative<T: LanguageModel, D: LanguageModel>(
         )));
     }
     let (tn, dn) = (target.config().n_positions, draft.config().n_positions);
-    options.check(prompt.len(), tn)?;
+    options.check(prompt, target.config())?;
+    // Drafts run up to γ positions past what is kept.
+    let size = RunSize::generate(target.config(), prompt.len(), options, 1, gamma);
+    let configs = [target.config(), draft.config()];
+    limits::check_memory(
+        &configs,
+        size,
+        "use fewer --max-new-tokens or a smaller --gamma",
+    )?;
     let mut tcache = target.new_cache(1)?;
     let mut dcache = draft.new_cache(1)?;
-    // Drafts run up to γ positions past what is kept.
-    let positions = prompt.len() + options.max_new_tokens + gamma;
+    let positions = size.positions;
     tcache.reserve(positions)?;
     dcache.reserve(positions)?;
     let mut stats = SpeculativeStats::default();

@@ -10,6 +10,7 @@
 //! it is the target's argmax) at temperature 0.
 
 use crate::backend::LanguageModel;
+use crate::decoding::limits;
 use crate::decoding::rng::Rng;
 use crate::decoding::{
     beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams,
@@ -172,17 +173,10 @@ impl Strategy {
         }
     }
 
-    /// Checks every parameter; the messages name the command-line flags.
+    /// Checks every parameter, the limits of [`crate::decoding::limits`]
+    /// included; the messages name the command-line flags.
     pub fn validate(&self) -> Result<()> {
-        let at_least_one = |n: usize| {
-            if n == 0 {
-                Err(Error::input(
-                    "--num-return-sequences must be at least 1, got 0",
-                ))
-            } else {
-                Ok(())
-            }
-        };
+        let sequences = |n: usize| limits::check_rows("--num-return-sequences", n);
         match self {
             Strategy::Greedy => Ok(()),
             Strategy::Beam(params) => params.validate(),
@@ -192,17 +186,13 @@ impl Strategy {
                 ..
             } => {
                 sampling.validate()?;
-                at_least_one(*num_return_sequences)
+                sequences(*num_return_sequences)
             }
             Strategy::Contrastive(params) => params.validate(),
             Strategy::Speculative(params) => {
-                if params.gamma == 0 {
-                    return Err(Error::input(
-                        "--gamma must be at least 1 (the tokens drafted per round)",
-                    ));
-                }
+                limits::check_gamma(params.gamma)?;
                 params.sampling.validate()?;
-                at_least_one(params.num_return_sequences)
+                sequences(params.num_return_sequences)
             }
         }
     }

@@ -65,20 +65,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         amateur: amateur.as_ref().map(Timed::new),
     };
     let config = loaded.model.config();
-    let prompt = prompt_ids(&loaded.tokenizer, args.prompt_tokens)?;
     let limit = [Some(&loaded.model), draft.as_ref(), amateur.as_ref()]
         .into_iter()
         .flatten()
         .map(|m| m.config().n_positions)
         .min()
         .unwrap_or(config.n_positions);
-    if prompt.len() + args.new_tokens > limit {
+    // Checked before the prompt is made: its length is the flag's.
+    if args.prompt_tokens.saturating_add(args.new_tokens) > limit {
         return Err(Error::input(format!(
             "--prompt-tokens {} + --new-tokens {} exceed the context of {limit} positions",
-            prompt.len(),
-            args.new_tokens
+            args.prompt_tokens, args.new_tokens
         )));
     }
+    let prompt = prompt_ids(&loaded.tokenizer, args.prompt_tokens)?;
     let options = GenerateOptions {
         max_new_tokens: args.new_tokens,
         min_new_tokens: args.new_tokens,
@@ -143,7 +143,7 @@ fn time_runs(
     args: &BenchArgs,
 ) -> Result<Vec<Run>> {
     let mut runs = Vec::new();
-    for i in 0..args.warmup + args.runs {
+    for i in 0..args.warmup.saturating_add(args.runs) {
         let seed = args.seed.wrapping_add(i.saturating_sub(args.warmup) as u64);
         let run = run_once(strategy, models, prompt, options, args, seed)?;
         if i >= args.warmup {

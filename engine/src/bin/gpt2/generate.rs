@@ -26,6 +26,8 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         min_new_tokens: args.min_new_tokens,
         eos_token_id: Some(model.config().eos_token_id),
     };
+    // Before the prompt is printed: ids given directly are checked here first.
+    options.check(&prompt, model.config())?;
     let json = args.model.json;
 
     let mut stream = Stream::new(tokenizer, !json, options.eos_token_id);
