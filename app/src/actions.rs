@@ -167,6 +167,7 @@ pub fn score_texts(state: AppState, texts: Vec<String>) {
             forwards: state.forwards,
             stop: state.models.with_value(|m| m.stop.clone()),
             passes: None,
+            yields: true,
         };
         let mut results = Vec::new();
         for text in texts.into_iter().filter(|t| !t.trim().is_empty()) {

@@ -5,19 +5,18 @@
 //! gives timestamp queries, one more greedy decode with every dispatch timed
 //! (as `gpt2 bench --profile`), summed per kernel kind.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use engine::backend::{profile_greedy, Cache, KvCache, LanguageModel, Logits, Model, TopLogits};
-use engine::config::Gpt2Config;
+use engine::backend::{profile_greedy, LanguageModel};
+use engine::benchmark::prompt_ids;
 use engine::decoding::{greedy, GenerateOptions};
-use engine::tokenizer::Tokenizer;
 use engine::{Error, Result};
 use leptos::prelude::*;
 
 use crate::loader::now_ms;
-use crate::runner::yield_to_browser;
-use crate::speed::{BenchResult, KernelRow, PassTime, Profile, Speed};
+use crate::runner::{yield_to_browser, Tracked};
+use crate::speed::{BenchResult, KernelRow, Profile, Speed};
 use crate::state::{AppState, Loaded};
 
 /// Tokens of the benchmark's prompt.
@@ -28,10 +27,6 @@ pub const NEW_TOKENS: usize = 64;
 pub const RUNS: usize = 3;
 /// New tokens of the untimed warm-up run.
 const WARM_UP_TOKENS: usize = 4;
-/// The prompt's text, repeated to [`PROMPT_TOKENS`] tokens (`gpt2 bench`'s).
-const PROMPT_TEXT: &str = "The playground shows how a language model picks its words, one \
-    token at a time, and how each decoding method changes the text it writes. ";
-
 /// Where the benchmark is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BenchState {
@@ -52,83 +47,9 @@ impl BenchState {
     }
 }
 
-/// The benchmark's prompt: [`PROMPT_TEXT`] repeated, cut at [`PROMPT_TOKENS`] tokens.
-pub fn prompt_ids(tokenizer: &Tokenizer) -> Result<Vec<u32>> {
-    let once = tokenizer.encode(PROMPT_TEXT)?;
-    if once.is_empty() {
-        return Err(Error::input("the tokenizer gives no tokens for the prompt"));
-    }
-    let times = PROMPT_TOKENS.div_ceil(once.len());
-    let mut ids = tokenizer.encode(&PROMPT_TEXT.repeat(times))?;
-    ids.truncate(PROMPT_TOKENS);
-    Ok(ids)
-}
-
-/// The model with every pass timed and counted; Stop ends the benchmark.
-struct Timed<'a> {
-    model: &'a Model,
-    passes: RefCell<Vec<PassTime>>,
-    forwards: RwSignal<usize>,
-    stop: Rc<Cell<bool>>,
-}
-
-impl Timed<'_> {
-    fn check_stop(&self) -> Result<()> {
-        if self.stop.get() {
-            return Err(Error::input("stopped before the end"));
-        }
-        Ok(())
-    }
-
-    fn note(&self, prefill: bool, start: f64) {
-        let seconds = (now_ms() - start) / 1000.0;
-        self.passes.borrow_mut().push(PassTime { prefill, seconds });
-        self.forwards.update(|n| *n += 1);
-    }
-}
-
-impl LanguageModel for Timed<'_> {
-    type Cache = Cache;
-
-    fn config(&self) -> &Gpt2Config {
-        self.model.config()
-    }
-
-    fn new_cache(&self, rows: usize) -> Result<Cache> {
-        self.model.new_cache(rows)
-    }
-
-    async fn forward(&self, cache: &mut Cache, tokens: &[&[u32]], last: usize) -> Result<Logits> {
-        self.check_stop()?;
-        let (prefill, start) = (cache.is_empty(), now_ms());
-        // The logits come back to the page, so the time holds the device's work.
-        let logits = self.model.forward(cache, tokens, last).await?;
-        self.note(prefill, start);
-        Ok(logits)
-    }
-
-    async fn forward_top(
-        &self,
-        cache: &mut Cache,
-        tokens: &[&[u32]],
-        last: usize,
-        k: usize,
-        extra: &[u32],
-    ) -> Result<TopLogits> {
-        self.check_stop()?;
-        let (prefill, start) = (cache.is_empty(), now_ms());
-        let top = self
-            .model
-            .forward_top(cache, tokens, last, k, extra)
-            .await?;
-        self.note(prefill, start);
-        Ok(top)
-    }
-}
-
 /// Runs the benchmark on `main`, telling `state.bench` how far it is.
 pub async fn run(state: AppState, main: Rc<Loaded>) -> Result<BenchResult> {
-    let prompt = prompt_ids(&main.tokenizer)?;
+    let prompt = prompt_ids(&main.tokenizer, PROMPT_TOKENS)?;
     let positions = main.model.config().n_positions;
     if prompt.len() + NEW_TOKENS > positions {
         return Err(Error::input(format!(
@@ -136,11 +57,13 @@ pub async fn run(state: AppState, main: Rc<Loaded>) -> Result<BenchResult> {
             prompt.len()
         )));
     }
-    let model = Timed {
+    let passes = RefCell::new(Vec::new());
+    let model = Tracked {
         model: &main.model,
-        passes: RefCell::new(Vec::new()),
         forwards: state.forwards,
         stop: state.models.with_value(|m| m.stop.clone()),
+        passes: Some(&passes),
+        yields: false,
     };
     let options = |max_new_tokens| GenerateOptions {
         max_new_tokens,
@@ -157,7 +80,7 @@ pub async fn run(state: AppState, main: Rc<Loaded>) -> Result<BenchResult> {
     for i in 0..RUNS {
         say(format!("greedy run {} of {RUNS}", i + 1));
         yield_to_browser().await;
-        model.passes.take();
+        passes.take();
         let start = now_ms();
         let out = greedy(&model, &prompt, &options(NEW_TOKENS), &mut |_| {}).await?;
         let seconds = (now_ms() - start) / 1000.0;
@@ -170,7 +93,7 @@ pub async fn run(state: AppState, main: Rc<Loaded>) -> Result<BenchResult> {
         speeds.push(Speed::of_run(
             prompt.len(),
             NEW_TOKENS,
-            &model.passes.borrow(),
+            &passes.borrow(),
             seconds,
         ));
     }
@@ -209,16 +132,6 @@ mod tests {
     // Natively plain tests; on wasm32 the same tests through wasm-bindgen-test.
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    #[test]
-    fn the_prompt_is_a_fixed_32_tokens() {
-        let t =
-            Tokenizer::from_bytes(include_bytes!("../../engine/assets/tokenizer.json")).unwrap();
-        let ids = prompt_ids(&t).unwrap();
-        assert_eq!(ids.len(), PROMPT_TOKENS);
-        assert_eq!(ids, prompt_ids(&t).unwrap());
-        assert!(t.decode(&ids).unwrap().starts_with("The playground shows"));
-    }
 
     #[test]
     fn the_states_have_their_contract_names() {

@@ -22,9 +22,11 @@ pub struct Progress {
 }
 
 /// The bytes at `url`, from the cache when there, else downloaded (and
-/// cached once complete). `on_progress` sees every chunk.
+/// cached once complete); refused, before anything is allocated for it, when
+/// the body is larger than `limit` bytes. `on_progress` sees every chunk.
 pub async fn fetch_bytes(
     url: &str,
+    limit: Limit,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window: the page must run in a browser")?;
@@ -73,7 +75,7 @@ pub async fn fetch_bytes(
             r
         }
     };
-    let bytes = read_body(&response, url, cached, on_progress).await;
+    let bytes = read_body(&response, url, cached, limit, on_progress).await;
     if bytes.is_err() {
         forget(url).await;
     }
@@ -83,11 +85,32 @@ pub async fn fetch_bytes(
 /// The bytes of a local file (a folder the user picked), with progress.
 pub async fn read_file(
     file: &web_sys::File,
+    limit: Limit,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<u8>, String> {
     let response = Response::new_with_opt_blob(Some(file))
         .map_err(|e| format!("could not read {}: {}", file.name(), js_text(&e)))?;
-    read_body(&response, &file.name(), false, on_progress).await
+    read_body(&response, &file.name(), false, limit, on_progress).await
+}
+
+/// The most bytes a file may have, and why, for the message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limit {
+    pub bytes: u64,
+    pub why: &'static str,
+}
+
+impl Limit {
+    /// The refusal of a body of `size` bytes, if it is one.
+    pub fn check(&self, url: &str, size: u64) -> Result<(), String> {
+        if size > self.bytes {
+            return Err(format!(
+                "{url} is {size} bytes, more than the {} bytes {}: is this the right file?",
+                self.bytes, self.why
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Streams a response's body into one buffer of its announced size.
@@ -95,6 +118,7 @@ async fn read_body(
     response: &Response,
     url: &str,
     cached: bool,
+    limit: Limit,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<u8>, String> {
     let total = response
@@ -104,7 +128,11 @@ async fn read_body(
         .flatten()
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    let mut bytes = Vec::with_capacity(total as usize);
+    limit.check(url, total)?;
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(total as usize)
+        .map_err(|_| format!("{url} ({total} bytes) does not fit in this page's memory"))?;
     on_progress(Progress {
         loaded: 0,
         total,
@@ -129,7 +157,12 @@ async fn read_body(
             .map_err(|e| js_text(&e))?
             .unchecked_into();
         let start = bytes.len();
-        bytes.resize(start + value.length() as usize, 0);
+        let end = start + value.length() as usize;
+        limit.check(url, end as u64)?;
+        bytes
+            .try_reserve(end - start)
+            .map_err(|_| format!("{url} does not fit in this page's memory"))?;
+        bytes.resize(end, 0);
         value.copy_to(&mut bytes[start..]);
         on_progress(Progress {
             loaded: bytes.len() as u64,

@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use engine::backend::{Cache, KvCache, LanguageModel, Logits, Model};
+use engine::backend::{Cache, KvCache, LanguageModel, Logits, Model, TopLogits};
 use engine::config::Gpt2Config;
 use engine::decoding::{run as run_strategy, GenerateOptions, Outcome, Step};
 use engine::{Error, Result};
@@ -16,16 +16,41 @@ use crate::settings::{Settings, Strategy};
 use crate::speed::{PassTime, Speed};
 use crate::state::{AppState, Chip, Loaded, RunView, StepRecord};
 
-/// A model as a strategy sees it in the page: every pass counted (and timed,
-/// when asked), the browser given a turn before each CPU pass (on the GPU,
-/// waiting for the readback already gives it one), and an error once Stop
-/// was pressed.
+/// A model as a strategy (or the benchmark) sees it in the page: every pass
+/// counted and timed, the browser given a turn before each CPU pass when
+/// asked (on the GPU, waiting for the readback already gives it one), and an
+/// error once Stop was pressed.
 pub struct Tracked<'a> {
     pub model: &'a Model,
     pub forwards: RwSignal<usize>,
     pub stop: Rc<Cell<bool>>,
     /// Where each pass's time goes, if anywhere.
     pub passes: Option<&'a RefCell<Vec<PassTime>>>,
+    /// Give the browser a turn before each CPU pass (not while timing: a
+    /// zero-delay timer can wait several milliseconds).
+    pub yields: bool,
+}
+
+impl Tracked<'_> {
+    /// Before a pass: the browser's turn, then Stop.
+    async fn before(&self) -> Result<()> {
+        if self.yields && matches!(self.model, Model::Cpu(_)) {
+            yield_to_browser().await;
+        }
+        if self.stop.get() {
+            return Err(Error::input("stopped"));
+        }
+        Ok(())
+    }
+
+    /// After a pass that started at `start` (ms): its time and the count.
+    fn after(&self, prefill: bool, start: f64) {
+        if let Some(passes) = self.passes {
+            let seconds = (crate::loader::now_ms() - start) / 1000.0;
+            passes.borrow_mut().push(PassTime { prefill, seconds });
+        }
+        self.forwards.update(|n| *n += 1);
+    }
 }
 
 impl LanguageModel for Tracked<'_> {
@@ -40,20 +65,32 @@ impl LanguageModel for Tracked<'_> {
     }
 
     async fn forward(&self, cache: &mut Cache, tokens: &[&[u32]], last: usize) -> Result<Logits> {
-        if matches!(self.model, Model::Cpu(_)) {
-            yield_to_browser().await;
-        }
-        if self.stop.get() {
-            return Err(Error::input("stopped"));
-        }
+        self.before().await?;
         let (prefill, start) = (cache.is_empty(), crate::loader::now_ms());
+        // The logits come back to the page, so the time holds the device's work.
         let logits = self.model.forward(cache, tokens, last).await?;
-        if let Some(passes) = self.passes {
-            let seconds = (crate::loader::now_ms() - start) / 1000.0;
-            passes.borrow_mut().push(PassTime { prefill, seconds });
-        }
-        self.forwards.update(|n| *n += 1);
+        self.after(prefill, start);
         Ok(logits)
+    }
+
+    /// The model's own top-candidates pass (on the GPU, only the summary
+    /// comes back): greedy's fast path.
+    async fn forward_top(
+        &self,
+        cache: &mut Cache,
+        tokens: &[&[u32]],
+        last: usize,
+        k: usize,
+        extra: &[u32],
+    ) -> Result<TopLogits> {
+        self.before().await?;
+        let (prefill, start) = (cache.is_empty(), crate::loader::now_ms());
+        let top = self
+            .model
+            .forward_top(cache, tokens, last, k, extra)
+            .await?;
+        self.after(prefill, start);
+        Ok(top)
     }
 }
 
@@ -97,6 +134,7 @@ pub async fn run(
         forwards: state.forwards,
         stop: stop.clone(),
         passes: Some(&passes),
+        yields: true,
     };
     let model = tracked(&main.model);
     let second_model = second.as_ref().map(|s| tracked(&s.model));

@@ -4,7 +4,7 @@
 //! a person copies to report them.
 
 use engine::backend::KernelProfile;
-use engine::stats::median;
+use engine::benchmark::median;
 
 /// One forward pass, timed on the page's clock.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,13 +7,13 @@
 //! that trait) and, natively, [`hub`] (model folders and Hub downloads).
 
 pub mod backend;
+pub mod benchmark;
 pub mod config;
 pub mod decoding;
 pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod hub;
 pub mod loading;
-pub mod stats;
 pub mod tokenizer;
 pub mod weights;
 

@@ -16,19 +16,16 @@ use engine::decoding::{
     run as run_strategy, BeamParams, ContrastiveParams, GenerateOptions, SamplingParams,
     SpeculativeParams, Strategy as Decoding,
 };
-use engine::tokenizer::Tokenizer;
 use engine::{Error, Result};
 use serde_json::{json, Value};
+
+use engine::benchmark::prompt_ids;
 
 use crate::args::{BenchArgs, Strategy};
 use crate::bench_device;
 use crate::bench_report::{print_table, speculative_prediction, summarize};
 use crate::load::{load, load_second};
 use crate::timed::{Pass, Timed};
-
-/// The prompt, repeated to the asked length.
-const PROMPT_TEXT: &str = "The playground shows how a language model picks its words, one \
-    token at a time, and how each decoding method changes the text it writes. ";
 
 /// What one run measured.
 pub(crate) struct Run {
@@ -208,12 +205,6 @@ fn check_args(args: &BenchArgs) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// `PROMPT_TEXT`'s tokens, repeated and cut to `len`.
-fn prompt_ids(tokenizer: &Tokenizer, len: usize) -> Result<Vec<u32>> {
-    let text = tokenizer.encode(PROMPT_TEXT)?;
-    Ok(text.iter().copied().cycle().take(len).collect())
 }
 
 fn run_once(

@@ -1,7 +1,7 @@
 //! What `gpt2 bench` makes of its runs: the medians, the speedup Leviathan
 //! et al.'s eq. 1 predicts for speculative decoding, and the table for people.
 
-use engine::stats::median;
+use engine::benchmark::median;
 use serde_json::{json, Value};
 
 use crate::args::Strategy;
