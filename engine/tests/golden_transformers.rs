@@ -15,7 +15,7 @@ use engine::backend::{block_on, LanguageModel};
 use engine::decoding::{greedy, log_softmax, next_token_logprobs, score, GenerateOptions, Step};
 
 const TOLERANCE: f32 = 1e-4;
-const CHECKPOINTS: [&str; 4] = ["tiny", "odd", "odd_f16", "odd_bf16"];
+const CHECKPOINTS: [&str; 5] = ["tiny", "odd", "odd_f16", "odd_bf16", "heads12"];
 
 #[test]
 fn next_token_logprobs_match_transformers() {

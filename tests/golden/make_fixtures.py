@@ -9,7 +9,9 @@ sha256 of `model.safetensors` so the Rust tests regenerate the very same file.
 Run from the repository root (pinned: torch 2.15, transformers 5.23):
 
     python3 -m venv ../venv && ../venv/bin/pip install 'torch==2.15.*' 'transformers==5.23.*'
-    ../venv/bin/python tests/golden/make_fixtures.py
+    ../venv/bin/python tests/golden/make_fixtures.py [NAME ...]
+
+(names: only those fixtures; none: all of them).
 """
 
 import hashlib
@@ -31,12 +33,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
 # name -> generator recipe. "odd" has sizes that are multiples of nothing
-# convenient (3 layers, 5 heads of 16) and the Hub's original layout.
+# convenient (3 layers, 5 heads of 16) and the Hub's original layout;
+# "heads12" has heads of 12, whose square root (the attention's scale) is not
+# a whole number, as it is for the heads of 16 and 64 of the other shapes.
 CHECKPOINTS = {
     "tiny": dict(layers=2, heads=4, embd=64, positions=128, seed=1, dtype="f32", layout="transformers"),
     "odd": dict(layers=3, heads=5, embd=80, positions=64, seed=2, dtype="f32", layout="hub"),
     "odd_f16": dict(layers=3, heads=5, embd=80, positions=64, seed=2, dtype="f16", layout="hub"),
     "odd_bf16": dict(layers=3, heads=5, embd=80, positions=64, seed=2, dtype="bf16", layout="transformers"),
+    "heads12": dict(layers=2, heads=3, embd=36, positions=64, seed=3, dtype="f32", layout="transformers"),
 }
 
 PROMPTS = [
@@ -125,7 +130,10 @@ def greedy_case(model, ids, max_new_tokens, min_new_tokens=0):
 def main():
     os.makedirs(FIXTURES, exist_ok=True)
     torch.manual_seed(0)
+    only = sys.argv[1:]
     for name, recipe in CHECKPOINTS.items():
+        if only and name not in only:
+            continue
         with tempfile.TemporaryDirectory() as folder:
             sha = generate_checkpoint(recipe, folder)
             tok = GPT2TokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"))
