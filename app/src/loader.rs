@@ -88,7 +88,8 @@ const MEMORY_LIMIT: u64 = (4 << 30) - (256 << 20);
 /// or the page's own origin (a mirror beside it).
 pub fn trusted_hub(hub: &str, page_origin: &str) -> bool {
     let hub = hub.trim_end_matches('/');
-    let within = |base: &str| !base.is_empty() && (hub == base || hub.starts_with(&format!("{base}/")));
+    let within =
+        |base: &str| !base.is_empty() && (hub == base || hub.starts_with(&format!("{base}/")));
     within(HF_HUB) || within(page_origin)
 }
 
