@@ -39,10 +39,10 @@ mod tests {
     fn the_prompt_has_the_length_asked_for() {
         let t = Tokenizer::from_bytes(include_bytes!("../assets/tokenizer.json")).unwrap();
         for len in [1, 32, 100] {
-            let ids = prompt_ids(&t, len).unwrap();
-            assert_eq!(ids.len(), len);
-            assert!(t.decode(&ids).unwrap().starts_with("The playground"));
+            assert_eq!(prompt_ids(&t, len).unwrap().len(), len);
         }
+        let text = t.decode(&prompt_ids(&t, 32).unwrap()).unwrap();
+        assert!(text.starts_with("The playground shows"), "{text}");
     }
 
     #[test]
