@@ -10,8 +10,25 @@ use crate::settings::{DeviceChoice, Settings, Strategy};
 
 /// The keys the page reads, and a few it does not.
 const KEYS: [&str; 20] = [
-    "model", "second", "hub", "device", "strategy", "prompt", "temperature", "top_k", "top_p",
-    "min_p", "beams", "max_new_tokens", "seed", "alpha", "lambda", "gamma", "bench", "", "x",
+    "model",
+    "second",
+    "hub",
+    "device",
+    "strategy",
+    "prompt",
+    "temperature",
+    "top_k",
+    "top_p",
+    "min_p",
+    "beams",
+    "max_new_tokens",
+    "seed",
+    "alpha",
+    "lambda",
+    "gamma",
+    "bench",
+    "",
+    "x",
     "model ",
 ];
 
@@ -22,8 +39,26 @@ fn value() -> impl prop::strategy::Strategy<Value = String> {
         "[-+0-9.eE]{0,8}",
         "[ /a-z:]{0,6}",
         prop::sample::select(vec![
-            "NaN", "inf", "-0", "1e-45", "0x10", "1", "0", "true", "cpu", "webgpu", "beam",
-            "speculative", " / ", "/", "http://h/ /", "%zz", "%E2%82", "+", "&", "=",
+            "NaN",
+            "inf",
+            "-0",
+            "1e-45",
+            "0x10",
+            "1",
+            "0",
+            "true",
+            "cpu",
+            "webgpu",
+            "beam",
+            "speculative",
+            " / ",
+            "/",
+            "http://h/ /",
+            "%zz",
+            "%E2%82",
+            "+",
+            "&",
+            "=",
         ])
         .prop_map(String::from),
     ]
@@ -39,7 +74,8 @@ fn query() -> impl prop::strategy::Strategy<Value = String> {
                 if raw {
                     q.push_str(&format!("{key}={value}&"));
                 } else {
-                    let escaped: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
+                    let escaped: String =
+                        form_urlencoded::byte_serialize(value.as_bytes()).collect();
                     q.push_str(&format!("{key}={escaped}&"));
                 }
             }
@@ -53,32 +89,62 @@ fn query() -> impl prop::strategy::Strategy<Value = String> {
 fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
     let name = "[a-zA-Z0-9_./-]{1,20}";
     (
-        (name, name, "https?://[a-z0-9.:]{1,12}(/[a-z]{1,5}){0,2}", any::<bool>()),
-        (0usize..5, "\\PC{0,24}", 0f32..=5.0, 0usize..=50_257, 0f32..=1.0, 0f32..=1.0),
-        (1usize..=16, 1usize..=512, any::<u64>(), 0f32..=1.0, 0f32..=10.0, 1usize..=16, any::<bool>()),
+        (
+            name,
+            name,
+            "https?://[a-z0-9.:]{1,12}(/[a-z]{1,5}){0,2}",
+            any::<bool>(),
+        ),
+        (
+            0usize..5,
+            "\\PC{0,24}",
+            0f32..=5.0,
+            0usize..=50_257,
+            0f32..=1.0,
+            0f32..=1.0,
+        ),
+        (
+            1usize..=16,
+            1usize..=512,
+            any::<u64>(),
+            0f32..=1.0,
+            0f32..=10.0,
+            1usize..=16,
+            any::<bool>(),
+        ),
     )
-        .prop_map(|((model, second, hub, cpu), (strategy, prompt, temperature, top_k, top_p, min_p), rest)| {
-            let (beams, max_new_tokens, seed, alpha, lambda, gamma, bench) = rest;
-            Settings {
-                model,
-                second,
-                hub,
-                device: if cpu { DeviceChoice::Cpu } else { DeviceChoice::WebGpu },
-                strategy: Strategy::ALL[strategy],
-                prompt,
-                temperature,
-                top_k,
-                top_p: if top_p > 0.0 { top_p } else { 1.0 },
-                min_p,
-                beams,
-                max_new_tokens,
-                seed,
-                alpha,
-                lambda,
-                gamma,
-                bench,
-            }
-        })
+        .prop_map(
+            |(
+                (model, second, hub, cpu),
+                (strategy, prompt, temperature, top_k, top_p, min_p),
+                rest,
+            )| {
+                let (beams, max_new_tokens, seed, alpha, lambda, gamma, bench) = rest;
+                Settings {
+                    model,
+                    second,
+                    hub,
+                    device: if cpu {
+                        DeviceChoice::Cpu
+                    } else {
+                        DeviceChoice::WebGpu
+                    },
+                    strategy: Strategy::ALL[strategy],
+                    prompt,
+                    temperature,
+                    top_k,
+                    top_p: if top_p > 0.0 { top_p } else { 1.0 },
+                    min_p,
+                    beams,
+                    max_new_tokens,
+                    seed,
+                    alpha,
+                    lambda,
+                    gamma,
+                    bench,
+                }
+            },
+        )
 }
 
 proptest! {
