@@ -294,7 +294,7 @@ proptest! {
         match Gpt2Config::from_json(&text) {
             Ok(config) => {
                 prop_assert!(config.num_params() as u64 <= MAX_PARAMS);
-                prop_assert!(config.n_embd % config.n_head == 0);
+                prop_assert!(config.n_embd.is_multiple_of(config.n_head));
                 prop_assert_eq!(Gpt2Config::from_json(&config.to_json()).unwrap(), config);
             }
             Err(e) => {
