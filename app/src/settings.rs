@@ -111,9 +111,9 @@ impl Settings {
         match key {
             "model" if !value.trim().is_empty() => self.model = value.trim().into(),
             "second" if !value.trim().is_empty() => self.second = value.trim().into(),
-            "hub" if !value.trim().is_empty() => {
-                self.hub = value.trim().trim_end_matches('/').into()
-            }
+            // Trailing slashes and spaces in any order go (`/ ` alone is empty),
+            // so that the address written back reads the same.
+            "hub" if !hub_base(value).is_empty() => self.hub = hub_base(value).into(),
             "model" | "second" | "hub" => return Err("is empty".into()),
             "device" => {
                 self.device = match value {
@@ -254,6 +254,13 @@ impl Settings {
     }
 }
 
+/// The Hub's base address as written, without surrounding spaces or trailing `/`.
+fn hub_base(value: &str) -> &str {
+    value
+        .trim_start()
+        .trim_end_matches(|c: char| c == '/' || c.is_whitespace())
+}
+
 /// `key=value` pairs of a query string, percent-decoded (`+` is a space;
 /// an invalid escape is kept as it is).
 pub fn parse_query(query: &str) -> Vec<(String, String)> {
@@ -347,6 +354,19 @@ mod tests {
         assert_eq!(pairs[0].1, "See you, later");
         assert_eq!(pairs[1].1, "%zz");
         assert_eq!(pairs[2], ("y".to_string(), ",".to_string()));
+    }
+
+    #[test]
+    fn a_hub_of_only_slashes_and_spaces_is_empty() {
+        // "/ " once became an empty hub, and "h/ /" the hub "h/ ": neither
+        // read back the same from the URL the page then wrote.
+        let (s, problems) = Settings::from_query("?hub=%2F+");
+        assert_eq!(s.hub, Settings::default().hub);
+        assert!(problems[0].contains("is empty"), "{problems:?}");
+        let (s, problems) = Settings::from_query("?hub=http%3A%2F%2Fh%2F+%2F");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(s.hub, "http://h");
+        assert_eq!(Settings::from_query(&s.to_query()).0, s);
     }
 
     #[test]

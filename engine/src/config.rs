@@ -254,6 +254,19 @@ mod tests {
     }
 
     #[test]
+    fn an_epsilon_of_any_size_reads_back_exactly() {
+        // serde_json's default float parsing read 2.2326137721566868e141 back
+        // a rounding away from what it wrote.
+        for eps in [2.2326137721566868e141, 1e-5, 9.999999747378752e-6] {
+            let config = Gpt2Config {
+                layer_norm_epsilon: eps,
+                ..Gpt2Config::new(1, 1, 1, 1)
+            };
+            assert_eq!(Gpt2Config::from_json(&config.to_json()).unwrap(), config);
+        }
+    }
+
+    #[test]
     fn rejects_sizes_no_gpt2_has_without_overflowing() {
         let huge = |field: &str, value: &str| {
             let text = format!(

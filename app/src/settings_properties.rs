@@ -1,0 +1,186 @@
+//! Properties of the page's settings in the URL, on generated query strings:
+//! any address gives settings and one message per value it could not use,
+//! never a panic; the settings then survive `to_query` and back. The fuzz
+//! target `settings_query` (scripts/fuzz) searches the same inputs by coverage.
+
+use proptest::prelude::*;
+use proptest::strategy::Strategy as _;
+
+use crate::settings::{DeviceChoice, Settings, Strategy};
+
+/// The keys the page reads, and a few it does not.
+const KEYS: [&str; 20] = [
+    "model",
+    "second",
+    "hub",
+    "device",
+    "strategy",
+    "prompt",
+    "temperature",
+    "top_k",
+    "top_p",
+    "min_p",
+    "beams",
+    "max_new_tokens",
+    "seed",
+    "alpha",
+    "lambda",
+    "gamma",
+    "bench",
+    "",
+    "x",
+    "model ",
+];
+
+/// A value as a person or a broken link might write it.
+fn value() -> impl prop::strategy::Strategy<Value = String> {
+    prop_oneof![
+        "\\PC{0,12}",
+        "[-+0-9.eE]{0,8}",
+        "[ /a-z:]{0,6}",
+        prop::sample::select(vec![
+            "NaN",
+            "inf",
+            "-0",
+            "1e-45",
+            "0x10",
+            "1",
+            "0",
+            "true",
+            "cpu",
+            "webgpu",
+            "beam",
+            "speculative",
+            " / ",
+            "/",
+            "http://h/ /",
+            "%zz",
+            "%E2%82",
+            "+",
+            "&",
+            "=",
+        ])
+        .prop_map(String::from),
+    ]
+}
+
+/// A query string from `pairs`, escaped or (sometimes) raw.
+fn query() -> impl prop::strategy::Strategy<Value = String> {
+    let pair = (prop::sample::select(KEYS.to_vec()), value(), any::<bool>());
+    prop_oneof![
+        prop::collection::vec(pair, 0..8).prop_map(|pairs| {
+            let mut q = String::from("?");
+            for (key, value, raw) in pairs {
+                if raw {
+                    q.push_str(&format!("{key}={value}&"));
+                } else {
+                    let escaped: String =
+                        form_urlencoded::byte_serialize(value.as_bytes()).collect();
+                    q.push_str(&format!("{key}={escaped}&"));
+                }
+            }
+            q
+        }),
+        "\\PC{0,48}",
+    ]
+}
+
+/// Settings the page can hold: text trimmed as `set` leaves it, numbers in range.
+fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
+    let name = "[a-zA-Z0-9_./-]{1,20}";
+    (
+        (
+            name,
+            name,
+            "https?://[a-z0-9.:]{1,12}(/[a-z]{1,5}){0,2}",
+            any::<bool>(),
+        ),
+        (
+            0usize..5,
+            "\\PC{0,24}",
+            0f32..=5.0,
+            0usize..=50_257,
+            0f32..=1.0,
+            0f32..=1.0,
+        ),
+        (
+            1usize..=16,
+            1usize..=512,
+            any::<u64>(),
+            0f32..=1.0,
+            0f32..=10.0,
+            1usize..=16,
+            any::<bool>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (model, second, hub, cpu),
+                (strategy, prompt, temperature, top_k, top_p, min_p),
+                rest,
+            )| {
+                let (beams, max_new_tokens, seed, alpha, lambda, gamma, bench) = rest;
+                Settings {
+                    model,
+                    second,
+                    hub,
+                    device: if cpu {
+                        DeviceChoice::Cpu
+                    } else {
+                        DeviceChoice::WebGpu
+                    },
+                    strategy: Strategy::ALL[strategy],
+                    prompt,
+                    temperature,
+                    top_k,
+                    top_p: if top_p > 0.0 { top_p } else { 1.0 },
+                    min_p,
+                    beams,
+                    max_new_tokens,
+                    seed,
+                    alpha,
+                    lambda,
+                    gamma,
+                    bench,
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_query_gives_settings_and_a_message_per_unused_value(query in query()) {
+        let (settings, problems) = Settings::from_query(&query);
+        for problem in &problems {
+            prop_assert!(problem.starts_with('?'), "{}", problem);
+            prop_assert!(problem.ends_with("the default is used"), "{}", problem);
+        }
+        // What was read is usable: it goes back into a URL and reads the same.
+        let written = settings.to_query();
+        let (back, again) = Settings::from_query(&written);
+        prop_assert!(again.is_empty(), "{:?} from {}", again, written);
+        prop_assert_eq!(back, settings, "{}", written);
+    }
+
+    #[test]
+    fn valid_settings_survive_the_url(settings in valid_settings()) {
+        let written = settings.to_query();
+        let (back, problems) = Settings::from_query(&written);
+        prop_assert!(problems.is_empty(), "{:?} from {}", problems, written);
+        prop_assert_eq!(back, settings, "{}", written);
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_used_leaves_the_setting_as_it_was(
+        key in prop::sample::select(KEYS.to_vec()),
+        value in value(),
+    ) {
+        let mut settings = Settings::default();
+        if let Err(why) = settings.set(key, &value) {
+            prop_assert_eq!(settings, Settings::default());
+            prop_assert!(!why.is_empty());
+        }
+    }
+}
