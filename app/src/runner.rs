@@ -157,7 +157,7 @@ pub async fn run(
     .await;
     let summary = outcome
         .as_ref()
-        .map(|o| summarize(state, o, tokenizer))
+        .map(|o| summarize(state, settings.strategy, o, tokenizer))
         .unwrap_or_default();
     let seconds = (crate::loader::now_ms() - started) / 1000.0;
     let n = state
@@ -183,6 +183,7 @@ pub async fn run(
 /// its tokens as the chips), speculative decoding's acceptance.
 fn summarize(
     state: AppState,
+    strategy: Strategy,
     outcome: &Outcome,
     tokenizer: &engine::tokenizer::Tokenizer,
 ) -> String {
@@ -195,11 +196,8 @@ fn summarize(
             stats.target_passes
         );
     }
-    let beam = state
-        .run
-        .with_untracked(|r| r.as_ref().is_some_and(|r| r.strategy == Strategy::Beam));
     match outcome.sequences.first() {
-        Some(best) if beam => {
+        Some(best) if strategy == Strategy::Beam => {
             state.run.update(|run| {
                 if let Some(run) = run {
                     set_chips(run, &best.ids, tokenizer);
