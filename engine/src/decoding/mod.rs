@@ -7,6 +7,7 @@ mod greedy;
 pub mod limits;
 mod options;
 pub mod processors;
+mod prompt_lookup;
 pub mod rng;
 mod sample;
 mod score;
@@ -20,13 +21,14 @@ pub use contrastive::{contrastive, ContrastiveParams};
 pub use greedy::greedy;
 pub use options::{check_ids, GenerateOptions, Generated};
 pub use processors::{Processed, SamplingParams};
+pub use prompt_lookup::prompt_lookup;
 pub use rng::Rng;
 pub use sample::sample;
 pub use score::{next_token_logprobs, score, Candidate};
 pub use select::argmax;
-pub use speculative::{speculative, SpeculativeStats, Verify};
+pub use speculative::{speculative, Drafter, SpeculativeStats, Verify};
 pub use steps::Step;
-pub use strategy::{run, Method, Outcome, SecondModel, SpeculativeParams, Strategy};
+pub use strategy::{run, DraftSource, Method, Outcome, SecondModel, SpeculativeParams, Strategy};
 
 /// `log_softmax` of one row of logits, computed as `transformers` does in f32
 /// (max subtracted first); the sum is accumulated in f64.

@@ -11,9 +11,18 @@
 //! `norm(max(0, p − q))`; after γ acceptances a bonus token is drawn from `p`.
 //! With greedy verification a draft is accepted when it is the target's argmax,
 //! and the output is the target's greedy output.
+//!
+//! The draft is a smaller model, or prompt lookup ([`prompt_lookup`]): an
+//! n-gram copied from the context. A copied token is certain under the draft,
+//! q = δ_x (q(x) = 1, as the steps report it), so the rule accepts it with
+//! probability p(x) and on rejection draws from norm(max(0, p − δ_x)): p with
+//! x removed. This is transformers' prompt lookup with sampling (draw y ~ p,
+//! keep x while y = x, else emit y), in the same law.
 
 use crate::backend::{KvCache, LanguageModel, Logits};
 use crate::decoding::limits::{self, RunSize};
+use crate::decoding::processors::banned_ngram_tokens;
+use crate::decoding::prompt_lookup::prompt_lookup;
 use crate::decoding::select::{argmax, inverse_cdf};
 use crate::decoding::steps::{Draft, Step};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
@@ -29,9 +38,23 @@ pub enum Verify<'a> {
         /// `probs(logits, context)`: the normalized distribution to sample from
         /// (processors applied), used alike on target and draft logits.
         probs: &'a dyn Fn(&[f32], &[u32]) -> Vec<f32>,
-        /// Uniform draws in [0, 1), taken in order: one per drafted token (its
-        /// draw from q), one per verified draft, one for the resampled or bonus token.
+        /// Uniform draws in [0, 1), taken in order: one per token a draft model
+        /// drafts (its draw from q), one per verified draft, one for the
+        /// resampled or bonus token.
         uniform: &'a mut dyn FnMut() -> f64,
+    },
+}
+
+/// Where the drafted tokens come from.
+pub enum Drafter<'a, D> {
+    /// A smaller model with the target's vocabulary, one pass per drafted token.
+    Model(&'a D),
+    /// Prompt lookup: n-grams of up to `max_matching_ngram_size` tokens looked
+    /// up in the context; no model, no forward pass.
+    PromptLookup {
+        max_matching_ngram_size: usize,
+        /// The sampler's no-repeat-n-gram size: copies it would ban are not proposed.
+        no_repeat_ngram_size: Option<usize>,
     },
 }
 
@@ -44,7 +67,7 @@ pub struct SpeculativeStats {
     pub accepted: usize,
     /// Forward passes of the target.
     pub target_passes: usize,
-    /// Forward passes of the draft.
+    /// Forward passes of the draft (none with prompt lookup).
     pub draft_passes: usize,
 }
 
@@ -66,9 +89,11 @@ fn sample(dist: &[f32], u: f64) -> u32 {
 
 /// One position's distribution: log-probabilities for greedy verification
 /// (so that argmax and score are greedy decoding's), probabilities for sampling.
+/// A prompt-lookup draft is a point mass on its token.
 enum Dist {
     Log(Vec<f32>),
     Probs(Vec<f32>),
+    Point(u32),
 }
 
 impl Dist {
@@ -84,6 +109,7 @@ impl Dist {
         match self {
             Dist::Log(l) => l[x as usize].exp(),
             Dist::Probs(p) => p[x as usize],
+            Dist::Point(id) => f32::from(u8::from(*id == x)),
         }
     }
 
@@ -91,6 +117,7 @@ impl Dist {
         match self {
             Dist::Log(l) => l[x as usize],
             Dist::Probs(p) => p[x as usize].ln(),
+            Dist::Point(_) => self.prob(x).ln(),
         }
     }
 
@@ -98,6 +125,7 @@ impl Dist {
     fn top(&self) -> u32 {
         match self {
             Dist::Log(v) | Dist::Probs(v) => argmax(v) as u32,
+            Dist::Point(id) => *id,
         }
     }
 
@@ -110,8 +138,31 @@ impl Dist {
     }
 }
 
-/// The draft's proposals: up to `g` tokens pushed on `seq`, one forward pass
-/// each, stopping after an end-of-text; their distributions returned.
+/// Prompt lookup's proposals: up to `g` tokens copied from `seq` and pushed
+/// on it, each a point mass (q = 1). The copies stop before what the
+/// processors ban whatever the logits, as in transformers: end-of-text before
+/// `min_new_tokens`, and the n-grams `no_repeat_ngram_size` bans.
+fn copy_tokens(
+    max_ngram: usize,
+    no_repeat_ngram_size: Option<usize>,
+    seq: &mut Vec<u32>,
+    g: usize,
+    made: usize,
+    options: &GenerateOptions,
+) -> Vec<Dist> {
+    let len = seq.len();
+    let banned = |s: &[u32], x: u32| {
+        let early = made + s.len() - len < options.min_new_tokens;
+        (early && Some(x) == options.eos_token_id)
+            || no_repeat_ngram_size.is_some_and(|n| banned_ngram_tokens(s, n).contains(&x))
+    };
+    let copied = prompt_lookup(seq, max_ngram, g, options.eos_token_id, &banned);
+    seq.extend_from_slice(&copied);
+    copied.into_iter().map(Dist::Point).collect()
+}
+
+/// The draft model's proposals: up to `g` tokens pushed on `seq`, one forward
+/// pass each, stopping after an end-of-text; their distributions returned.
 async fn draft_tokens<D: LanguageModel>(
     draft: &D,
     cache: &mut D::Cache,
@@ -228,6 +279,14 @@ fn target_dist(
 /// sampling, its argmax when greedy.
 fn resample(p: &Dist, q: &Dist, verify: &mut Verify<'_>) -> u32 {
     match (p, q, verify) {
+        (Dist::Probs(p), Dist::Point(x), Verify::Sample { uniform, .. }) => {
+            let residual = p
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| if i == *x as usize { 0.0 } else { a as f64 });
+            let u = uniform();
+            inverse_cdf(residual, u).map_or_else(|| sample(p, u), |x| x as u32)
+        }
         (Dist::Probs(p), Dist::Probs(q), Verify::Sample { uniform, .. }) => {
             let residual = p
                 .iter()
@@ -240,16 +299,25 @@ fn resample(p: &Dist, q: &Dist, verify: &mut Verify<'_>) -> u32 {
     }
 }
 
-/// Speculative decoding of up to `max_new_tokens` after `prompt`: `draft`
+/// A run's draft: the model with its cache, or prompt lookup's n-gram sizes
+/// (largest matched, no-repeat).
+enum Source<'a, D: LanguageModel> {
+    Model(&'a D, D::Cache),
+    Lookup(usize, Option<usize>),
+}
+
+/// Speculative decoding of up to `max_new_tokens` after `prompt`: `drafter`
 /// proposes up to `gamma` tokens per round, `target` verifies them in one
 /// pass. `on_step` sees each round; the tokens a round emits are its accepted
 /// drafts followed by `added` (an accepted end-of-text ends the round as its
 /// `added` token, and later drafts go unreported). The score is the sum of the
 /// emitted tokens' log-probabilities under the target's distribution (the one
 /// `probs` gives when sampling). Stops at end-of-text or the target's context.
+/// Prompt lookup without a match drafts nothing: the round's one target pass
+/// adds one token, as greedy or sampling would.
 pub async fn speculative<T: LanguageModel, D: LanguageModel>(
     target: &T,
-    draft: &D,
+    drafter: Drafter<'_, D>,
     prompt: &[u32],
     options: &GenerateOptions,
     gamma: usize,
@@ -257,28 +325,43 @@ pub async fn speculative<T: LanguageModel, D: LanguageModel>(
     on_step: &mut dyn FnMut(Step),
 ) -> Result<(Generated, SpeculativeStats)> {
     limits::check_gamma(gamma)?;
-    let (vt, vd) = (target.config().vocab_size, draft.config().vocab_size);
-    if vt != vd {
-        return Err(Error::input(format!(
-            "the draft's vocabulary ({vd}) differs from the target's ({vt}): \
-             speculative decoding needs two models with the same tokenizer"
-        )));
+    let mut configs = vec![target.config()];
+    if let Drafter::Model(draft) = &drafter {
+        let (vt, vd) = (target.config().vocab_size, draft.config().vocab_size);
+        if vt != vd {
+            return Err(Error::input(format!(
+                "the draft's vocabulary ({vd}) differs from the target's ({vt}): \
+                 speculative decoding needs two models with the same tokenizer"
+            )));
+        }
+        configs.push(draft.config());
     }
-    let (tn, dn) = (target.config().n_positions, draft.config().n_positions);
+    let tn = target.config().n_positions;
     options.check(prompt, target.config())?;
     // Drafts run up to γ positions past what is kept.
     let size = RunSize::generate(target.config(), prompt.len(), options, 1, gamma);
-    let configs = [target.config(), draft.config()];
     limits::check_memory(
         &configs,
         size,
         "use fewer --max-new-tokens or a smaller --gamma",
     )?;
     let mut tcache = target.new_cache(1)?;
-    let mut dcache = draft.new_cache(1)?;
-    let positions = size.positions;
-    tcache.reserve(positions)?;
-    dcache.reserve(positions)?;
+    tcache.reserve(size.positions)?;
+    let mut source = match drafter {
+        Drafter::Model(draft) => {
+            let mut cache = draft.new_cache(1)?;
+            cache.reserve(size.positions)?;
+            Source::Model(draft, cache)
+        }
+        Drafter::PromptLookup {
+            max_matching_ngram_size,
+            no_repeat_ngram_size,
+        } => Source::Lookup(max_matching_ngram_size, no_repeat_ngram_size),
+    };
+    let dn = match &source {
+        Source::Model(draft, _) => draft.config().n_positions,
+        Source::Lookup(..) => usize::MAX,
+    };
     let mut stats = SpeculativeStats::default();
     let mut out = Generated {
         ids: Vec::new(),
@@ -291,14 +374,21 @@ pub async fn speculative<T: LanguageModel, D: LanguageModel>(
         let len = seq.len();
         let made = out.ids.len();
         // A round emits up to γ + 1 tokens: fit them in max_new_tokens and the
-        // target's context; the draft sees up to len + γ − 1 positions.
+        // target's context; a draft model sees up to len + γ − 1 positions.
         let g = gamma
             .min(options.max_new_tokens - made - 1)
             .min(tn - len - 1)
-            .min((dn + 1).saturating_sub(len));
+            .min(dn.saturating_add(1).saturating_sub(len));
 
-        let qs = draft_tokens(draft, &mut dcache, &mut seq, g, made, &mut verify, options).await?;
-        stats.draft_passes += qs.len();
+        let qs = match &mut source {
+            Source::Model(draft, cache) => {
+                let qs = draft_tokens(*draft, cache, &mut seq, g, made, &mut verify, options);
+                let qs = qs.await?;
+                stats.draft_passes += qs.len();
+                qs
+            }
+            Source::Lookup(n, no_repeat) => copy_tokens(*n, *no_repeat, &mut seq, g, made, options),
+        };
         stats.drafted += qs.len();
 
         // Target: every draft position and the one after, in one pass.
@@ -319,7 +409,9 @@ pub async fn speculative<T: LanguageModel, D: LanguageModel>(
         seq.truncate(len + emitted.len() - 1);
         seq.push(added);
         tcache.truncate(seq.len() - 1);
-        dcache.truncate(seq.len() - 1);
+        if let Source::Model(_, cache) = &mut source {
+            cache.truncate(seq.len() - 1);
+        }
         for &(x, logp) in &emitted {
             out.ids.push(x);
             out.score += logp;

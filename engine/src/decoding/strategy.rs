@@ -7,13 +7,14 @@
 //! Speculative decoding's rule, settled once: it verifies by sampling
 //! (Leviathan et al.'s rejection rule, Algorithm 1) exactly when its sampling
 //! settings sample (temperature > 0), and greedily (a draft is accepted while
-//! it is the target's argmax) at temperature 0.
+//! it is the target's argmax) at temperature 0, whatever the draft: a model,
+//! or prompt lookup (a copied token has draft probability q = 1).
 
 use crate::backend::LanguageModel;
 use crate::decoding::limits;
 use crate::decoding::rng::Rng;
 use crate::decoding::{
-    beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams,
+    beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams, Drafter,
     GenerateOptions, Generated, SamplingParams, SpeculativeStats, Step, Verify,
 };
 use crate::{Error, Result};
@@ -30,7 +31,7 @@ pub enum Method {
     Sample,
     /// Contrastive decoding with an amateur model (Li et al. 2022).
     Contrastive,
-    /// Speculative decoding with a draft model (Leviathan et al. 2022).
+    /// Speculative decoding with a draft model or prompt lookup (Leviathan et al. 2022).
     Speculative,
 }
 
@@ -94,7 +95,8 @@ impl Method {
         Method::ALL.into_iter().find(|m| m.name() == name)
     }
 
-    /// The second model the method needs, if any.
+    /// The second model the method can take, if any (speculative decoding
+    /// needs none with prompt lookup: see [`Strategy::second_model`]).
     pub fn second_model(self) -> Option<SecondModel> {
         match self {
             Method::Contrastive => Some(SecondModel::Amateur),
@@ -118,11 +120,31 @@ pub enum Strategy {
     Speculative(SpeculativeParams),
 }
 
+/// Where speculative decoding's drafts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DraftSource {
+    /// The second model given to [`run`].
+    Model,
+    /// Prompt lookup: the continuation of the last n-gram's earliest earlier
+    /// occurrence, n from `max_matching_ngram_size` down to 1
+    /// ([`crate::decoding::prompt_lookup`]); no second model.
+    PromptLookup { max_matching_ngram_size: usize },
+}
+
+impl DraftSource {
+    /// What `--draft` names prompt lookup (any other value names a model).
+    pub const PROMPT_LOOKUP: &'static str = "prompt-lookup";
+    /// transformers' default `max_matching_ngram_size`.
+    pub const DEFAULT_MAX_MATCHING_NGRAM_SIZE: usize = 2;
+}
+
 /// Speculative decoding's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpeculativeParams {
     /// Tokens drafted per round (γ).
     pub gamma: usize,
+    /// A draft model, or prompt lookup.
+    pub draft: DraftSource,
     /// The distribution both models are read through when verifying by
     /// sampling; temperature 0 verifies greedily (see the module's rule).
     pub sampling: SamplingParams,
@@ -160,6 +182,18 @@ impl Strategy {
         }
     }
 
+    /// The second model this strategy needs, if any: contrastive's amateur,
+    /// speculative decoding's draft model (none with prompt lookup).
+    pub fn second_model(&self) -> Option<SecondModel> {
+        match self {
+            Strategy::Speculative(SpeculativeParams {
+                draft: DraftSource::PromptLookup { .. },
+                ..
+            }) => None,
+            _ => self.method().second_model(),
+        }
+    }
+
     /// The distribution a token step is chosen from, for the methods that
     /// choose one token from one processed distribution (greedy: temperature 0).
     pub fn sampling(&self) -> Option<SamplingParams> {
@@ -191,6 +225,14 @@ impl Strategy {
             Strategy::Contrastive(params) => params.validate(),
             Strategy::Speculative(params) => {
                 limits::check_gamma(params.gamma)?;
+                if let DraftSource::PromptLookup {
+                    max_matching_ngram_size: 0,
+                } = params.draft
+                {
+                    return Err(Error::input(
+                        "--max-matching-ngram-size must be at least 1, got 0",
+                    ));
+                }
                 params.sampling.validate()?;
                 sequences(params.num_return_sequences)
             }
@@ -199,7 +241,8 @@ impl Strategy {
 }
 
 /// Runs `strategy` after `prompt` on `model` (and `second`, the amateur or
-/// draft model of the two-model methods), calling `on_step` at every step.
+/// draft model of the two-model methods; speculative decoding with prompt
+/// lookup takes none), calling `on_step` at every step.
 pub async fn run<M: LanguageModel, S: LanguageModel>(
     strategy: &Strategy,
     model: &M,
@@ -242,7 +285,11 @@ pub async fn run<M: LanguageModel, S: LanguageModel>(
             vec![contrastive(model, second()?, prompt, options, params, on_step).await?]
         }
         Strategy::Speculative(params) => {
-            return run_speculative(params, model, second()?, prompt, options, on_step).await;
+            let draft = match params.draft {
+                DraftSource::Model => Some(second()?),
+                DraftSource::PromptLookup { .. } => None,
+            };
+            return run_speculative(params, model, draft, prompt, options, on_step).await;
         }
     };
     Ok(Outcome {
@@ -256,7 +303,7 @@ pub async fn run<M: LanguageModel, S: LanguageModel>(
 async fn run_speculative<M: LanguageModel, S: LanguageModel>(
     params: &SpeculativeParams,
     target: &M,
-    draft: &S,
+    draft: Option<&S>,
     prompt: &[u32],
     options: &GenerateOptions,
     on_step: &mut dyn FnMut(Step),
@@ -277,9 +324,30 @@ async fn run_speculative<M: LanguageModel, S: LanguageModel>(
         } else {
             Verify::Greedy
         };
+        let drafter = match (params.draft, draft) {
+            (
+                DraftSource::PromptLookup {
+                    max_matching_ngram_size,
+                },
+                _,
+            ) => Drafter::PromptLookup {
+                max_matching_ngram_size,
+                // The sampler's n-gram ban (greedy verification has none).
+                no_repeat_ngram_size: params
+                    .sampling
+                    .no_repeat_ngram_size
+                    .filter(|_| params.samples()),
+            },
+            (DraftSource::Model, Some(draft)) => Drafter::Model(draft),
+            (DraftSource::Model, None) => {
+                return Err(Error::input(
+                    "speculative decoding needs a draft model: give one",
+                ))
+            }
+        };
         let (generated, stats) = speculative(
             target,
-            draft,
+            drafter,
             prompt,
             options,
             params.gamma,

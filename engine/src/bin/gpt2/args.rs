@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use engine::backend::Precision;
+use engine::decoding::DraftSource;
 
 #[derive(Parser)]
 #[command(
@@ -180,9 +181,14 @@ pub struct GenerateArgs {
     /// contrastive: temperature of the amateur.
     #[arg(long)]
     pub amateur_temperature: Option<f32>,
-    /// speculative: the draft model (a folder or Hub name).
+    /// speculative: the draft model (a folder or Hub name), or prompt-lookup
+    /// (n-grams copied from the context, no second model).
     #[arg(long)]
     pub draft: Option<String>,
+    /// speculative with --draft prompt-lookup: the longest n-gram looked up
+    /// (then shorter ones down to 1; default 2).
+    #[arg(long)]
+    pub max_matching_ngram_size: Option<usize>,
     /// speculative: tokens drafted per target pass.
     #[arg(long)]
     pub gamma: Option<usize>,
@@ -223,9 +229,12 @@ pub struct BenchArgs {
     /// sample: seed of the first run (run i uses seed + i).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// speculative: the draft model (a folder or Hub name).
+    /// speculative: the draft model (a folder or Hub name), or prompt-lookup.
     #[arg(long)]
     pub draft: Option<String>,
+    /// speculative with --draft prompt-lookup: the longest n-gram looked up.
+    #[arg(long)]
+    pub max_matching_ngram_size: Option<usize>,
     /// speculative: tokens drafted per target pass (verified greedily).
     #[arg(long, default_value_t = 4)]
     pub gamma: usize,
@@ -242,4 +251,20 @@ pub struct BenchArgs {
     /// adapter has timestamp queries): time and GB/s per kernel kind.
     #[arg(long)]
     pub profile: bool,
+}
+
+/// What `--draft` names: prompt lookup (`prompt-lookup`), or a model (any
+/// other value: a folder or Hub name; write `./prompt-lookup` for a folder of
+/// that name). `--max-matching-ngram-size` only goes with prompt lookup.
+pub fn draft_source(draft: Option<&str>, max_ngram: Option<usize>) -> engine::Result<DraftSource> {
+    match draft {
+        Some(DraftSource::PROMPT_LOOKUP) => Ok(DraftSource::PromptLookup {
+            max_matching_ngram_size: max_ngram
+                .unwrap_or(DraftSource::DEFAULT_MAX_MATCHING_NGRAM_SIZE),
+        }),
+        _ if max_ngram.is_some() => Err(engine::Error::input(
+            "--max-matching-ngram-size goes with --draft prompt-lookup only",
+        )),
+        _ => Ok(DraftSource::Model),
+    }
 }

@@ -13,15 +13,15 @@ use std::time::Instant;
 
 use engine::backend::{block_on, DeviceWork, LanguageModel, Model};
 use engine::decoding::{
-    run as run_strategy, BeamParams, ContrastiveParams, GenerateOptions, SamplingParams,
-    SpeculativeParams, Strategy as Decoding,
+    run as run_strategy, BeamParams, ContrastiveParams, DraftSource, GenerateOptions,
+    SamplingParams, SpeculativeParams, Strategy as Decoding,
 };
 use engine::{Error, Result};
 use serde_json::{json, Value};
 
 use engine::benchmark::prompt_ids;
 
-use crate::args::{BenchArgs, Strategy};
+use crate::args::{self, BenchArgs, Strategy};
 use crate::bench_device;
 use crate::bench_report::{print_table, speculative_prediction, summarize};
 use crate::load::{load, load_second};
@@ -118,7 +118,8 @@ fn load_second_models(args: &BenchArgs) -> Result<(Option<Model>, Option<Model>)
             .map(|n| load_second(n, &args.model, role))
             .transpose()
     };
-    let draft = if wants(Strategy::Speculative) {
+    let lookup = matches!(draft_source(args)?, DraftSource::PromptLookup { .. });
+    let draft = if wants(Strategy::Speculative) && !lookup {
         second(&args.draft, "draft")?
     } else {
         None
@@ -196,9 +197,11 @@ fn check_args(args: &BenchArgs) -> Result<()> {
     }
     if args.strategies.contains(&Strategy::Speculative) && args.draft.is_none() {
         return Err(Error::input(
-            "--strategies speculative needs --draft MODEL (e.g. --draft gpt2)",
+            "--strategies speculative needs --draft MODEL (e.g. --draft gpt2) or \
+             --draft prompt-lookup",
         ));
     }
+    draft_source(args)?;
     if args.strategies.contains(&Strategy::Contrastive) && args.amateur.is_none() {
         return Err(Error::input(
             "--strategies contrastive needs --amateur MODEL (e.g. --amateur gpt2)",
@@ -221,7 +224,7 @@ fn run_once(
         Strategy::Contrastive => models.amateur.as_ref(),
         _ => None,
     };
-    let decoding = bench_strategy(strategy, args, seed);
+    let decoding = bench_strategy(strategy, args, seed)?;
     let start = Instant::now();
     let outcome = block_on(run_strategy(
         &decoding,
@@ -270,8 +273,8 @@ fn run_once(
 }
 
 /// The engine's strategy for `strategy` with the bench's settings.
-fn bench_strategy(strategy: Strategy, args: &BenchArgs, seed: u64) -> Decoding {
-    match strategy {
+fn bench_strategy(strategy: Strategy, args: &BenchArgs, seed: u64) -> Result<Decoding> {
+    Ok(match strategy {
         Strategy::Greedy => Decoding::Greedy,
         Strategy::Beam => Decoding::Beam(BeamParams {
             num_beams: args.num_beams,
@@ -294,6 +297,7 @@ fn bench_strategy(strategy: Strategy, args: &BenchArgs, seed: u64) -> Decoding {
         // Timed with greedy verification: its tokens per pass do not depend on a seed.
         Strategy::Speculative => Decoding::Speculative(SpeculativeParams {
             gamma: args.gamma,
+            draft: draft_source(args)?,
             sampling: SamplingParams {
                 temperature: 0.0,
                 ..SamplingParams::default()
@@ -301,7 +305,12 @@ fn bench_strategy(strategy: Strategy, args: &BenchArgs, seed: u64) -> Decoding {
             seed,
             num_return_sequences: 1,
         }),
-    }
+    })
+}
+
+/// The bench's draft: a model, or prompt lookup.
+fn draft_source(args: &BenchArgs) -> Result<DraftSource> {
+    args::draft_source(args.draft.as_deref(), args.max_matching_ngram_size)
 }
 
 fn mean_decode_pass(passes: &[Pass]) -> Option<f64> {

@@ -12,7 +12,7 @@ use engine::decoding::{
 use engine::{Error, Result};
 use serde_json::json;
 
-use crate::args::{GenerateArgs, Strategy};
+use crate::args::{draft_source, GenerateArgs, Strategy};
 use crate::load::{load, load_second, prompt_ids};
 use crate::render::{print_for_people, Stream};
 
@@ -44,7 +44,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         }
     };
     let strategy = strategy(args)?;
-    let second = match args.strategy.second_model() {
+    let second = match strategy.second_model() {
         Some(role) => {
             let name = match role {
                 SecondModel::Amateur => &args.amateur,
@@ -119,7 +119,7 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
     let s = args.strategy;
     let sampled = s == Sample || (s == Speculative && args.sample);
     let sa = &args.sampling;
-    let rules: [(&str, bool, bool); 16] = [
+    let rules: [(&str, bool, bool); 17] = [
         ("--num-beams", args.num_beams.is_some(), s == Beam),
         ("--length-penalty", args.length_penalty.is_some(), s == Beam),
         ("--early-stopping", args.early_stopping, s == Beam),
@@ -150,6 +150,11 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
             s == Contrastive,
         ),
         ("--draft", args.draft.is_some(), s == Speculative),
+        (
+            "--max-matching-ngram-size",
+            args.max_matching_ngram_size.is_some(),
+            s == Speculative,
+        ),
         ("--gamma", args.gamma.is_some(), s == Speculative),
         ("--sample", args.sample, s == Speculative),
     ];
@@ -173,9 +178,11 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
     }
     if s == Speculative && args.draft.is_none() {
         return Err(Error::input(
-            "--strategy speculative needs --draft MODEL (e.g. --draft gpt2)",
+            "--strategy speculative needs --draft MODEL (e.g. --draft gpt2) or \
+             --draft prompt-lookup",
         ));
     }
+    draft_source(args.draft.as_deref(), args.max_matching_ngram_size)?;
     if args.num_return_sequences == Some(0) {
         return Err(Error::input("--num-return-sequences must be at least 1"));
     }
@@ -224,6 +231,7 @@ fn strategy(args: &GenerateArgs) -> Result<Decoding> {
         // Without --sample, temperature 0: verification takes the argmax.
         Strategy::Speculative => Decoding::Speculative(SpeculativeParams {
             gamma: args.gamma.unwrap_or(4),
+            draft: draft_source(args.draft.as_deref(), args.max_matching_ngram_size)?,
             sampling: if args.sample {
                 sampling_params(args)
             } else {
