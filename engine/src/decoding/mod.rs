@@ -13,6 +13,7 @@ mod sample;
 mod score;
 pub mod select;
 mod speculative;
+mod speculative_dist;
 pub mod steps;
 mod strategy;
 
