@@ -2,7 +2,7 @@
 //! the URL's query string, so that a view can be shared by its address.
 
 use engine::decoding::{
-    BeamParams, ContrastiveParams, EarlyStopping, SamplingParams, SpeculativeParams,
+    BeamParams, ContrastiveParams, DraftSource, EarlyStopping, SamplingParams, SpeculativeParams,
     Strategy as Decoding,
 };
 
@@ -23,7 +23,8 @@ pub enum DeviceChoice {
 pub struct Settings {
     /// Hub repository of the model (the expert, the target).
     pub model: String,
-    /// Hub repository of the amateur (contrastive) or draft (speculative) model.
+    /// Hub repository of the amateur (contrastive) or draft (speculative)
+    /// model; `prompt-lookup` drafts from the context instead (as `--draft`).
     pub second: String,
     /// Base address of the Hub (or of a mirror with the same layout).
     pub hub: String,
@@ -237,6 +238,12 @@ impl Settings {
             Strategy::Contrastive => Decoding::Contrastive(self.contrastive()),
             Strategy::Speculative => Decoding::Speculative(SpeculativeParams {
                 gamma: self.gamma,
+                draft: match self.second.as_str() {
+                    DraftSource::PROMPT_LOOKUP => DraftSource::PromptLookup {
+                        max_matching_ngram_size: DraftSource::DEFAULT_MAX_MATCHING_NGRAM_SIZE,
+                    },
+                    _ => DraftSource::Model,
+                },
                 sampling: self.sampling(),
                 seed: self.seed,
                 num_return_sequences: 1,
@@ -313,6 +320,17 @@ mod tests {
         assert!(!bad.bench);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("1 or 0"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn prompt_lookup_drafts_without_a_second_model() {
+        let (s, problems) = Settings::from_query("?strategy=speculative&second=prompt-lookup");
+        assert!(problems.is_empty(), "{problems:?}");
+        let Decoding::Speculative(p) = s.decoding() else {
+            panic!("{s:?}")
+        };
+        assert!(matches!(p.draft, DraftSource::PromptLookup { .. }));
+        assert_eq!(s.decoding().second_model(), None);
     }
 
     #[test]

@@ -133,7 +133,10 @@ pub fn Controls() -> impl IntoView {
             </Show>
             <Show when=move || strategy().second_model().is_some()>
                 <label for="second">{move || if strategy() == Strategy::Contrastive { "Amateur model" } else { "Draft model" }}</label>
-                <input id="second" data-testid="second" type="text"
+                <input id="second" data-testid="second" type="text" list="draft-choices"
+                    title=move || if strategy() == Strategy::Speculative {
+                        "A Hub model, or prompt-lookup: n-grams copied from the text, no second model"
+                    } else { "A Hub model" }
                     prop:value=move || state.settings.with(|s| s.second.clone())
                     on:change=move |ev| {
                         let v = event_target_value(&ev);
@@ -141,6 +144,9 @@ pub fn Controls() -> impl IntoView {
                             state.settings.update(|s| s.second = v.trim().to_string());
                         }
                     }/>
+                <Show when=move || strategy() == Strategy::Speculative>
+                    <datalist id="draft-choices"><option value="prompt-lookup"/></datalist>
+                </Show>
             </Show>
             <Number id="max-new-tokens" label="Max new tokens" min=1 max=MAX_NEW_TOKENS as u64
                 get={|s| s.max_new_tokens as u64} set={|s, v| s.max_new_tokens = v as usize}/>
