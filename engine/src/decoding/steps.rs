@@ -21,6 +21,23 @@ pub enum Cut {
     TopK,
     TopP,
     MinP,
+    /// Locally typical sampling (Meister et al. 2022).
+    #[serde(rename = "typical_p")]
+    Typical,
+    /// ε-sampling (Hewitt et al. 2022).
+    #[serde(rename = "epsilon_cutoff")]
+    Epsilon,
+    /// η-sampling (Hewitt et al. 2022).
+    #[serde(rename = "eta_cutoff")]
+    Eta,
+    /// Top-H (transformers' `TopHLogitsWarper`).
+    TopH,
+    /// Top-nσ (Tang et al. 2024).
+    TopNSigma,
+    /// Exclude Top Choices (XTC).
+    Xtc,
+    /// Mirostat v2's surprise cut (Basu et al. 2020).
+    Mirostat,
 }
 
 impl Cut {
@@ -33,6 +50,13 @@ impl Cut {
             Cut::TopK => "top_k",
             Cut::TopP => "top_p",
             Cut::MinP => "min_p",
+            Cut::Typical => "typical_p",
+            Cut::Epsilon => "epsilon_cutoff",
+            Cut::Eta => "eta_cutoff",
+            Cut::TopH => "top_h",
+            Cut::TopNSigma => "top_n_sigma",
+            Cut::Xtc => "xtc",
+            Cut::Mirostat => "mirostat",
         }
     }
 }
@@ -141,6 +165,13 @@ mod tests {
             Cut::TopK,
             Cut::TopP,
             Cut::MinP,
+            Cut::Typical,
+            Cut::Epsilon,
+            Cut::Eta,
+            Cut::TopH,
+            Cut::TopNSigma,
+            Cut::Xtc,
+            Cut::Mirostat,
         ] {
             let json = serde_json::to_string(&cut).unwrap();
             assert_eq!(json, format!("\"{}\"", cut.name()));

@@ -32,6 +32,14 @@ use crate::decoding::select::{argmax, by_value_then_index, top_n};
 use crate::decoding::steps::{Cut, StepCandidate};
 use crate::{Error, Result};
 
+mod penalties;
+mod truncation;
+// The later samplers, each in its own file (one `mod` line each, below).
+
+pub use penalties::banned_ngram_tokens;
+use penalties::repetition_penalty;
+use truncation::{min_p, top_k, top_p};
+
 /// How to turn a step's logits into the distribution a token is drawn from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplingParams {
@@ -265,92 +273,5 @@ fn remove(x: &mut [f32], cut: &mut [Option<Cut>], i: usize, why: Cut) {
     if i < x.len() && x[i] != f32::NEG_INFINITY {
         x[i] = f32::NEG_INFINITY;
         cut[i].get_or_insert(why);
-    }
-}
-
-/// CTRL's penalty on every distinct token of the context.
-fn repetition_penalty(x: &mut [f32], context: &[u32], theta: f32) {
-    let mut seen = vec![false; x.len()];
-    for &id in context {
-        let i = id as usize;
-        if i < x.len() && !seen[i] {
-            seen[i] = true;
-            x[i] = if x[i] < 0.0 {
-                x[i] * theta
-            } else {
-                x[i] / theta
-            };
-        }
-    }
-}
-
-/// Tokens that would complete an n-gram of `context` (the last `size − 1`
-/// tokens followed by them occur earlier).
-pub fn banned_ngram_tokens(context: &[u32], size: usize) -> Vec<u32> {
-    let len = context.len();
-    if size == 0 || len < size {
-        return Vec::new();
-    }
-    let prefix = &context[len + 1 - size..];
-    context
-        .windows(size)
-        .filter(|w| &w[..size - 1] == prefix)
-        .map(|w| w[size - 1])
-        .collect()
-}
-
-/// Cuts tokens below the k-th largest logit (ties with it are kept).
-fn top_k(x: &mut [f32], cut: &mut [Option<Cut>], k: usize) {
-    let mut alive: Vec<f32> = x
-        .iter()
-        .copied()
-        .filter(|&v| v != f32::NEG_INFINITY)
-        .collect();
-    if k >= alive.len() {
-        return;
-    }
-    let (_, &mut kth, _) = alive.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-    for i in 0..x.len() {
-        if x[i] < kth {
-            remove(x, cut, i, Cut::TopK);
-        }
-    }
-}
-
-/// Nucleus: cuts the least likely tokens while their cumulative probability
-/// stays `≤ 1 − p`, keeping at least the most likely one.
-fn top_p(x: &mut [f32], cut: &mut [Option<Cut>], p: f32) {
-    // transformers computes `1 - top_p` in f64 from the Python float.
-    let p_decimal: f64 = format!("{p}").parse().unwrap_or(p as f64);
-    let threshold = (1.0 - p_decimal) as f32;
-    let probs = softmax(x);
-    let mut order: Vec<usize> = (0..x.len())
-        .filter(|&i| x[i] != f32::NEG_INFINITY)
-        .collect();
-    // Ascending probability; among ties, higher ids first (so lower ids are
-    // kept): the reverse of the shared ranking.
-    order.sort_unstable_by(|&a, &b| by_value_then_index(x, b, a));
-    let Some((_, candidates)) = order.split_last() else {
-        return;
-    };
-    let mut cumulative = 0.0f64;
-    for &i in candidates {
-        cumulative += probs[i] as f64;
-        if cumulative as f32 > threshold {
-            break;
-        }
-        remove(x, cut, i, Cut::TopP);
-    }
-}
-
-/// Cuts tokens with probability below `min_p` times the largest.
-fn min_p(x: &mut [f32], cut: &mut [Option<Cut>], min_p: f32) {
-    let probs = softmax(x);
-    let best = argmax(&probs);
-    let threshold = min_p * probs[best];
-    for (i, &p) in probs.iter().enumerate() {
-        if i != best && p < threshold {
-            remove(x, cut, i, Cut::MinP);
-        }
     }
 }
