@@ -41,7 +41,10 @@ fn edge_cases() {
     let all_finite = vec![0, 1, 2, 3, 5];
     // typical_p = 1 and ε = η = 0 are no cut at all (transformers leaves them out).
     assert_eq!(support(&with(&x, |p| p.typical_p = Some(1.0))), all_finite);
-    assert_eq!(support(&with(&x, |p| p.epsilon_cutoff = Some(0.0))), all_finite);
+    assert_eq!(
+        support(&with(&x, |p| p.epsilon_cutoff = Some(0.0))),
+        all_finite
+    );
     assert_eq!(support(&with(&x, |p| p.eta_cutoff = Some(0.0))), all_finite);
     // A tiny mass keeps the tokens closest to the entropy, ties together...
     let t = with(&x, |p| p.typical_p = Some(1e-6));
@@ -86,17 +89,35 @@ fn invalid_values_say_what_is_wrong() {
         assert!(e.is_bad_input());
         assert_eq!(e.to_string(), want);
     };
-    check(&|p| p.typical_p = Some(0.0), "--typical-p must be in (0, 1], got 0");
-    check(&|p| p.typical_p = Some(1.5), "--typical-p must be in (0, 1], got 1.5");
-    check(&|p| p.typical_p = Some(f32::NAN), "--typical-p must be in (0, 1], got NaN");
+    check(
+        &|p| p.typical_p = Some(0.0),
+        "--typical-p must be in (0, 1], got 0",
+    );
+    check(
+        &|p| p.typical_p = Some(1.5),
+        "--typical-p must be in (0, 1], got 1.5",
+    );
+    check(
+        &|p| p.typical_p = Some(f32::NAN),
+        "--typical-p must be in (0, 1], got NaN",
+    );
     let e = "--epsilon-cutoff must be in [0, 1)";
-    check(&|p| p.epsilon_cutoff = Some(-0.1), &format!("{e}, got -0.1"));
+    check(
+        &|p| p.epsilon_cutoff = Some(-0.1),
+        &format!("{e}, got -0.1"),
+    );
     check(&|p| p.epsilon_cutoff = Some(1.0), &format!("{e}, got 1"));
     let e = "--eta-cutoff must be in [0, 1)";
     check(&|p| p.eta_cutoff = Some(-1e-3), &format!("{e}, got -0.001"));
-    check(&|p| p.eta_cutoff = Some(f32::INFINITY), &format!("{e}, got inf"));
+    check(
+        &|p| p.eta_cutoff = Some(f32::INFINITY),
+        &format!("{e}, got inf"),
+    );
     check(&|p| p.top_h = Some(0.0), "--top-h must be in (0, 1], got 0");
-    check(&|p| p.top_h = Some(1.01), "--top-h must be in (0, 1], got 1.01");
+    check(
+        &|p| p.top_h = Some(1.01),
+        "--top-h must be in (0, 1], got 1.01",
+    );
 }
 
 fn logits_strategy() -> impl Strategy<Value = Vec<f32>> {

@@ -4,6 +4,7 @@
 mod beam;
 mod contrastive;
 mod greedy;
+mod guidance;
 pub mod limits;
 mod options;
 pub mod processors;

@@ -1,12 +1,13 @@
-//! Ancestral sampling (with temperature, top-k, top-p, min-p, repetition
-//! penalty and no-repeat-n-gram, see [`crate::decoding::processors`]) of
-//! several sequences side by side.
+//! Ancestral sampling (through the sampler chain of
+//! [`crate::decoding::processors`]) of several sequences side by side.
 //!
 //! The `R` sequences are `R` rows of one KV cache: the prompt is run once on a
 //! one-row cache, whose row is then copied `R` times (`reorder`), and every
 //! later step is one forward for all live rows. A row that chooses
 //! end-of-text is finished: its output is frozen and the cache is compacted to
-//! the live rows (`reorder`), so finished rows cost nothing.
+//! the live rows (`reorder`), so finished rows cost nothing. Classifier-free
+//! guidance runs the unconditional context beside them, on a cache of its own
+//! whose rows follow the same copies and compactions ([`Unconditional`]).
 //!
 //! Randomness: one [`Rng`] stream seeded by `seed`. Each step draws one uniform
 //! per live row, in ascending row order (row = index in the returned vector),
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use crate::backend::{KvCache, LanguageModel, Logits};
 use crate::decoding::greedy::choose_from_top;
+use crate::decoding::guidance::{self, Unconditional};
 use crate::decoding::limits::{self, RunSize};
 use crate::decoding::processors::{mirostat, Processed, SamplingParams, Stage, StepInputs};
 use crate::decoding::rng::Rng;
@@ -42,9 +44,21 @@ pub async fn sample<M: LanguageModel>(
     let n_positions = config.n_positions;
     options.check(prompt, config)?;
     let size = RunSize::generate(config, prompt.len(), options, num_return_sequences, 0);
-    limits::check_memory(
-        &[config],
-        size,
+    // Classifier-free guidance: the unconditional context's own cache.
+    let guide = params
+        .guidance
+        .as_ref()
+        .filter(|_| params.is_set(Stage::Guidance));
+    let mut sizes = vec![(config, size)];
+    if let Some(g) = guide {
+        let rows = num_return_sequences;
+        sizes.push((
+            config,
+            guidance::run_size(config, g, prompt, options, rows)?,
+        ));
+    }
+    limits::check_parts(
+        &sizes,
         "use fewer --num-return-sequences or --max-new-tokens",
     )?;
     let mut rng = Rng::new(seed);
@@ -60,6 +74,10 @@ pub async fn sample<M: LanguageModel>(
     let mut context: Vec<Vec<u32>> = vec![prompt.to_vec(); num_return_sequences];
     let mut cache = model.new_cache(1)?;
     cache.reserve(size.positions)?;
+    let mut unconditional = match guide {
+        Some(g) => Some(Unconditional::new(model, g, prompt, options)?),
+        None => None,
+    };
     // Greedy without processors that need the whole row asks the model for
     // the top candidates only (computed on the GPU where there is one).
     let from_top = params.is_greedy()
@@ -87,8 +105,13 @@ pub async fn sample<M: LanguageModel>(
             choose_from_top_rows(model, &mut cache, &tokens, &bans, live.len()).await?
         } else {
             let logits = model.forward(&mut cache, &tokens, 1).await?;
+            let unconditional = match &mut unconditional {
+                Some(u) => Some(u.forward(model, &tokens).await?),
+                None => None,
+            };
             let rows = Rows {
                 logits: &logits,
+                unconditional: unconditional.as_ref(),
                 live: &live,
                 context: &context,
                 prompt_len: prompt.len(),
@@ -111,6 +134,7 @@ pub async fn sample<M: LanguageModel>(
         step += 1;
         live = compact(
             &mut cache,
+            unconditional.as_mut(),
             live,
             &out,
             options,
@@ -166,6 +190,8 @@ async fn choose_from_top_rows<M: LanguageModel>(
 /// A step's logits and what each live row needs to process them.
 struct Rows<'a> {
     logits: &'a Logits,
+    /// Guidance's unconditional logits, row for row with `logits`.
+    unconditional: Option<&'a Logits>,
     /// `live[i]`: the returned row that logits row `i` decodes.
     live: &'a [usize],
     context: &'a [Vec<u32>],
@@ -185,20 +211,21 @@ fn choose_rows(
     mu: &mut [Option<f32>],
     rng: &mut Rng,
 ) -> Result<Vec<Choice>> {
-    let inputs = |row: usize, coin: Option<f64>, mu: Option<f32>| StepInputs {
+    // Logits row `i` and returned row `row`.
+    let inputs = |i: usize, row: usize, coin: Option<f64>, mu: Option<f32>| StepInputs {
         context: &rows.context[row],
         prompt_len: rows.prompt_len,
         bans,
         xtc_coin: coin,
         mirostat_mu: mu,
-        unconditional: None,
+        unconditional: rows.unconditional.map(|u| u.last(i)),
     };
     // Every row sees the same logits, context and μ at the first step (XTC's
     // coin is each row's own).
     let shared = (rows.first && params.xtc.is_none()).then(|| {
         let first = rows.live[0];
         (
-            params.process_step(rows.logits.last(0), &inputs(first, None, mu[first])),
+            params.process_step(rows.logits.last(0), &inputs(0, first, None, mu[first])),
             Arc::<[f32]>::from(rows.logits.last(0)),
         )
     });
@@ -208,9 +235,10 @@ fn choose_rows(
         let (processed, logits) = match &shared {
             Some((p, l)) => (p, l.clone()),
             None => {
-                let logits = rows.logits.last(if rows.first { 0 } else { i });
+                let at = if rows.first { 0 } else { i };
+                let logits = rows.logits.last(at);
                 let coin = params.xtc.is_some().then(|| rng.next_f64());
-                own = params.process_step(logits, &inputs(row, coin, mu[row]));
+                own = params.process_step(logits, &inputs(at, row, coin, mu[row]));
                 (&own, Arc::from(logits))
             }
         };
@@ -231,10 +259,12 @@ fn choose_rows(
 }
 
 /// The rows still live after `step` steps: finished rows (end-of-text) are
-/// dropped from the cache; after the first step, the prompt's one row is
-/// copied to every live row.
+/// dropped from the cache (and guidance's unconditional one); after the
+/// first step, the prompt's one row is copied to every live row.
+#[allow(clippy::too_many_arguments)]
 fn compact<C: KvCache>(
     cache: &mut C,
+    unconditional: Option<&mut Unconditional<C>>,
     live: Vec<usize>,
     out: &[Generated],
     options: &GenerateOptions,
@@ -247,10 +277,18 @@ fn compact<C: KvCache>(
         .collect();
     let more = step < options.max_new_tokens && prompt_len + step < n_positions;
     if more && !keep.is_empty() {
-        if step == 1 && keep.len() != 1 {
-            cache.reorder(&vec![0; keep.len()])?;
+        let rows = if step == 1 && keep.len() != 1 {
+            Some(vec![0; keep.len()])
         } else if step > 1 && keep.len() < live.len() {
-            cache.reorder(&keep)?;
+            Some(keep.clone())
+        } else {
+            None
+        };
+        if let Some(rows) = rows {
+            cache.reorder(&rows)?;
+            if let Some(u) = unconditional {
+                u.reorder(&rows)?;
+            }
         }
     }
     Ok(keep.into_iter().map(|i| live[i]).collect())

@@ -37,7 +37,11 @@ pub fn params(v: &Value) -> SamplingParams {
     let n = |k: &str| v.get(k).map(|x| x.as_u64().unwrap() as usize);
     let greedy = v.get("greedy").and_then(Value::as_bool) == Some(true);
     SamplingParams {
-        temperature: if greedy { 0.0 } else { f("temperature").unwrap_or(1.0) },
+        temperature: if greedy {
+            0.0
+        } else {
+            f("temperature").unwrap_or(1.0)
+        },
         top_k: n("top_k"),
         top_p: f("top_p"),
         min_p: f("min_p"),
@@ -112,7 +116,10 @@ pub fn check_cases(fx: &Value, key: &str) -> f32 {
         };
         let processed = p.process_step(&x, &inputs);
         let total: f32 = processed.probs.iter().sum();
-        assert!((total - 1.0).abs() < 1e-4, "{name}: probabilities sum to {total}");
+        assert!(
+            (total - 1.0).abs() < 1e-4,
+            "{name}: probabilities sum to {total}"
+        );
         let probs = |k: &str| -> Vec<f32> {
             case[k]
                 .as_array()
@@ -138,7 +145,10 @@ pub fn check_cases(fx: &Value, key: &str) -> f32 {
         } else {
             compare(&name, &processed, &ids(&case["support"]), &probs("probs"))
         };
-        println!("{name}: support {}, max |Δp| = {d:e}", support(&processed).len());
+        println!(
+            "{name}: support {}, max |Δp| = {d:e}",
+            support(&processed).len()
+        );
         overall = overall.max(d);
     }
     println!("{key}: {} cases, max |Δp| = {overall:e}", cases.len());

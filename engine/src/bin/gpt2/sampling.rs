@@ -14,6 +14,12 @@ pub fn sampling_params(args: &GenerateArgs, tokenizer: &Tokenizer) -> Result<Sam
     let sa = &args.sampling;
     check_groups(sa)?;
     let negative_prompt = match &sa.negative_prompt {
+        Some(text) if text.is_empty() => {
+            return Err(Error::input(
+                "--negative-prompt is empty: give some text, or leave it out to guide away \
+                 from the prompt's last token alone",
+            ))
+        }
         Some(text) => tokenizer.encode(text)?,
         None => Vec::new(),
     };

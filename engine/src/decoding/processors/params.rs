@@ -226,7 +226,8 @@ impl SamplingParams {
     /// Whether `stage` does something with these settings.
     pub fn is_set(&self, stage: Stage) -> bool {
         match stage {
-            Stage::Guidance => self.guidance.is_some(),
+            // Scale 1 is no guidance: transformers leaves the processor out.
+            Stage::Guidance => self.guidance.as_ref().is_some_and(|g| g.scale != 1.0),
             Stage::RepetitionPenalty => self.repetition_penalty.is_some(),
             Stage::PresenceFrequency => {
                 self.presence_penalty.is_some() || self.frequency_penalty.is_some()
