@@ -276,7 +276,10 @@ mod tests {
             err.contains(&format!("{} rows over 1 positions need", a.rows)),
             "{err}"
         );
-        assert!(!err.contains("positions and "), "equal sizes are named once: {err}");
+        assert!(
+            !err.contains("positions and "),
+            "equal sizes are named once: {err}"
+        );
         let err = check_parts_within(&[(&config, a), (&config, rows(a.rows + 1))], budget, "")
             .unwrap_err()
             .to_string();
