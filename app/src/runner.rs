@@ -333,6 +333,7 @@ mod tests {
             chosen,
             candidates: Vec::new(),
             logits: Some(vec![l; 4].into()),
+            mirostat_mu: None,
         };
         record(&mut run, token(345, 0.5), &t);
         record(&mut run, token(2582, 1.5), &t);

@@ -194,6 +194,7 @@ fn same_seed_same_output_and_rows_differ() {
             chosen,
             candidates,
             logits,
+            ..
         } = step
         else {
             panic!("{step:?}")

@@ -19,7 +19,7 @@ pub use beam::{beam_search, BeamParams, EarlyStopping};
 pub use contrastive::{contrastive, ContrastiveParams};
 pub use greedy::greedy;
 pub use options::{check_ids, GenerateOptions, Generated};
-pub use processors::{Processed, SamplingParams};
+pub use processors::{Dry, Guidance, Mirostat, Processed, SamplingParams, Stage, StepInputs, Xtc};
 pub use rng::Rng;
 pub use sample::sample;
 pub use score::{next_token_logprobs, score, Candidate};

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::backend::{KvCache, LanguageModel, Logits};
 use crate::decoding::greedy::choose_from_top;
 use crate::decoding::limits::{self, RunSize};
-use crate::decoding::processors::{Processed, SamplingParams};
+use crate::decoding::processors::{mirostat, Processed, SamplingParams, Stage, StepInputs};
 use crate::decoding::rng::Rng;
 use crate::decoding::steps::{Cut, Step, StepCandidate, STEP_CANDIDATES};
 use crate::decoding::{GenerateOptions, Generated};
@@ -63,8 +63,12 @@ pub async fn sample<M: LanguageModel>(
     // Greedy without processors that need the whole row asks the model for
     // the top candidates only (computed on the GPU where there is one).
     let from_top = params.is_greedy()
-        && params.repetition_penalty.is_none()
-        && params.no_repeat_ngram_size.is_none();
+        && !Stage::DEFAULT_ORDER
+            .iter()
+            .any(|&s| !s.is_warper() && params.is_set(s));
+    // Mirostat's μ, per returned row.
+    let mut mu: Vec<Option<f32>> =
+        vec![params.mirostat.map(|m| mirostat::initial_mu(&m)); num_return_sequences];
     let mut step = 0;
     while step < options.max_new_tokens && prompt.len() + step < n_positions && !live.is_empty() {
         let bans: Vec<(u32, Cut)> = match options.eos_token_id {
@@ -87,9 +91,10 @@ pub async fn sample<M: LanguageModel>(
                 logits: &logits,
                 live: &live,
                 context: &context,
+                prompt_len: prompt.len(),
                 first: step == 0,
             };
-            choose_rows(rows, params, &bans, &mut rng)?
+            choose_rows(rows, params, &bans, &mut mu, &mut rng)?
         };
         for (&row, c) in live.iter().zip(chosen) {
             out[row].score += c.logprob;
@@ -100,6 +105,7 @@ pub async fn sample<M: LanguageModel>(
                 chosen: c.id,
                 candidates: c.candidates,
                 logits: c.logits,
+                mirostat_mu: c.mirostat_mu,
             });
         }
         step += 1;
@@ -124,6 +130,8 @@ struct Choice {
     candidates: Vec<StepCandidate>,
     /// The raw logits it was chosen from, when the whole row was read.
     logits: Option<Arc<[f32]>>,
+    /// Mirostat's μ before this step.
+    mirostat_mu: Option<f32>,
 }
 
 /// Greedy without processors that need the whole row: the model is asked for
@@ -149,6 +157,7 @@ async fn choose_from_top_rows<M: LanguageModel>(
                 logprob,
                 candidates,
                 logits: None,
+                mirostat_mu: None,
             })
         })
         .collect()
@@ -160,22 +169,36 @@ struct Rows<'a> {
     /// `live[i]`: the returned row that logits row `i` decodes.
     live: &'a [usize],
     context: &'a [Vec<u32>],
+    /// How many tokens of each context are the prompt.
+    prompt_len: usize,
     /// The first step: one row of logits (the prompt's) for every live row.
     first: bool,
 }
 
 /// Every live row's token, drawn (or the argmax) from its processed logits.
+/// Per row, in ascending order: XTC's coin (when XTC is on), then the token;
+/// mirostat's μ (`mu`, per returned row) is updated after the draw.
 fn choose_rows(
     rows: Rows<'_>,
     params: &SamplingParams,
     bans: &[(u32, Cut)],
+    mu: &mut [Option<f32>],
     rng: &mut Rng,
 ) -> Result<Vec<Choice>> {
-    // Every row sees the same logits and context at the first step.
-    let shared = rows.first.then(|| {
-        let prompt = &rows.context[rows.live[0]];
+    let inputs = |row: usize, coin: Option<f64>, mu: Option<f32>| StepInputs {
+        context: &rows.context[row],
+        prompt_len: rows.prompt_len,
+        bans,
+        xtc_coin: coin,
+        mirostat_mu: mu,
+        unconditional: None,
+    };
+    // Every row sees the same logits, context and μ at the first step (XTC's
+    // coin is each row's own).
+    let shared = (rows.first && params.xtc.is_none()).then(|| {
+        let first = rows.live[0];
         (
-            params.process_with_bans(rows.logits.last(0), prompt, bans),
+            params.process_step(rows.logits.last(0), &inputs(first, None, mu[first])),
             Arc::<[f32]>::from(rows.logits.last(0)),
         )
     });
@@ -185,17 +208,23 @@ fn choose_rows(
         let (processed, logits) = match &shared {
             Some((p, l)) => (p, l.clone()),
             None => {
-                let logits = rows.logits.last(i);
-                own = params.process_with_bans(logits, &rows.context[row], bans);
+                let logits = rows.logits.last(if rows.first { 0 } else { i });
+                let coin = params.xtc.is_some().then(|| rng.next_f64());
+                own = params.process_step(logits, &inputs(row, coin, mu[row]));
                 (&own, Arc::from(logits))
             }
         };
         let id = choose(processed, params, rng)?;
+        let before = mu[row];
+        if let (Some(m), Some(value)) = (&params.mirostat, before) {
+            mu[row] = Some(mirostat::update(value, m, processed.probs[id as usize]));
+        }
         chosen.push(Choice {
             id,
             logprob: processed.logprob(id),
             candidates: processed.step_candidates(STEP_CANDIDATES, id),
             logits: Some(logits),
+            mirostat_mu: before,
         });
     }
     Ok(chosen)

@@ -125,6 +125,9 @@ pub enum Step {
         /// serialized.
         #[serde(skip)]
         logits: Option<Arc<[f32]>>,
+        /// Mirostat's μ at this step (before its update), when it samples.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mirostat_mu: Option<f32>,
     },
     /// Beam search: the live beams after the step, best first.
     Beams { beams: Vec<BeamState> },

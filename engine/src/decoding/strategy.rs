@@ -11,6 +11,7 @@
 
 use crate::backend::LanguageModel;
 use crate::decoding::limits;
+use crate::decoding::processors::StepInputs;
 use crate::decoding::rng::Rng;
 use crate::decoding::{
     beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams,
@@ -192,6 +193,12 @@ impl Strategy {
             Strategy::Speculative(params) => {
                 limits::check_gamma(params.gamma)?;
                 params.sampling.validate()?;
+                if params.sampling.is_stateful() {
+                    return Err(Error::input(
+                        "speculative decoding verifies with the target's distribution as a function \
+                         of the context: XTC, mirostat and guidance do not apply to it",
+                    ));
+                }
                 sequences(params.num_return_sequences)
             }
         }
@@ -265,7 +272,14 @@ async fn run_speculative<M: LanguageModel, S: LanguageModel>(
         sequences: Vec::new(),
         speculative: Some(SpeculativeStats::default()),
     };
-    let probs = |logits: &[f32], context: &[u32]| params.sampling.process(logits, context).probs;
+    let probs = |logits: &[f32], context: &[u32]| {
+        let inputs = StepInputs {
+            context,
+            prompt_len: prompt.len(),
+            ..StepInputs::default()
+        };
+        params.sampling.process_step(logits, &inputs).probs
+    };
     for r in 0..params.num_return_sequences {
         let mut rng = Rng::new(params.seed.wrapping_add(r as u64));
         let mut uniform = || rng.next_f64();

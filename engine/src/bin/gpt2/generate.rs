@@ -15,6 +15,8 @@ use serde_json::json;
 use crate::args::{GenerateArgs, Strategy};
 use crate::load::{load, load_second, prompt_ids};
 use crate::render::{print_for_people, Stream};
+use crate::sampling::sampling_params;
+use engine::tokenizer::Tokenizer;
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
     check_flags(args)?;
@@ -43,7 +45,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             steps.push(step.without_logits());
         }
     };
-    let strategy = strategy(args)?;
+    let strategy = strategy(args, tokenizer)?;
     let second = match args.strategy.second_model() {
         Some(role) => {
             let name = match role {
@@ -119,7 +121,8 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
     let s = args.strategy;
     let sampled = s == Sample || (s == Speculative && args.sample);
     let sa = &args.sampling;
-    let rules: [(&str, bool, bool); 16] = [
+    let only_sample = s == Sample;
+    let rules = [
         ("--num-beams", args.num_beams.is_some(), s == Beam),
         ("--length-penalty", args.length_penalty.is_some(), s == Beam),
         ("--early-stopping", args.early_stopping, s == Beam),
@@ -143,6 +146,38 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
             sampled,
         ),
         ("--seed", sa.seed.is_some(), sampled),
+        ("--typical-p", sa.typical_p.is_some(), sampled),
+        ("--epsilon-cutoff", sa.epsilon_cutoff.is_some(), sampled),
+        ("--eta-cutoff", sa.eta_cutoff.is_some(), sampled),
+        ("--top-h", sa.top_h.is_some(), sampled),
+        ("--top-n-sigma", sa.top_n_sigma.is_some(), sampled),
+        (
+            "--presence-penalty / --frequency-penalty",
+            sa.presence_penalty.is_some() || sa.frequency_penalty.is_some(),
+            sampled,
+        ),
+        (
+            "--dry-multiplier (and the other --dry-* flags)",
+            sa.dry_multiplier.is_some(),
+            sampled,
+        ),
+        ("--samplers", sa.samplers.is_some(), sampled),
+        // Stateful or needing a pass of their own: sampling only.
+        (
+            "--xtc-probability / --xtc-threshold",
+            sa.xtc_probability.is_some() || sa.xtc_threshold.is_some(),
+            only_sample,
+        ),
+        (
+            "--mirostat-tau / --mirostat-eta",
+            sa.mirostat_tau.is_some() || sa.mirostat_eta.is_some(),
+            only_sample,
+        ),
+        (
+            "--guidance-scale / --negative-prompt",
+            sa.guidance_scale.is_some() || sa.negative_prompt.is_some(),
+            only_sample,
+        ),
         ("--amateur", args.amateur.is_some(), s == Contrastive),
         (
             "--alpha / --lambda / --amateur-temperature",
@@ -182,20 +217,8 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn sampling_params(args: &GenerateArgs) -> SamplingParams {
-    let sa = &args.sampling;
-    SamplingParams {
-        temperature: sa.temperature.unwrap_or(1.0),
-        top_k: sa.top_k,
-        top_p: sa.top_p,
-        min_p: sa.min_p,
-        repetition_penalty: sa.repetition_penalty,
-        no_repeat_ngram_size: args.no_repeat_ngram_size,
-    }
-}
-
 /// The engine's strategy for the flags given.
-fn strategy(args: &GenerateArgs) -> Result<Decoding> {
+fn strategy(args: &GenerateArgs, tokenizer: &Tokenizer) -> Result<Decoding> {
     let seed = args.sampling.seed.unwrap_or(0);
     let num_return_sequences = args.num_return_sequences.unwrap_or(1);
     let strategy = match args.strategy {
@@ -212,7 +235,7 @@ fn strategy(args: &GenerateArgs) -> Result<Decoding> {
             no_repeat_ngram_size: args.no_repeat_ngram_size,
         }),
         Strategy::Sample => Decoding::Sample {
-            sampling: sampling_params(args),
+            sampling: sampling_params(args, tokenizer)?,
             seed,
             num_return_sequences,
         },
@@ -225,7 +248,7 @@ fn strategy(args: &GenerateArgs) -> Result<Decoding> {
         Strategy::Speculative => Decoding::Speculative(SpeculativeParams {
             gamma: args.gamma.unwrap_or(4),
             sampling: if args.sample {
-                sampling_params(args)
+                sampling_params(args, tokenizer)?
             } else {
                 SamplingParams {
                     temperature: 0.0,

@@ -9,6 +9,7 @@ mod generate;
 mod load;
 mod next;
 mod render;
+mod sampling;
 mod score;
 mod timed;
 

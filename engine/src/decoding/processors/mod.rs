@@ -1,23 +1,36 @@
-//! Logit processors for sampling, applied in `transformers`' order and with its
-//! f32 arithmetic (`generation/logits_process.py`, 5.23), so that the support of
-//! the final distribution is the same token for token:
+//! The sampling chain: logit processors and warpers applied in an order
+//! (see [`Stage::DEFAULT_ORDER`]: `transformers`' order for the processors it
+//! has, the others where llama.cpp places them), with `transformers`' f32
+//! arithmetic (`generation/logits_process.py`, 5.23) where it has the
+//! processor, so that the support of the final distribution is the same
+//! token for token. Each processor lives in its own file, with its source:
 //!
-//! 1. repetition penalty (Keskar et al. 2019, "CTRL", arXiv:1909.05858): every
-//!    token id present in the context gets `logit / θ` if `logit ≥ 0`, else
-//!    `logit · θ` (`RepetitionPenaltyLogitsProcessor`);
-//! 2. no-repeat-n-gram (Paulus et al. 2017, arXiv:1705.04304): tokens that would
-//!    complete an n-gram already in the context are banned
-//!    (`NoRepeatNGramLogitsProcessor`); then end-of-text before
-//!    `min_new_tokens` (`MinNewTokensLengthLogitsProcessor`), passed in as a ban;
-//! 3. temperature (Ackley, Hinton & Sejnowski 1985): `logit / T` in f32;
-//! 4. top-k (Fan et al. 2018, arXiv:1805.04833): tokens below the k-th largest
-//!    logit are cut, ties with it kept (`TopKLogitsWarper`);
-//! 5. top-p, nucleus (Holtzman et al. 2019, arXiv:1904.09751): sorted ascending,
-//!    tokens whose f32 cumulative probability (accumulated in f64, as torch's CPU
-//!    `cumsum`) is `≤ 1 − p` are cut, the most likely token always kept
-//!    (`TopPLogitsWarper`, `min_tokens_to_keep = 1`);
-//! 6. min-p (Nguyen et al. 2024, arXiv:2407.01082): tokens with probability
-//!    `< min_p · max p` are cut, after temperature (`MinPLogitsWarper`).
+//! - guidance: classifier-free guidance (`guidance.rs`);
+//! - repetition penalty (Keskar et al. 2019, "CTRL", arXiv:1909.05858): every
+//!   token id present in the context gets `logit / θ` if `logit ≥ 0`, else
+//!   `logit · θ` (`RepetitionPenaltyLogitsProcessor`), and OpenAI's presence
+//!   and frequency penalties (`penalties.rs`);
+//! - DRY (`dry.rs`);
+//! - no-repeat-n-gram (Paulus et al. 2017, arXiv:1705.04304): tokens that would
+//!   complete an n-gram already in the context are banned
+//!   (`NoRepeatNGramLogitsProcessor`); end-of-text before `min_new_tokens`
+//!   (`MinNewTokensLengthLogitsProcessor`) is passed in as a ban, applied just
+//!   before the first warper;
+//! - temperature (Ackley, Hinton & Sejnowski 1985): `logit / T` in f32;
+//! - top-H (`top_h.rs`), top-nσ (`top_n_sigma.rs`);
+//! - top-k (Fan et al. 2018, arXiv:1805.04833): tokens below the k-th largest
+//!   logit are cut, ties with it kept (`TopKLogitsWarper`);
+//! - top-p, nucleus (Holtzman et al. 2019, arXiv:1904.09751): sorted ascending,
+//!   tokens whose f32 cumulative probability (accumulated in f64, as torch's CPU
+//!   `cumsum`) is `≤ 1 − p` are cut, the most likely token always kept
+//!   (`TopPLogitsWarper`, `min_tokens_to_keep = 1`);
+//! - min-p (Nguyen et al. 2024, arXiv:2407.01082): tokens with probability
+//!   `< min_p · max p` are cut (`MinPLogitsWarper`);
+//! - typical-p (`typical.rs`), ε- and η-sampling (`epsilon_eta.rs`);
+//! - XTC (`xtc.rs`), then mirostat (`mirostat.rs`), which must come last.
+//!
+//! Greedy decoding (temperature 0) runs the processors but no warper, as
+//! `transformers` does, and takes the argmax.
 //!
 //! Ties at the top-p cut: `transformers` sorts with torch's unstable sort, so
 //! which of several tied tokens straddling the cut survive depends on the
@@ -30,52 +43,31 @@
 use crate::decoding::log_softmax;
 use crate::decoding::select::{argmax, by_value_then_index, top_n};
 use crate::decoding::steps::{Cut, StepCandidate};
-use crate::{Error, Result};
 
+mod dry;
+mod epsilon_eta;
+mod guidance;
+pub mod mirostat;
+mod params;
 mod penalties;
+mod stage;
+mod top_h;
+mod top_n_sigma;
 mod truncation;
-// The later samplers, each in its own file (one `mod` line each, below).
+mod typical;
+mod xtc;
 
+pub use params::{Dry, Guidance, Mirostat, SamplingParams, Xtc};
 pub use penalties::banned_ngram_tokens;
-use penalties::repetition_penalty;
-use truncation::{min_p, top_k, top_p};
-
-/// How to turn a step's logits into the distribution a token is drawn from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SamplingParams {
-    /// Softmax temperature; 0 means greedy (argmax). Default 1.
-    pub temperature: f32,
-    /// Keep the `k` most likely tokens (ties with the k-th kept).
-    pub top_k: Option<usize>,
-    /// Keep the smallest set of most likely tokens whose mass reaches `p`.
-    pub top_p: Option<f32>,
-    /// Keep tokens with probability at least `min_p` times the largest.
-    pub min_p: Option<f32>,
-    /// CTRL's penalty θ on every token already in the context.
-    pub repetition_penalty: Option<f32>,
-    /// Ban tokens that would repeat an n-gram of this size.
-    pub no_repeat_ngram_size: Option<usize>,
-}
-
-impl Default for SamplingParams {
-    fn default() -> Self {
-        SamplingParams {
-            temperature: 1.0,
-            top_k: None,
-            top_p: None,
-            min_p: None,
-            repetition_penalty: None,
-            no_repeat_ngram_size: None,
-        }
-    }
-}
+pub use stage::Stage;
 
 /// One step's distributions, for every token of the vocabulary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Processed {
     /// Softmax of the raw logits.
     pub raw: Vec<f32>,
-    /// Softmax after repetition penalty and temperature (no temperature when greedy).
+    /// Softmax after the stages that shift or scale logits (penalties,
+    /// guidance, temperature), before the first cut.
     pub scaled: Vec<f32>,
     /// The final normalized distribution sampled from; 0 where cut.
     pub probs: Vec<f32>,
@@ -85,88 +77,86 @@ pub struct Processed {
     greedy_logprob: Option<f32>,
 }
 
+/// What one step's processing needs besides the logits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepInputs<'a> {
+    /// The prompt and the tokens generated so far.
+    pub context: &'a [u32],
+    /// How much of `context` is the prompt (presence and frequency penalties
+    /// count the generated tokens only).
+    pub prompt_len: usize,
+    /// Tokens banned for other reasons (end-of-text before `min_new_tokens`).
+    pub bans: &'a [(u32, Cut)],
+    /// XTC's coin for this step and row: a uniform draw in [0, 1).
+    pub xtc_coin: Option<f64>,
+    /// Mirostat's μ before this step.
+    pub mirostat_mu: Option<f32>,
+    /// Classifier-free guidance: the unconditional logits of this step.
+    pub unconditional: Option<&'a [f32]>,
+}
+
 impl SamplingParams {
-    /// Checks every option's range; the message names the flag and the range.
-    pub fn validate(&self) -> Result<()> {
-        let t = self.temperature;
-        if !(t.is_finite() && t >= 0.0) {
-            return Err(Error::input(format!(
-                "--temperature must be finite and ≥ 0 (0 means greedy), got {t}"
-            )));
-        }
-        if let Some(k) = self.top_k {
-            if k == 0 {
-                return Err(Error::input("--top-k must be at least 1, got 0"));
-            }
-        }
-        if let Some(p) = self.top_p {
-            if !(p > 0.0 && p <= 1.0) {
-                return Err(Error::input(format!("--top-p must be in (0, 1], got {p}")));
-            }
-        }
-        if let Some(p) = self.min_p {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(Error::input(format!("--min-p must be in [0, 1], got {p}")));
-            }
-        }
-        if let Some(theta) = self.repetition_penalty {
-            if !(theta.is_finite() && theta > 0.0) {
-                return Err(Error::input(format!(
-                    "--repetition-penalty must be finite and > 0 (1 means none), got {theta}"
-                )));
-            }
-        }
-        if self.no_repeat_ngram_size == Some(0) {
-            return Err(Error::input(
-                "--no-repeat-ngram-size must be at least 1, got 0",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Temperature 0: the argmax of the processed logits, no randomness.
-    pub fn is_greedy(&self) -> bool {
-        self.temperature == 0.0
-    }
-
-    /// The full distribution for one step: `context` is prompt + generated so far.
+    /// The full distribution for one step: `context` is prompt + generated
+    /// so far (all of it counted as prompt).
     pub fn process(&self, logits: &[f32], context: &[u32]) -> Processed {
         self.process_with_bans(logits, context, &[])
     }
 
-    /// [`Self::process`] with tokens banned for other reasons (end-of-text before
-    /// `min_new_tokens`), applied after the n-gram ban, each with its cut.
+    /// [`Self::process`] with tokens banned for other reasons, each with its cut.
     pub fn process_with_bans(
         &self,
         logits: &[f32],
         context: &[u32],
         bans: &[(u32, Cut)],
     ) -> Processed {
+        let inputs = StepInputs {
+            context,
+            prompt_len: context.len(),
+            bans,
+            ..StepInputs::default()
+        };
+        self.process_step(logits, &inputs)
+    }
+
+    /// The full distribution for one step: every stage of the order that is
+    /// set, the warpers only when sampling.
+    pub fn process_step(&self, logits: &[f32], inputs: &StepInputs) -> Processed {
         let n = logits.len();
         let raw = softmax(logits);
         let mut x = logits.to_vec();
-        if let Some(theta) = self.repetition_penalty {
-            repetition_penalty(&mut x, context, theta);
-        }
-        let greedy = self.is_greedy();
-        if !greedy && self.temperature != 1.0 {
-            for v in &mut x {
-                *v /= self.temperature;
-            }
-        }
-        let scaled = softmax(&x);
         let mut cut = vec![None; n];
-        if let Some(size) = self.no_repeat_ngram_size {
-            for id in banned_ngram_tokens(context, size) {
-                remove(&mut x, &mut cut, id as usize, Cut::NoRepeatNgram);
+        let greedy = self.is_greedy();
+        // `scaled`: the logits with only the stages that shift or scale them,
+        // up to the first warper that cuts.
+        let mut shifted = Some(x.clone());
+        let mut scaled = None;
+        let mut banned = false;
+        for &stage in self.order.iter().filter(|&&s| self.is_set(s)) {
+            if stage.is_warper() && greedy {
+                continue;
             }
+            if stage.is_warper() && !banned {
+                ban(&mut x, &mut cut, inputs.bans);
+                banned = true;
+            }
+            if let Some(mut s) = shifted.take() {
+                if stage.is_warper() && stage.cuts() {
+                    scaled = Some(softmax(&s));
+                } else {
+                    if !stage.cuts() {
+                        self.apply(stage, &mut s, &mut vec![None; n], inputs);
+                    }
+                    shifted = Some(s);
+                }
+            }
+            self.apply(stage, &mut x, &mut cut, inputs);
         }
-        for &(id, why) in bans {
-            remove(&mut x, &mut cut, id as usize, why);
+        let scaled = scaled.unwrap_or_else(|| softmax(shifted.as_deref().unwrap_or(&x)));
+        if !banned {
+            ban(&mut x, &mut cut, inputs.bans);
         }
         if greedy {
-            // As `greedy`: argmax of the log-softmax, first index on ties; the
-            // warpers (top-k/p, min-p) only apply to sampling, as in transformers.
+            // As `greedy`: argmax of the log-softmax, first index on ties.
             let lp = log_softmax(&x);
             let best = argmax(&lp);
             let mut probs = vec![0.0; n];
@@ -182,15 +172,6 @@ impl SamplingParams {
                 greedy_logprob: Some(lp[best]),
             };
         }
-        if let Some(k) = self.top_k {
-            top_k(&mut x, &mut cut, k);
-        }
-        if let Some(p) = self.top_p.filter(|&p| p < 1.0) {
-            top_p(&mut x, &mut cut, p);
-        }
-        if let Some(m) = self.min_p {
-            min_p(&mut x, &mut cut, m);
-        }
         let probs = softmax(&x);
         Processed {
             raw,
@@ -199,6 +180,69 @@ impl SamplingParams {
             cut,
             greedy_logprob: None,
         }
+    }
+
+    /// Runs one stage on `x`.
+    fn apply(&self, stage: Stage, x: &mut [f32], cut: &mut [Option<Cut>], inputs: &StepInputs) {
+        let context = inputs.context;
+        match stage {
+            Stage::Guidance => {
+                if let (Some(g), Some(u)) = (&self.guidance, inputs.unconditional) {
+                    guidance::guidance(x, u, g.scale);
+                }
+            }
+            Stage::RepetitionPenalty => {
+                penalties::repetition_penalty(x, context, self.repetition_penalty.unwrap_or(1.0))
+            }
+            Stage::PresenceFrequency => {
+                let generated = context.get(inputs.prompt_len..).unwrap_or_default();
+                let presence = self.presence_penalty.unwrap_or(0.0);
+                let frequency = self.frequency_penalty.unwrap_or(0.0);
+                penalties::presence_frequency(x, generated, presence, frequency);
+            }
+            Stage::Dry => {
+                if let Some(d) = &self.dry {
+                    dry::dry(x, context, d);
+                }
+            }
+            Stage::NoRepeatNgram => {
+                let size = self.no_repeat_ngram_size.unwrap_or(0);
+                for id in banned_ngram_tokens(context, size) {
+                    remove(x, cut, id as usize, Cut::NoRepeatNgram);
+                }
+            }
+            Stage::Temperature => {
+                for v in x.iter_mut() {
+                    *v /= self.temperature;
+                }
+            }
+            Stage::TopH => top_h::top_h(x, cut, self.top_h.unwrap_or(1.0)),
+            Stage::TopNSigma => top_n_sigma::top_n_sigma(x, cut, self.top_n_sigma.unwrap_or(1.0)),
+            Stage::TopK => truncation::top_k(x, cut, self.top_k.unwrap_or(usize::MAX)),
+            Stage::TopP => truncation::top_p(x, cut, self.top_p.unwrap_or(1.0)),
+            Stage::MinP => truncation::min_p(x, cut, self.min_p.unwrap_or(0.0)),
+            Stage::Typical => typical::typical(x, cut, self.typical_p.unwrap_or(1.0)),
+            Stage::Epsilon => epsilon_eta::epsilon(x, cut, self.epsilon_cutoff.unwrap_or(0.0)),
+            Stage::Eta => epsilon_eta::eta(x, cut, self.eta_cutoff.unwrap_or(0.0)),
+            Stage::Xtc => {
+                if let (Some(p), Some(coin)) = (&self.xtc, inputs.xtc_coin) {
+                    xtc::xtc(x, cut, p, coin);
+                }
+            }
+            Stage::Mirostat => {
+                if let Some(p) = &self.mirostat {
+                    let mu = inputs.mirostat_mu.unwrap_or(mirostat::initial_mu(p));
+                    mirostat::truncate(x, cut, mu);
+                }
+            }
+        }
+    }
+}
+
+/// Removes the banned tokens, each with its cut.
+fn ban(x: &mut [f32], cut: &mut [Option<Cut>], bans: &[(u32, Cut)]) {
+    for &(id, why) in bans {
+        remove(x, cut, id as usize, why);
     }
 }
 

@@ -31,3 +31,18 @@ pub fn banned_ngram_tokens(context: &[u32], size: usize) -> Vec<u32> {
         .map(|w| w[size - 1])
         .collect()
 }
+
+/// OpenAI's presence and frequency penalties: `x[j] −= c[j] · frequency +
+/// [c[j] > 0] · presence`, `c[j]` how many times token `j` was generated so
+/// far (the prompt does not count).
+pub(super) fn presence_frequency(x: &mut [f32], generated: &[u32], presence: f32, frequency: f32) {
+    let mut counts = std::collections::HashMap::<u32, u32>::new();
+    for &id in generated {
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    for (id, count) in counts {
+        if let Some(v) = x.get_mut(id as usize) {
+            *v -= count as f32 * frequency + presence;
+        }
+    }
+}

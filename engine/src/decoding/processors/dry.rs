@@ -1,0 +1,57 @@
+//! DRY, "Don't Repeat Yourself" (text-generation-webui PR #5677,
+//! `modules/sampler_hijack.py`'s `DRYLogitsProcessor`; llama.cpp's DRY
+//! sampler): a token that would extend a sequence repeating earlier context
+//! is penalised by `multiplier · base^(length − allowed_length)` when the
+//! repeated sequence has at least `allowed_length` tokens. Sequence breakers
+//! (token ids) end a match; only the last `penalty_last_n` tokens of the
+//! context are searched (0: all of it); matches are capped at 50 tokens.
+
+use std::collections::HashMap;
+
+use super::Dry;
+
+/// Longest match followed back from a candidate position.
+const MAX_MATCH: usize = 50;
+
+pub(super) fn dry(x: &mut [f32], context: &[u32], params: &Dry) {
+    let ids = match params.penalty_last_n {
+        0 => context,
+        n => &context[context.len().saturating_sub(n)..],
+    };
+    let Some((&last, earlier)) = ids.split_last() else {
+        return;
+    };
+    let breaks = |id: u32| params.breakers.contains(&id);
+    if breaks(last) {
+        return;
+    }
+    let mut lengths: HashMap<u32, usize> = HashMap::new();
+    for i in (0..earlier.len()).filter(|&i| earlier[i] == last) {
+        let next = ids[i + 1];
+        if breaks(next) {
+            continue;
+        }
+        let mut length = 1;
+        while length < MAX_MATCH {
+            let Some(j) = i.checked_sub(length) else {
+                break;
+            };
+            let previous = ids[ids.len() - 1 - length];
+            if ids[j] != previous || breaks(previous) {
+                break;
+            }
+            length += 1;
+        }
+        let entry = lengths.entry(next).or_insert(0);
+        *entry = (*entry).max(length);
+    }
+    for (id, length) in lengths {
+        if length >= params.allowed_length {
+            if let Some(v) = x.get_mut(id as usize) {
+                let exponent = (length - params.allowed_length) as i32;
+                let penalty = params.multiplier as f64 * (params.base as f64).powi(exponent);
+                *v -= penalty as f32;
+            }
+        }
+    }
+}
