@@ -3,7 +3,8 @@
 //! of steps with the top choices removed is the probability, and the tokens
 //! follow the mixture) and mirostat v2 (μ from 2τ, fed back from each chosen
 //! token; the draws follow the truncated, renormalised distribution). Seeded,
-//! chi-square and binomial tests at p = 0.001 (`common/stats.rs`).
+//! chi-square and binomial tests at p = 0.001 (`common/stats.rs`). And the
+//! runner gives the penalties each row's own context.
 
 #[path = "common/stats.rs"]
 mod stats;
@@ -14,7 +15,9 @@ use engine::backend::{block_on, check_forward, KvCache, LanguageModel, Logits};
 use engine::config::Gpt2Config;
 use engine::decoding::processors::mirostat;
 use engine::decoding::steps::Cut;
-use engine::decoding::{sample, GenerateOptions, Mirostat, SamplingParams, Step, StepInputs, Xtc};
+use engine::decoding::{
+    sample, Dry, GenerateOptions, Mirostat, SamplingParams, Step, StepInputs, Xtc,
+};
 use engine::Result;
 use stats::{assert_binomial, assert_fits, critical, pearson};
 
@@ -226,4 +229,61 @@ fn mirostat_draws_follow_the_truncation_and_mu_follows_the_draws() {
         df >= 3 && stat < critical(df),
         "χ² = {stat:.1} with {df} df"
     );
+}
+
+/// The runner hands every step the row's own context and the prompt's length:
+/// each event's probabilities are `process_step` of the fixed logits with the
+/// prompt plus the tokens that row chose so far (presence/frequency count only
+/// those; DRY and the repetition penalty see the prompt too).
+#[test]
+fn penalties_see_each_rows_context() {
+    let row: Vec<f32> = (0..10).map(|i| 1.0 - 0.1 * i as f32).collect();
+    let model = fixed(row.clone());
+    let params = SamplingParams {
+        presence_penalty: Some(0.7),
+        frequency_penalty: Some(0.4),
+        repetition_penalty: Some(1.1),
+        dry: Some(Dry {
+            multiplier: 0.8,
+            base: 1.75,
+            allowed_length: 2,
+            penalty_last_n: 0,
+            breakers: vec![9],
+        }),
+        ..Default::default()
+    };
+    let prompt = [1u32, 2, 3, 1, 2];
+    let options = GenerateOptions {
+        max_new_tokens: 30,
+        min_new_tokens: 0,
+        eos_token_id: None,
+    };
+    let mut steps = Vec::new();
+    block_on(sample(&model, &prompt, &options, &params, 3, 4, &mut |s| {
+        steps.push(s)
+    }))
+    .unwrap();
+    let mut context: Vec<Vec<u32>> = vec![prompt.to_vec(); 4];
+    for s in &steps {
+        let Step::Token {
+            row: r,
+            chosen,
+            candidates,
+            ..
+        } = s
+        else {
+            panic!("{s:?}")
+        };
+        let inputs = StepInputs {
+            context: &context[*r],
+            prompt_len: prompt.len(),
+            ..Default::default()
+        };
+        let want = params.process_step(&row, &inputs);
+        for c in candidates {
+            assert_eq!(c.prob, want.probs[c.id as usize], "row {r}, token {}", c.id);
+        }
+        context[*r].push(*chosen);
+    }
+    assert!(context.iter().all(|c| c.len() == prompt.len() + 30));
 }
