@@ -28,8 +28,10 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         min_new_tokens: args.min_new_tokens,
         eos_token_id: Some(model.config().eos_token_id),
     };
-    // Before the prompt is printed: ids given directly are checked here first.
+    // Before the prompt is printed: ids given directly and the strategy's
+    // settings are checked here first.
     options.check(&prompt, model.config())?;
+    let strategy = strategy(args, tokenizer)?;
     let json = args.model.json;
 
     let mut stream = Stream::new(tokenizer, !json, options.eos_token_id);
@@ -45,7 +47,6 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             steps.push(step.without_logits());
         }
     };
-    let strategy = strategy(args, tokenizer)?;
     let second = match args.strategy.second_model() {
         Some(role) => {
             let name = match role {
@@ -188,16 +189,20 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
         ("--gamma", args.gamma.is_some(), s == Speculative),
         ("--sample", args.sample, s == Speculative),
     ];
+    let why = match (s, args.sample) {
+        (Speculative, false) => " without --sample",
+        // Only the stateful samplers reach here with --sample.
+        (Speculative, true) => {
+            ": speculative sampling verifies the draft against a distribution of the \
+             context alone, which XTC's coin, mirostat's μ and guidance's second pass are not"
+        }
+        _ => "",
+    };
     for (flag, given, applies) in rules {
         if given && !applies {
             let name = args.strategy.name();
             return Err(Error::input(format!(
-                "{flag} does not apply to --strategy {name}{}",
-                if s == Speculative {
-                    " without --sample"
-                } else {
-                    ""
-                }
+                "{flag} does not apply to --strategy {name}{why}"
             )));
         }
     }

@@ -57,6 +57,9 @@ mod truncation;
 mod typical;
 mod xtc;
 
+#[cfg(test)]
+mod tests;
+
 pub use params::{Dry, Guidance, Mirostat, SamplingParams, Xtc};
 pub use penalties::banned_ngram_tokens;
 pub use stage::Stage;

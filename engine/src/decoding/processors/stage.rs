@@ -98,17 +98,14 @@ impl Stage {
     }
 
     /// A warper (transformers' word): it shapes the distribution sampled
-    /// from, so greedy decoding skips it; the others change the logits
-    /// whatever the strategy.
+    /// from, so greedy decoding skips it (temperature and every cut but the
+    /// n-gram ban); the others change the logits whatever the strategy.
     pub fn is_warper(self) -> bool {
-        !matches!(
-            self,
-            Stage::Guidance
-                | Stage::RepetitionPenalty
-                | Stage::PresenceFrequency
-                | Stage::Dry
-                | Stage::NoRepeatNgram
-        )
+        match self {
+            Stage::NoRepeatNgram => false,
+            Stage::Temperature => true,
+            stage => stage.cuts(),
+        }
     }
 
     /// Whether it removes tokens (rather than shifting or scaling logits).
