@@ -183,6 +183,10 @@ fn from_scratch(
     params.process_step(&c, &inputs).scaled
 }
 
+/// A streamed step: the row, its token, and each candidate's id and
+/// probability after guidance (`scaled_prob`).
+type TokenStep = (usize, u32, Vec<(u32, f32)>);
+
 #[test]
 fn sampled_rows_keep_their_own_unconditional_context() {
     // Six sampled rows, with a token this model repeats often as end-of-text
@@ -206,7 +210,7 @@ fn sampled_rows_keep_their_own_unconditional_context() {
         min_new_tokens: 0,
         eos_token_id: Some(24175),
     };
-    let mut steps: Vec<(usize, u32, Vec<(u32, f32)>)> = Vec::new();
+    let mut steps: Vec<TokenStep> = Vec::new();
     let out = block_on(sample(&model, &prompt, &options, &params, 0, 6, &mut |s| {
         if let Step::Token {
             row,
