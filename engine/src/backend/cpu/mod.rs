@@ -13,6 +13,7 @@
 
 mod activations;
 mod cache;
+mod kernel_path;
 mod kernels;
 mod ops;
 mod team;
