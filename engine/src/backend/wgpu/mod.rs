@@ -10,6 +10,7 @@
 mod buffers;
 mod cache;
 mod gpu;
+mod hidden;
 mod kernels;
 mod model_kernels;
 mod options;
@@ -25,7 +26,9 @@ use std::sync::Arc;
 pub use cache::WgpuCache;
 pub use gpu::{Gpu, GpuOptions, KernelSet};
 
-use crate::backend::{DeviceWork, KernelTime, LanguageModel, Logits, Precision, TopLogits};
+use crate::backend::{
+    DeviceWork, Hidden, HiddenRequest, KernelTime, LanguageModel, Logits, Precision, TopLogits,
+};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
@@ -44,6 +47,8 @@ struct Shared {
     id: u64,
     k: ModelKernels,
     weights: Weights,
+    /// `ln_f`'s weight and bias on the host, for `hidden_states[n_layer]`.
+    ln_f_host: [Vec<f32>; 2],
 }
 
 /// GPT-2 with its weights on a WebGPU device.
@@ -119,6 +124,7 @@ impl WgpuModel {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             k,
             weights,
+            ln_f_host: [ckpt.f32("ln_f.weight")?, ckpt.f32("ln_f.bias")?],
         };
         Ok(WgpuModel {
             shared: Arc::new(shared),
@@ -215,7 +221,7 @@ impl LanguageModel for WgpuModel {
         match self.pass(cache, tokens, last, Want::Rows).await? {
             PassOutput::Rows(logits) => Ok(logits),
             // `pass` answers in the form `want` asked for, always.
-            PassOutput::Top(_) => unreachable!("rows were asked for"),
+            _ => unreachable!("rows were asked for"),
         }
     }
 
@@ -231,7 +237,21 @@ impl LanguageModel for WgpuModel {
         match self.pass(cache, tokens, last, want).await? {
             PassOutput::Top(top) => Ok(top),
             // `pass` answers in the form `want` asked for, always.
-            PassOutput::Rows(_) => unreachable!("a summary was asked for"),
+            _ => unreachable!("a summary was asked for"),
+        }
+    }
+
+    async fn forward_hidden(
+        &self,
+        cache: &mut WgpuCache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        match self.pass(cache, tokens, last, Want::Hidden(want)).await? {
+            PassOutput::Hidden(hidden) => Ok(hidden),
+            // `pass` answers in the form `want` asked for, always.
+            _ => unreachable!("hidden states were asked for"),
         }
     }
 }

@@ -3,11 +3,14 @@
 //! the part that was asked for read back.
 
 use super::cache::WgpuCache;
+use super::hidden::Capture;
 use super::kernels::{Dims, Summary, MATVEC_ROWS, SPAN};
 use super::recorder::Recorder;
 use super::workspace::Workspace;
 use super::WgpuModel;
-use crate::backend::{check_forward, check_top, Logits, TopLogits, MAX_TOP};
+use crate::backend::{
+    check_forward, check_hidden, check_top, Hidden, HiddenRequest, Logits, TopLogits, MAX_TOP,
+};
 use crate::{Error, Misuse, Result};
 
 /// What a pass reads back.
@@ -17,11 +20,29 @@ pub(super) enum Want<'a> {
     Rows,
     /// Per row the top `k` logits, the log-sum-exp and the logits of `extra`.
     Top { k: usize, extra: &'a [u32] },
+    /// Every logits row, and the hidden states asked for.
+    Hidden(&'a HiddenRequest<'a>),
 }
 
 pub(super) enum PassOutput {
     Rows(Logits),
     Top(TopLogits),
+    Hidden(Hidden),
+}
+
+/// The sizes of one pass.
+pub(super) struct Geometry {
+    pub rows: usize,
+    /// New positions per row.
+    pub n: usize,
+    /// New positions in all (`rows · n`).
+    pub t: usize,
+    /// Positions per row whose logits are read.
+    pub last: usize,
+    /// Logits rows read (`rows · last`).
+    pub out_total: usize,
+    /// Logits rows per submission.
+    pub block: usize,
 }
 
 /// Passes with more new tokens than this are refused (a dispatch dimension).
@@ -36,13 +57,21 @@ impl WgpuModel {
         ws: &Workspace,
         cache: &WgpuCache,
         d: &Dims,
+        capture: Option<(&Capture, &Geometry)>,
     ) -> Result<()> {
         let s = &*self.shared;
         let t = d.tokens;
         let context = d.past + d.fresh;
+        let c = s.config.n_embd;
+        let keep = |rec: &mut Recorder<'_>, i: usize| {
+            if let Some((cap, g)) = capture {
+                cap.keep(rec, ws, g, c, i);
+            }
+        };
         for (e, g) in s.k.embed.iter().zip(&ws.groups.embed) {
             e.encode(rec, g, t);
         }
+        keep(rec, 0);
         let cg = cache.groups()?;
         let fused = s.k.fused.as_ref().filter(|_| t <= MATVEC_ROWS);
         for (layer, g) in ws.groups.blocks.iter().enumerate() {
@@ -66,6 +95,7 @@ impl WgpuModel {
                     s.k.mlp_proj.encode(rec, &g.mlp_proj, t);
                 }
             }
+            keep(rec, layer + 1);
         }
         Ok(())
     }
@@ -88,6 +118,10 @@ impl WgpuModel {
         }
         let (top_k, extra) = match want {
             Want::Rows => (0, &[][..]),
+            Want::Hidden(request) => {
+                check_hidden(cfg, request, n)?;
+                (0, &[][..])
+            }
             Want::Top { k, extra } => (k.clamp(1, MAX_TOP.min(cfg.vocab_size)), extra),
         };
         check_top(cfg, extra)?;
@@ -108,6 +142,18 @@ impl WgpuModel {
             .try_borrow_mut()
             .map_err(|_| Misuse::PassInFlight)?;
         let ws = Workspace::ensure(&mut slot, s, &self.dims, t, block, out_total)?;
+        let g = Geometry {
+            rows,
+            n,
+            t,
+            last,
+            out_total,
+            block,
+        };
+        let capture = match want {
+            Want::Hidden(request) => Capture::new(s, request, &g)?,
+            _ => None,
+        };
         let past = cache.len;
         cache.grow(past + n)?;
         cache.bind(s, ws, &self.dims)?;
@@ -149,7 +195,8 @@ impl WgpuModel {
                         .write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
                     let mut rec = Recorder::profiled(&s.gpu, profiler);
                     if out0 == 0 {
-                        self.encode_blocks(&mut rec, ws, cache, &dims)?;
+                        let kept = capture.as_ref().map(|cap| (cap, &g));
+                        self.encode_blocks(&mut rec, ws, cache, &dims, kept)?;
                     }
                     self.encode_logits(&mut rec, ws, t as u32, out_n as u32);
                     if top_k > 0 {
@@ -166,6 +213,11 @@ impl WgpuModel {
                     rec.submit();
                     out0 += out_n;
                 }
+                if let (Some(cap), Want::Hidden(request)) = (&capture, want) {
+                    let mut rec = Recorder::new(&s.gpu);
+                    cap.encode_tail(s, &mut rec, ws, request, &g);
+                    rec.submit();
+                }
                 Ok(())
             })
             .await;
@@ -178,12 +230,27 @@ impl WgpuModel {
             PassOutput::Top(Summary::decode(&words, rows, last, top_k, extra))
         } else {
             let data = s.gpu.read(&ws.staging, out_total * v).await?;
-            PassOutput::Rows(Logits {
+            let logits = Logits {
                 rows,
                 positions: last,
                 vocab: v,
                 data,
-            })
+            };
+            match (&capture, want) {
+                (Some(cap), Want::Hidden(request)) => {
+                    PassOutput::Hidden(cap.read(s, request, &g, logits).await?)
+                }
+                (None, Want::Hidden(_)) => PassOutput::Hidden(Hidden {
+                    logits,
+                    layers: Vec::new(),
+                    rows,
+                    positions: 0,
+                    n_embd: cfg.n_embd,
+                    states: Vec::new(),
+                    heads: Vec::new(),
+                }),
+                _ => PassOutput::Rows(logits),
+            }
         };
         if let Some(p) = profiler {
             p.collect(&s.gpu).await?;
