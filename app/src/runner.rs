@@ -238,7 +238,10 @@ fn record(run: &mut RunView, step: Step, tokenizer: &engine::tokenizer::Tokenize
         step: index,
     };
     match &step {
-        Step::Token { row: 0, chosen, .. } | Step::Contrastive { chosen, .. } => {
+        Step::Token { row: 0, chosen, .. }
+        | Step::Contrastive { chosen, .. }
+        | Step::ContrastiveSearch { chosen, .. }
+        | Step::Dola { chosen, .. } => {
             run.chips.push(chip(*chosen));
         }
         Step::Token { .. } => {}
