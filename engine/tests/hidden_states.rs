@@ -11,7 +11,7 @@ use engine::backend::candle::CandleModel;
 use engine::backend::cpu::CpuModel;
 #[cfg(feature = "wgpu")]
 use engine::backend::wgpu::{GpuOptions, KernelSet, WgpuModel};
-use engine::backend::{block_on, Hidden, HiddenRequest, LanguageModel, Precision};
+use engine::backend::{block_on, Hidden, HiddenRequest, KvCache, LanguageModel, Precision};
 use engine::config::Gpt2Config;
 use engine::weights::Gpt2Checkpoint;
 
@@ -119,6 +119,35 @@ fn hidden_states_and_early_exits_match_the_reference_on_every_backend() {
             compare(&format!("{name} wgpu {kernels:?}"), &got, &want);
         }
     }
+}
+
+/// Decode steps that ask for hidden states create no GPU buffer or bind
+/// group once the first has made room (contrastive search's, DoLa's).
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_decode_steps_with_hidden_states_allocate_nothing() {
+    let r = recipe(&fixture("odd"));
+    let ckpt = checkpoint(r.safetensors_bytes(), &r.config);
+    let gpu = block_on(WgpuModel::load(&ckpt, &r.config, &GpuOptions::default())).unwrap();
+    let mut cache = gpu.new_cache(1).unwrap();
+    cache.reserve(16).unwrap();
+    let want = HiddenRequest {
+        layers: &[3],
+        positions: 1,
+        heads: &[0, 2],
+    };
+    block_on(gpu.forward_hidden(&mut cache, &[&[1, 2, 3]], 1, &want)).unwrap();
+    block_on(gpu.forward_hidden(&mut cache, &[&[4]], 1, &want)).unwrap();
+    let before = gpu.device_work().unwrap();
+    for id in 5..9 {
+        block_on(gpu.forward_hidden(&mut cache, &[&[id]], 1, &want)).unwrap();
+    }
+    let work = gpu.device_work().unwrap() - before;
+    assert_eq!(
+        (work.buffers_created, work.bind_groups_created),
+        (0, 0),
+        "{work:?}"
+    );
 }
 
 #[test]

@@ -11,20 +11,29 @@ use super::Shared;
 use crate::backend::{layer_norm_row, Hidden, HiddenRequest, Logits};
 use crate::{Error, Result};
 
-/// The copies of `x` a pass keeps, and where they are read back.
+/// The copies of `x` a pass keeps, and where they are read back: made for
+/// the largest request so far and reused (nothing is allocated per token).
 pub(super) struct Capture {
-    /// The `hidden_states` index each slot of `buffer` holds.
+    /// The `hidden_states` index each slot of `buffer` holds, this pass.
     slots: Vec<usize>,
     /// `[slots, t, C]`.
     buffer: wgpu::Buffer,
     staging: wgpu::Buffer,
+    state_bytes: u64,
     /// `[heads, rows · last, vocab]`.
     head_staging: Option<wgpu::Buffer>,
+    head_bytes: u64,
 }
 
 impl Capture {
-    /// The buffers for `want` over a pass of `g`, or `None` when it asks for nothing.
-    pub fn new(s: &Shared, want: &HiddenRequest, g: &Geometry) -> Result<Option<Capture>> {
+    /// The capture in `slot` for `want` over a pass of `g`, made (again) if
+    /// it is too small; `None` when `want` asks for nothing.
+    pub fn ensure<'a>(
+        slot: &'a mut Option<Capture>,
+        s: &Shared,
+        want: &HiddenRequest,
+        g: &Geometry,
+    ) -> Result<Option<&'a Capture>> {
         let mut slots: Vec<usize> = want.layers.iter().chain(want.heads).copied().collect();
         slots.sort_unstable();
         slots.dedup();
@@ -32,35 +41,42 @@ impl Capture {
             return Ok(None);
         }
         let c = s.config.n_embd;
-        let bytes = (slots.len() * g.t * c * 4) as u64;
-        if bytes > s.gpu.max_binding {
+        let state_bytes = (slots.len() * g.t * c * 4) as u64;
+        if state_bytes > s.gpu.max_binding {
             return Err(Error::input(format!(
                 "the hidden states asked for take {} MiB, more than a GPU binding holds: \
                  ask for fewer layers or positions",
-                bytes >> 20
+                state_bytes >> 20
             )));
         }
-        let head_staging = if want.heads.is_empty() {
-            None
-        } else {
-            if g.out_total > g.block {
-                return Err(Error::input(
-                    "early exits on wgpu need every logits row of the pass in one binding: \
-                     use fewer rows",
-                ));
-            }
-            let v = s.config.vocab_size;
-            Some(
-                s.gpu
-                    .staging((want.heads.len() * g.out_total * v * 4) as u64),
-            )
-        };
-        Ok(Some(Capture {
-            buffer: s.gpu.storage("hidden states", bytes),
-            staging: s.gpu.staging(bytes),
-            slots,
-            head_staging,
-        }))
+        if !want.heads.is_empty() && g.out_total > g.block {
+            return Err(Error::input(
+                "early exits on wgpu need every logits row of the pass in one binding: \
+                 use fewer rows",
+            ));
+        }
+        let head_bytes = (want.heads.len() * g.out_total * s.config.vocab_size * 4) as u64;
+        let fits = slot
+            .as_ref()
+            .is_some_and(|cap| cap.state_bytes >= state_bytes && cap.head_bytes >= head_bytes);
+        if !fits {
+            let (old_s, old_h) = slot
+                .as_ref()
+                .map_or((0, 0), |cap| (cap.state_bytes, cap.head_bytes));
+            *slot = None; // free the old buffers first
+            let (state_bytes, head_bytes) = (state_bytes.max(old_s), head_bytes.max(old_h));
+            *slot = Some(Capture {
+                slots: Vec::new(),
+                buffer: s.gpu.storage("hidden states", state_bytes),
+                staging: s.gpu.staging(state_bytes),
+                state_bytes,
+                head_staging: (head_bytes > 0).then(|| s.gpu.staging(head_bytes)),
+                head_bytes,
+            });
+        }
+        let cap = slot.as_mut().expect("made above");
+        cap.slots = slots;
+        Ok(Some(cap))
     }
 
     /// Copies `x`, as it enters block `i` (`i = n_layer`: after the last),
@@ -150,7 +166,11 @@ impl Capture {
             }
         }
         let mut heads = Vec::with_capacity(want.heads.len());
-        if let Some(staging) = &self.head_staging {
+        if let Some(staging) = self
+            .head_staging
+            .as_ref()
+            .filter(|_| !want.heads.is_empty())
+        {
             let data: Vec<f32> = s
                 .gpu
                 .read(staging, want.heads.len() * g.out_total * v)

@@ -56,6 +56,8 @@ pub struct WgpuModel {
     shared: Arc<Shared>,
     dims: wgpu::Buffer,
     workspace: RefCell<Option<Workspace>>,
+    /// The hidden states' buffers, once a pass has asked for some.
+    capture: RefCell<Option<hidden::Capture>>,
     profiler: OnceCell<Option<Profiler>>,
     profiling: Cell<bool>,
 }
@@ -130,6 +132,7 @@ impl WgpuModel {
             shared: Arc::new(shared),
             dims,
             workspace: RefCell::new(None),
+            capture: RefCell::new(None),
             profiler: OnceCell::new(),
             profiling: Cell::new(false),
         })

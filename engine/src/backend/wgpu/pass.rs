@@ -150,8 +150,12 @@ impl WgpuModel {
             out_total,
             block,
         };
+        let mut kept_slot = self
+            .capture
+            .try_borrow_mut()
+            .map_err(|_| Misuse::PassInFlight)?;
         let capture = match want {
-            Want::Hidden(request) => Capture::new(s, request, &g)?,
+            Want::Hidden(request) => Capture::ensure(&mut kept_slot, s, request, &g)?,
             _ => None,
         };
         let past = cache.len;
@@ -195,7 +199,7 @@ impl WgpuModel {
                         .write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
                     let mut rec = Recorder::profiled(&s.gpu, profiler);
                     if out0 == 0 {
-                        let kept = capture.as_ref().map(|cap| (cap, &g));
+                        let kept = capture.map(|cap| (cap, &g));
                         self.encode_blocks(&mut rec, ws, cache, &dims, kept)?;
                     }
                     self.encode_logits(&mut rec, ws, t as u32, out_n as u32);
@@ -213,7 +217,7 @@ impl WgpuModel {
                     rec.submit();
                     out0 += out_n;
                 }
-                if let (Some(cap), Want::Hidden(request)) = (&capture, want) {
+                if let (Some(cap), Want::Hidden(request)) = (capture, want) {
                     let mut rec = Recorder::new(&s.gpu);
                     cap.encode_tail(s, &mut rec, ws, request, &g);
                     rec.submit();
@@ -236,7 +240,7 @@ impl WgpuModel {
                 vocab: v,
                 data,
             };
-            match (&capture, want) {
+            match (capture, want) {
                 (Some(cap), Want::Hidden(request)) => {
                     PassOutput::Hidden(cap.read(s, request, &g, logits).await?)
                 }
