@@ -6,7 +6,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use engine::backend::{Cache, KvCache, LanguageModel, Logits, Model, TopLogits};
+use engine::backend::{
+    Cache, Hidden, HiddenRequest, KvCache, LanguageModel, Logits, Model, TopLogits,
+};
 use engine::config::Gpt2Config;
 use engine::decoding::{run as run_strategy, GenerateOptions, Outcome, Step};
 use engine::{Error, Result};
@@ -91,6 +93,20 @@ impl LanguageModel for Tracked<'_> {
             .await?;
         self.after(prefill, start);
         Ok(top)
+    }
+
+    async fn forward_hidden(
+        &self,
+        cache: &mut Cache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        self.before().await?;
+        let (prefill, start) = (cache.is_empty(), crate::loader::now_ms());
+        let hidden = self.model.forward_hidden(cache, tokens, last, want).await?;
+        self.after(prefill, start);
+        Ok(hidden)
     }
 }
 
@@ -222,7 +238,10 @@ fn record(run: &mut RunView, step: Step, tokenizer: &engine::tokenizer::Tokenize
         step: index,
     };
     match &step {
-        Step::Token { row: 0, chosen, .. } | Step::Contrastive { chosen, .. } => {
+        Step::Token { row: 0, chosen, .. }
+        | Step::Contrastive { chosen, .. }
+        | Step::ContrastiveSearch { chosen, .. }
+        | Step::Dola { chosen, .. } => {
             run.chips.push(chip(*chosen));
         }
         Step::Token { .. } => {}

@@ -2,8 +2,8 @@
 //! the URL's query string, so that a view can be shared by its address.
 
 use engine::decoding::{
-    BeamParams, ContrastiveParams, EarlyStopping, SamplingParams, SpeculativeParams,
-    Strategy as Decoding,
+    BeamParams, ContrastiveParams, ContrastiveSearchParams, DolaParams, EarlyStopping,
+    SamplingParams, SpeculativeParams, Strategy as Decoding,
 };
 
 /// The decoding strategies the page offers, as the engine names them.
@@ -241,6 +241,11 @@ impl Settings {
                 seed: self.seed,
                 num_return_sequences: 1,
             }),
+            // Their controls are still to come: the documented defaults.
+            Strategy::ContrastiveSearch => {
+                Decoding::ContrastiveSearch(ContrastiveSearchParams::default())
+            }
+            Strategy::Dola => Decoding::Dola(DolaParams::default()),
         }
     }
 

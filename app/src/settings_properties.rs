@@ -96,7 +96,7 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
             any::<bool>(),
         ),
         (
-            0usize..5,
+            0usize..Strategy::ALL.len(),
             "\\PC{0,24}",
             0f32..=5.0,
             0usize..=50_257,

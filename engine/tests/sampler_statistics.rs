@@ -11,7 +11,9 @@ mod stats;
 
 use std::collections::BTreeMap;
 
-use engine::backend::{block_on, check_forward, KvCache, LanguageModel, Logits};
+use engine::backend::{
+    block_on, check_forward, Hidden, HiddenRequest, KvCache, LanguageModel, Logits,
+};
 use engine::config::Gpt2Config;
 use engine::decoding::processors::mirostat;
 use engine::decoding::steps::Cut;
@@ -70,6 +72,15 @@ impl LanguageModel for Fixed {
             vocab: self.row.len(),
             data: self.row.repeat(tokens.len()),
         })
+    }
+    async fn forward_hidden(
+        &self,
+        _: &mut FixedCache,
+        _: &[&[u32]],
+        _: usize,
+        _: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        Err(engine::Error::input("a fixed row has no hidden states"))
     }
 }
 

@@ -11,7 +11,9 @@ mod stats;
 use std::cell::RefCell;
 
 use common::{fixture, ids, model_for};
-use engine::backend::{block_on, check_forward, KvCache, LanguageModel, Logits};
+use engine::backend::{
+    block_on, check_forward, Hidden, HiddenRequest, KvCache, LanguageModel, Logits,
+};
 use engine::config::Gpt2Config;
 use engine::decoding::steps::Cut;
 use engine::decoding::{sample, GenerateOptions, Generated, Rng, SamplingParams, Step};
@@ -300,6 +302,15 @@ impl LanguageModel for Dice {
             vocab: 8,
             data: row.repeat(tokens.len()),
         })
+    }
+    async fn forward_hidden(
+        &self,
+        _: &mut DiceCache,
+        _: &[&[u32]],
+        _: usize,
+        _: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        Err(engine::Error::input("the dice have no hidden states"))
     }
 }
 

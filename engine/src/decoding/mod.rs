@@ -3,6 +3,8 @@
 
 mod beam;
 mod contrastive;
+mod contrastive_search;
+mod dola;
 mod greedy;
 mod guidance;
 pub mod limits;
@@ -18,6 +20,8 @@ mod strategy;
 
 pub use beam::{beam_search, BeamParams, EarlyStopping};
 pub use contrastive::{contrastive, ContrastiveParams};
+pub use contrastive_search::{contrastive_search, ContrastiveSearchParams};
+pub use dola::{dola, DolaLayers, DolaParams};
 pub use greedy::greedy;
 pub use options::{check_ids, GenerateOptions, Generated};
 pub use processors::{Dry, Guidance, Mirostat, Processed, SamplingParams, Stage, StepInputs, Xtc};

@@ -1,7 +1,8 @@
 //! What each decoding step reports, for the page and `gpt2 generate --steps`:
 //! the top candidates with their raw and processed probabilities and what cut
 //! them, the beams, the drafted and accepted tokens, expert and amateur
-//! log-probabilities.
+//! log-probabilities, contrastive search's degeneration penalties, DoLa's
+//! premature layer and contrast.
 
 use std::sync::Arc;
 
@@ -109,6 +110,43 @@ pub struct ContrastiveCandidate {
     pub plausible: bool,
 }
 
+/// One candidate of contrastive search (Su et al. 2022).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchCandidate {
+    pub id: u32,
+    /// The model's probability (after the processors).
+    pub prob: f32,
+    /// The degeneration penalty: the largest cosine between the token's
+    /// last hidden state and the context's.
+    pub penalty: f32,
+    /// (1 − α)·prob − α·penalty; the largest is chosen.
+    pub score: f32,
+}
+
+/// One premature layer DoLa weighed (Chuang et al. 2023).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DolaLayer {
+    /// `hidden_states[layer]` through the head.
+    pub layer: usize,
+    /// Jensen–Shannon divergence from the final layer's distribution (the
+    /// largest picks the premature layer).
+    pub js_divergence: f32,
+}
+
+/// One candidate of DoLa.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DolaCandidate {
+    pub id: u32,
+    /// Log-probability under the final layer.
+    pub final_logprob: f32,
+    /// Log-probability under the premature layer.
+    pub premature_logprob: f32,
+    /// final − premature (−∞ outside the plausibility set).
+    pub score: f32,
+    /// In {p_final ≥ 0.1·max p_final}.
+    pub plausible: bool,
+}
+
 /// One step of a decoding run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -142,6 +180,19 @@ pub enum Step {
     Contrastive {
         chosen: u32,
         candidates: Vec<ContrastiveCandidate>,
+    },
+    /// Contrastive search: the chosen token and the top-k candidates.
+    ContrastiveSearch {
+        chosen: u32,
+        candidates: Vec<SearchCandidate>,
+    },
+    /// DoLa: the premature layer chosen among those weighed, the chosen
+    /// token and the top candidates by final log-probability.
+    Dola {
+        chosen: u32,
+        premature_layer: usize,
+        layers: Vec<DolaLayer>,
+        candidates: Vec<DolaCandidate>,
     },
 }
 

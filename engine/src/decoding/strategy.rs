@@ -14,8 +14,9 @@ use crate::decoding::limits;
 use crate::decoding::processors::StepInputs;
 use crate::decoding::rng::Rng;
 use crate::decoding::{
-    beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams,
-    GenerateOptions, Generated, SamplingParams, SpeculativeStats, Step, Verify,
+    beam_search, contrastive, contrastive_search, dola, greedy, sample, speculative, BeamParams,
+    ContrastiveParams, ContrastiveSearchParams, DolaParams, GenerateOptions, Generated,
+    SamplingParams, SpeculativeStats, Step, Verify,
 };
 use crate::{Error, Result};
 
@@ -33,6 +34,10 @@ pub enum Method {
     Contrastive,
     /// Speculative decoding with a draft model (Leviathan et al. 2022).
     Speculative,
+    /// Contrastive search: likely and unlike the context (Su et al. 2022).
+    ContrastiveSearch,
+    /// DoLa: contrast the last layer with an early one (Chuang et al. 2023).
+    Dola,
 }
 
 /// What the second model of a two-model method is called.
@@ -55,12 +60,14 @@ impl SecondModel {
 }
 
 impl Method {
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 7] = [
         Method::Greedy,
         Method::Beam,
         Method::Sample,
         Method::Contrastive,
         Method::Speculative,
+        Method::ContrastiveSearch,
+        Method::Dola,
     ];
 
     /// The name on the command line and in URLs.
@@ -71,6 +78,8 @@ impl Method {
             Method::Sample => "sample",
             Method::Contrastive => "contrastive",
             Method::Speculative => "speculative",
+            Method::ContrastiveSearch => "contrastive-search",
+            Method::Dola => "dola",
         }
     }
 
@@ -82,6 +91,8 @@ impl Method {
             Method::Sample => "Sampling",
             Method::Contrastive => "Contrastive",
             Method::Speculative => "Speculative",
+            Method::ContrastiveSearch => "Contrastive search",
+            Method::Dola => "DoLa",
         }
     }
 
@@ -117,6 +128,8 @@ pub enum Strategy {
     },
     Contrastive(ContrastiveParams),
     Speculative(SpeculativeParams),
+    ContrastiveSearch(ContrastiveSearchParams),
+    Dola(DolaParams),
 }
 
 /// Speculative decoding's parameters.
@@ -158,6 +171,8 @@ impl Strategy {
             Strategy::Sample { .. } => Method::Sample,
             Strategy::Contrastive(_) => Method::Contrastive,
             Strategy::Speculative(_) => Method::Speculative,
+            Strategy::ContrastiveSearch(_) => Method::ContrastiveSearch,
+            Strategy::Dola(_) => Method::Dola,
         }
     }
 
@@ -201,6 +216,8 @@ impl Strategy {
                 }
                 sequences(params.num_return_sequences)
             }
+            Strategy::ContrastiveSearch(params) => params.validate(),
+            Strategy::Dola(params) => params.validate(),
         }
     }
 }
@@ -251,6 +268,10 @@ pub async fn run<M: LanguageModel, S: LanguageModel>(
         Strategy::Speculative(params) => {
             return run_speculative(params, model, second()?, prompt, options, on_step).await;
         }
+        Strategy::ContrastiveSearch(params) => {
+            vec![contrastive_search(model, prompt, options, params, on_step).await?]
+        }
+        Strategy::Dola(params) => vec![dola(model, prompt, options, params, on_step).await?],
     };
     Ok(Outcome {
         sequences,

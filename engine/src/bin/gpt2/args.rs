@@ -116,7 +116,7 @@ pub struct SamplingArgs {
     /// Divide the logits by T (0 means greedy).
     #[arg(long)]
     pub temperature: Option<f32>,
-    /// Keep the K most likely tokens.
+    /// Keep the K most likely tokens (contrastive-search: the K candidates).
     #[arg(long)]
     pub top_k: Option<usize>,
     /// Keep the smallest set of tokens whose probability reaches P.
@@ -125,7 +125,7 @@ pub struct SamplingArgs {
     /// Keep tokens at least P times as likely as the most likely one.
     #[arg(long)]
     pub min_p: Option<f32>,
-    /// Penalise tokens already present (CTRL's θ; 1 means none).
+    /// Penalise tokens already present (CTRL's θ; 1 means none; also dola).
     #[arg(long)]
     pub repetition_penalty: Option<f32>,
     /// Seed of the random draws.
@@ -251,6 +251,14 @@ pub struct GenerateArgs {
     /// speculative: verify by sampling (with the sampling options) instead of greedily.
     #[arg(long)]
     pub sample: bool,
+    /// contrastive-search: weight α of the degeneration penalty, in [0, 1]
+    /// (default 0.6; the candidates are --top-k, default 4).
+    #[arg(long)]
+    pub penalty_alpha: Option<f32>,
+    /// dola: the premature layers to contrast with the last: low, high
+    /// (default) or layer numbers such as 0,2,4 (0 is the embeddings).
+    #[arg(long)]
+    pub dola_layers: Option<String>,
 }
 
 #[derive(Args)]

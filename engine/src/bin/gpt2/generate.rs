@@ -6,8 +6,9 @@ use std::time::Instant;
 use engine::backend::block_on;
 use engine::backend::LanguageModel;
 use engine::decoding::{
-    run as run_strategy, BeamParams, ContrastiveParams, EarlyStopping, GenerateOptions,
-    SamplingParams, SecondModel, SpeculativeParams, Step, Strategy as Decoding,
+    run as run_strategy, BeamParams, ContrastiveParams, ContrastiveSearchParams, DolaLayers,
+    DolaParams, EarlyStopping, GenerateOptions, SamplingParams, SecondModel, SpeculativeParams,
+    Step, Strategy as Decoding,
 };
 use engine::{Error, Result};
 use serde_json::json;
@@ -138,13 +139,17 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
             s == Beam || sampled,
         ),
         ("--temperature", sa.temperature.is_some(), sampled),
-        ("--top-k", sa.top_k.is_some(), sampled),
+        (
+            "--top-k",
+            sa.top_k.is_some(),
+            sampled || s == ContrastiveSearch,
+        ),
         ("--top-p", sa.top_p.is_some(), sampled),
         ("--min-p", sa.min_p.is_some(), sampled),
         (
             "--repetition-penalty",
             sa.repetition_penalty.is_some(),
-            sampled,
+            sampled || s == Dola,
         ),
         ("--seed", sa.seed.is_some(), sampled),
         ("--typical-p", sa.typical_p.is_some(), sampled),
@@ -188,6 +193,12 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
         ("--draft", args.draft.is_some(), s == Speculative),
         ("--gamma", args.gamma.is_some(), s == Speculative),
         ("--sample", args.sample, s == Speculative),
+        (
+            "--penalty-alpha",
+            args.penalty_alpha.is_some(),
+            s == ContrastiveSearch,
+        ),
+        ("--dola-layers", args.dola_layers.is_some(), s == Dola),
     ];
     let why = match (s, args.sample) {
         (Speculative, false) => " without --sample",
@@ -262,6 +273,20 @@ fn strategy(args: &GenerateArgs, tokenizer: &Tokenizer) -> Result<Decoding> {
             },
             seed,
             num_return_sequences,
+        }),
+        Strategy::ContrastiveSearch => {
+            let defaults = ContrastiveSearchParams::default();
+            Decoding::ContrastiveSearch(ContrastiveSearchParams {
+                penalty_alpha: args.penalty_alpha.unwrap_or(defaults.penalty_alpha),
+                top_k: args.sampling.top_k.unwrap_or(defaults.top_k),
+            })
+        }
+        Strategy::Dola => Decoding::Dola(DolaParams {
+            layers: match &args.dola_layers {
+                Some(layers) => layers.parse::<DolaLayers>()?,
+                None => DolaLayers::High,
+            },
+            repetition_penalty: args.sampling.repetition_penalty,
         }),
     };
     strategy.validate()?;

@@ -178,5 +178,37 @@ fn describe(step: &Step, tok: &Tokenizer) -> Result<String> {
             }
             s
         }
+        Step::ContrastiveSearch { chosen, candidates } => {
+            let mut s = format!("chose {} |", t(*chosen)?);
+            for c in candidates {
+                s += &format!(
+                    " {} p={:.3} penalty={:.3} s={:.3};",
+                    t(c.id)?,
+                    c.prob,
+                    c.penalty,
+                    c.score
+                );
+            }
+            s
+        }
+        Step::Dola {
+            chosen,
+            premature_layer,
+            candidates,
+            ..
+        } => {
+            let mut s = format!("layer {premature_layer}, chose {} |", t(*chosen)?);
+            for c in candidates.iter().take(5) {
+                s += &format!(
+                    " {} final={:.2} premature={:.2} s={:.2}{};",
+                    t(c.id)?,
+                    c.final_logprob,
+                    c.premature_logprob,
+                    c.score,
+                    if c.plausible { "" } else { " implausible" }
+                );
+            }
+            s
+        }
     })
 }
