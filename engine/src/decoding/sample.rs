@@ -106,6 +106,8 @@ pub async fn sample<M: LanguageModel>(
                 candidates: c.candidates,
                 logits: c.logits,
                 mirostat_mu: c.mirostat_mu,
+                xtc_coin: c.xtc_coin,
+                unconditional: None,
             });
         }
         step += 1;
@@ -132,6 +134,8 @@ struct Choice {
     logits: Option<Arc<[f32]>>,
     /// Mirostat's μ before this step.
     mirostat_mu: Option<f32>,
+    /// XTC's coin at this step, when XTC is on.
+    xtc_coin: Option<f64>,
 }
 
 /// Greedy without processors that need the whole row: the model is asked for
@@ -158,6 +162,7 @@ async fn choose_from_top_rows<M: LanguageModel>(
                 candidates,
                 logits: None,
                 mirostat_mu: None,
+                xtc_coin: None,
             })
         })
         .collect()
@@ -205,13 +210,13 @@ fn choose_rows(
     let mut chosen = Vec::with_capacity(rows.live.len());
     for (i, &row) in rows.live.iter().enumerate() {
         let own;
-        let (processed, logits) = match &shared {
-            Some((p, l)) => (p, l.clone()),
+        let (processed, logits, coin) = match &shared {
+            Some((p, l)) => (p, l.clone(), None),
             None => {
                 let logits = rows.logits.last(if rows.first { 0 } else { i });
                 let coin = params.xtc.is_some().then(|| rng.next_f64());
                 own = params.process_step(logits, &inputs(row, coin, mu[row]));
-                (&own, Arc::from(logits))
+                (&own, Arc::from(logits), coin)
             }
         };
         let id = choose(processed, params, rng)?;
@@ -225,6 +230,7 @@ fn choose_rows(
             candidates: processed.step_candidates(STEP_CANDIDATES, id),
             logits: Some(logits),
             mirostat_mu: before,
+            xtc_coin: coin,
         });
     }
     Ok(chosen)
