@@ -130,6 +130,8 @@ fn typical_p_and_xtc_from_the_url_name_their_cuts_and_redraw_with_the_steps_coin
         !cuts.iter().any(|c| c == "typical_p"),
         "typical_p still cuts: {redrawn:?}"
     );
+    page.scroll_to("group-truncation");
+    page.screenshot("sampler-chain");
     let note = page.text("chart-note").unwrap_or_default();
     assert!(note.contains("XTC: this step's coin"), "chart-note: {note}");
     assert_eq!(

@@ -79,3 +79,23 @@ impl Dry {
         Ok(ids)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_breakers_are_gpt2s_newline_colon_quote_and_star() {
+        let tokenizer =
+            Tokenizer::from_bytes(include_bytes!("../../../assets/tokenizer.json")).unwrap();
+        let ids = Dry::breaker_ids(&Dry::DEFAULT_BREAKERS, &tokenizer).unwrap();
+        assert_eq!(ids, [198, 25, 1, 9]);
+        // A breaker of several tokens counts by its last one, as in
+        // text-generation-webui.
+        let ids = Dry::breaker_ids(&["\n\n", " the"], &tokenizer).unwrap();
+        assert_eq!(
+            ids,
+            [*tokenizer.encode("a\n\n").unwrap().last().unwrap(), 262]
+        );
+    }
+}
