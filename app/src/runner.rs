@@ -130,7 +130,7 @@ pub async fn run(
 ) -> Result<String> {
     let tokenizer = &main.tokenizer;
     let prompt = tokenizer.encode(&settings.prompt)?;
-    let decoding = settings.decoding();
+    let decoding = settings.decoding(Some(tokenizer))?;
     state.run.set(Some(RunView::new(
         settings.strategy,
         prompt.clone(),
@@ -353,6 +353,8 @@ mod tests {
             candidates: Vec::new(),
             logits: Some(vec![l; 4].into()),
             mirostat_mu: None,
+            xtc_coin: None,
+            unconditional: None,
         };
         record(&mut run, token(345, 0.5), &t);
         record(&mut run, token(2582, 1.5), &t);

@@ -129,6 +129,8 @@ pub async fn sample<M: LanguageModel>(
                 candidates: c.candidates,
                 logits: c.logits,
                 mirostat_mu: c.mirostat_mu,
+                xtc_coin: c.xtc_coin,
+                unconditional: c.unconditional,
             });
         }
         step += 1;
@@ -156,6 +158,10 @@ struct Choice {
     logits: Option<Arc<[f32]>>,
     /// Mirostat's μ before this step.
     mirostat_mu: Option<f32>,
+    /// XTC's coin at this step, when XTC is on.
+    xtc_coin: Option<f64>,
+    /// Guidance's unconditional logits at this step, when guidance is on.
+    unconditional: Option<Arc<[f32]>>,
 }
 
 /// Greedy without processors that need the whole row: the model is asked for
@@ -182,6 +188,8 @@ async fn choose_from_top_rows<M: LanguageModel>(
                 candidates,
                 logits: None,
                 mirostat_mu: None,
+                xtc_coin: None,
+                unconditional: None,
             })
         })
         .collect()
@@ -232,14 +240,14 @@ fn choose_rows(
     let mut chosen = Vec::with_capacity(rows.live.len());
     for (i, &row) in rows.live.iter().enumerate() {
         let own;
-        let (processed, logits) = match &shared {
-            Some((p, l)) => (p, l.clone()),
+        let at = if rows.first { 0 } else { i };
+        let (processed, logits, coin) = match &shared {
+            Some((p, l)) => (p, l.clone(), None),
             None => {
-                let at = if rows.first { 0 } else { i };
                 let logits = rows.logits.last(at);
                 let coin = params.xtc.is_some().then(|| rng.next_f64());
                 own = params.process_step(logits, &inputs(at, row, coin, mu[row]));
-                (&own, Arc::from(logits))
+                (&own, Arc::from(logits), coin)
             }
         };
         let id = choose(processed, params, rng)?;
@@ -253,6 +261,8 @@ fn choose_rows(
             candidates: processed.step_candidates(STEP_CANDIDATES, id),
             logits: Some(logits),
             mirostat_mu: before,
+            xtc_coin: coin,
+            unconditional: rows.unconditional.map(|u| Arc::from(u.last(at))),
         });
     }
     Ok(chosen)

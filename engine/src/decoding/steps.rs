@@ -166,6 +166,15 @@ pub enum Step {
         /// Mirostat's μ at this step (before its update), when it samples.
         #[serde(skip_serializing_if = "Option::is_none")]
         mirostat_mu: Option<f32>,
+        /// XTC's coin at this step, this row (a uniform in [0, 1); XTC
+        /// applied when it was below the probability), when XTC is on.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        xtc_coin: Option<f64>,
+        /// Classifier-free guidance: the unconditional logits of this step,
+        /// when guidance is on and the runner kept them (the page redraws
+        /// a guided step from both rows). Not serialized.
+        #[serde(skip)]
+        unconditional: Option<Arc<[f32]>>,
     },
     /// Beam search: the live beams after the step, best first.
     Beams { beams: Vec<BeamState> },
@@ -199,8 +208,14 @@ pub enum Step {
 impl Step {
     /// The step without its logits (what is kept of a long run).
     pub fn without_logits(mut self) -> Step {
-        if let Step::Token { logits, .. } = &mut self {
+        if let Step::Token {
+            logits,
+            unconditional,
+            ..
+        } = &mut self
+        {
             *logits = None;
+            *unconditional = None;
         }
         self
     }

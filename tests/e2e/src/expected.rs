@@ -7,7 +7,10 @@ use std::process::Command;
 
 use engine::backend::{block_on, Device, LanguageModel, Model};
 use engine::config::Gpt2Config;
-use engine::decoding::{beam_search, greedy, score, BeamParams, EarlyStopping, GenerateOptions};
+use engine::decoding::{
+    beam_search, greedy, sample, score, BeamParams, EarlyStopping, GenerateOptions, SamplingParams,
+    Step,
+};
 use engine::tokenizer::Tokenizer;
 use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
 use serde_json::Value;
@@ -65,6 +68,32 @@ impl Native {
         block_on(greedy(&self.model, &ids, &options, &mut |_| {}))
             .unwrap_or_else(|e| panic!("greedy decoding natively: {e}"))
             .ids
+    }
+
+    /// `gpt2 generate --strategy sample`'s new ids under `params` and `seed`,
+    /// with every step (one sequence, as the page runs it).
+    pub fn sample(
+        &self,
+        prompt: &str,
+        max_new_tokens: usize,
+        params: &SamplingParams,
+        seed: u64,
+    ) -> (Vec<u32>, Vec<Step>) {
+        let ids = self.encode(prompt);
+        let options = self.options(max_new_tokens);
+        let mut steps = Vec::new();
+        let mut on_step = |step| steps.push(step);
+        let mut out = block_on(sample(
+            &self.model,
+            &ids,
+            &options,
+            params,
+            seed,
+            1,
+            &mut on_step,
+        ))
+        .unwrap_or_else(|e| panic!("sampling natively: {e}"));
+        (out.remove(0).ids, steps)
     }
 
     /// `gpt2 generate --strategy beam --num-beams K`'s best sequence (length

@@ -6,9 +6,6 @@ use engine::{Error, Result};
 
 use crate::args::{GenerateArgs, SamplingArgs};
 
-/// text-generation-webui's default DRY sequence breakers.
-const DRY_BREAKERS: [&str; 4] = ["\n", ":", "\"", "*"];
-
 /// The settings the flags give (temperature 1 unless given).
 pub fn sampling_params(args: &GenerateArgs, tokenizer: &Tokenizer) -> Result<SamplingParams> {
     let sa = &args.sampling;
@@ -26,8 +23,8 @@ pub fn sampling_params(args: &GenerateArgs, tokenizer: &Tokenizer) -> Result<Sam
     let dry = match sa.dry_multiplier {
         Some(multiplier) => Some(Dry {
             multiplier,
-            base: sa.dry_base.unwrap_or(1.75),
-            allowed_length: sa.dry_allowed_length.unwrap_or(2),
+            base: sa.dry_base.unwrap_or(Dry::DEFAULT_BASE),
+            allowed_length: sa.dry_allowed_length.unwrap_or(Dry::DEFAULT_ALLOWED_LENGTH),
             penalty_last_n: sa.dry_penalty_last_n.unwrap_or(0),
             breakers: breaker_ids(sa.dry_sequence_breakers.as_deref(), tokenizer)?,
         }),
@@ -50,13 +47,13 @@ pub fn sampling_params(args: &GenerateArgs, tokenizer: &Tokenizer) -> Result<Sam
         top_h: sa.top_h,
         top_n_sigma: sa.top_n_sigma,
         xtc: sa.xtc_probability.map(|probability| Xtc {
-            threshold: sa.xtc_threshold.unwrap_or(0.1),
+            threshold: sa.xtc_threshold.unwrap_or(Xtc::DEFAULT_THRESHOLD),
             probability,
         }),
         dry,
         mirostat: sa.mirostat_tau.map(|tau| Mirostat {
             tau,
-            eta: sa.mirostat_eta.unwrap_or(0.1),
+            eta: sa.mirostat_eta.unwrap_or(Mirostat::DEFAULT_ETA),
         }),
         presence_penalty: sa.presence_penalty,
         frequency_penalty: sa.frequency_penalty,
@@ -108,23 +105,19 @@ fn check_groups(sa: &SamplingArgs) -> Result<()> {
     Ok(())
 }
 
-/// DRY's breakers as token ids: each string's last token when it follows a
-/// letter (text-generation-webui encodes `"a" + breaker` for the same reason).
+/// DRY's breakers as token ids, from the flag's JSON list of strings
+/// (text-generation-webui's defaults without it).
 fn breaker_ids(list: Option<&str>, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
-    let strings: Vec<String> = match list {
-        Some(json) => serde_json::from_str(json).map_err(|e| {
-            Error::input(format!(
-                "--dry-sequence-breakers must be a JSON list of strings, such as \
-                 '[\"\\n\", \":\"]': {e}"
-            ))
-        })?,
-        None => DRY_BREAKERS.map(String::from).to_vec(),
-    };
-    let mut ids = Vec::new();
-    for s in strings {
-        if let Some(&id) = tokenizer.encode(&format!("a{s}"))?.last() {
-            ids.push(id);
+    match list {
+        Some(json) => {
+            let strings: Vec<String> = serde_json::from_str(json).map_err(|e| {
+                Error::input(format!(
+                    "--dry-sequence-breakers must be a JSON list of strings, such as \
+                     '[\"\\n\", \":\"]': {e}"
+                ))
+            })?;
+            Dry::breaker_ids(&strings, tokenizer)
         }
+        None => Dry::breaker_ids(&Dry::DEFAULT_BREAKERS, tokenizer),
     }
-    Ok(ids)
 }

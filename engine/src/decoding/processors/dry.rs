@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 
 use super::Dry;
+use crate::tokenizer::Tokenizer;
+use crate::Result;
 
 /// Longest match followed back from a candidate position.
 const MAX_MATCH: usize = 50;
@@ -53,5 +55,47 @@ pub(super) fn dry(x: &mut [f32], context: &[u32], params: &Dry) {
                 *v -= penalty as f32;
             }
         }
+    }
+}
+
+impl Dry {
+    /// text-generation-webui's default sequence breakers.
+    pub const DEFAULT_BREAKERS: [&'static str; 4] = ["\n", ":", "\"", "*"];
+    /// text-generation-webui's default base.
+    pub const DEFAULT_BASE: f32 = 1.75;
+    /// text-generation-webui's default allowed length.
+    pub const DEFAULT_ALLOWED_LENGTH: usize = 2;
+
+    /// The sequence breakers as token ids: each string's last token when it
+    /// follows a letter (text-generation-webui encodes `"a" + breaker`, so
+    /// that a breaker is tokenized as it reads inside text).
+    pub fn breaker_ids<S: AsRef<str>>(strings: &[S], tokenizer: &Tokenizer) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        for s in strings {
+            if let Some(&id) = tokenizer.encode(&format!("a{}", s.as_ref()))?.last() {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_breakers_are_gpt2s_newline_colon_quote_and_star() {
+        let tokenizer =
+            Tokenizer::from_bytes(include_bytes!("../../../assets/tokenizer.json")).unwrap();
+        let ids = Dry::breaker_ids(&Dry::DEFAULT_BREAKERS, &tokenizer).unwrap();
+        assert_eq!(ids, [198, 25, 1, 9]);
+        // A breaker of several tokens counts by its last one, as in
+        // text-generation-webui.
+        let ids = Dry::breaker_ids(&["\n\n", " the"], &tokenizer).unwrap();
+        assert_eq!(
+            ids,
+            [*tokenizer.encode("a\n\n").unwrap().last().unwrap(), 262]
+        );
     }
 }

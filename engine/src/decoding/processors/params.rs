@@ -85,6 +85,16 @@ pub struct Mirostat {
     pub eta: f32,
 }
 
+impl Mirostat {
+    /// llama.cpp's default learning rate.
+    pub const DEFAULT_ETA: f32 = 0.1;
+}
+
+impl Xtc {
+    /// llama.cpp's and text-generation-webui's default threshold.
+    pub const DEFAULT_THRESHOLD: f32 = 0.1;
+}
+
 impl Default for SamplingParams {
     fn default() -> Self {
         SamplingParams {
