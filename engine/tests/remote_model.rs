@@ -3,9 +3,9 @@
 //! socket, gives the same ids and scores as over the same models loaded here,
 //! and the logits cross the socket bit for bit.
 
+mod common;
 #[path = "common/serve.rs"]
 mod serve;
-mod common;
 
 use engine::backend::{block_on, KvCache, LanguageModel};
 use engine::decoding::{
@@ -58,9 +58,17 @@ fn assert_same(name: &str, local: &Outcome, remote: &Outcome) {
     for (l, r) in local.sequences.iter().zip(&remote.sequences) {
         assert_eq!(l.ids, r.ids, "{name}: ids over the socket differ");
         let diff = (l.score - r.score).abs();
-        assert!(diff <= 1e-6, "{name}: score {} locally, {} remote (diff {diff})", l.score, r.score);
+        assert!(
+            diff <= 1e-6,
+            "{name}: score {} locally, {} remote (diff {diff})",
+            l.score,
+            r.score
+        );
     }
-    assert_eq!(local.speculative, remote.speculative, "{name}: speculative counts");
+    assert_eq!(
+        local.speculative, remote.speculative,
+        "{name}: speculative counts"
+    );
 }
 
 #[test]
@@ -81,8 +89,22 @@ fn every_strategy_over_the_socket_gives_the_local_ids() {
     let prompt = [6214, 345, 1110];
     for strategy in strategies() {
         let name = format!("{strategy:?}");
-        let local = block_on(run(&strategy, &target, Some(&second), &prompt, &options, &mut |_| {}));
-        let over = block_on(run(&strategy, &r_target, Some(&r_second), &prompt, &options, &mut |_| {}));
+        let local = block_on(run(
+            &strategy,
+            &target,
+            Some(&second),
+            &prompt,
+            &options,
+            &mut |_| {},
+        ));
+        let over = block_on(run(
+            &strategy,
+            &r_target,
+            Some(&r_second),
+            &prompt,
+            &options,
+            &mut |_| {},
+        ));
         assert_same(&name, &local.unwrap(), &over.unwrap());
     }
     // The caches each run made were released with the next pass, or are
@@ -103,9 +125,15 @@ fn logits_and_summaries_cross_the_socket_bit_for_bit() {
     let prompt: [&[u32]; 2] = [&[1, 2, 3, 4], &[5, 6, 7, 8]];
     let l = block_on(local.forward(&mut lc, &prompt, 4)).unwrap();
     let r = block_on(model.forward(&mut rc, &prompt, 4)).unwrap();
-    assert_eq!((r.rows, r.positions, r.vocab), (l.rows, l.positions, l.vocab));
+    assert_eq!(
+        (r.rows, r.positions, r.vocab),
+        (l.rows, l.positions, l.vocab)
+    );
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert!(bits(&l.data) == bits(&r.data), "logits differ over the socket");
+    assert!(
+        bits(&l.data) == bits(&r.data),
+        "logits differ over the socket"
+    );
     // Rollback and reordering are replayed on the server before the next pass.
     for c in [&mut lc as &mut dyn KvCache, &mut rc] {
         c.truncate(2);
@@ -119,7 +147,14 @@ fn logits_and_summaries_cross_the_socket_bit_for_bit() {
     assert_eq!(rc.len(), 3);
     // The engine's own checks run before anything is sent, with its words.
     let err = block_on(model.forward(&mut rc, &[&[1], &[2]], 1)).unwrap_err();
-    assert!(err.to_string().contains("2 rows of tokens for a cache of 3 rows"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("2 rows of tokens for a cache of 3 rows"),
+        "{err}"
+    );
     let err = block_on(model.forward(&mut rc, &[&[99999], &[1], &[2]], 1)).unwrap_err();
-    assert!(err.is_bad_input() && err.to_string().contains("99999"), "{err}");
+    assert!(
+        err.is_bad_input() && err.to_string().contains("99999"),
+        "{err}"
+    );
 }

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::protocol::{
-    decode_logits, decode_top, CacheOp, ErrorKind, ModelInfo, Pass, Reply, Request,
-    ServerLimits, VERSION,
+    decode_logits, decode_top, CacheOp, ErrorKind, ModelInfo, Pass, Reply, Request, ServerLimits,
+    VERSION,
 };
 use super::transport::{Frame, Transport};
 use crate::backend::{check_forward, check_reorder, check_top, KvCache, LanguageModel, Logits};
@@ -104,7 +104,10 @@ impl Remote {
     /// The releases queued by dropped caches, then `cache`'s own operations.
     fn ops(&self, cache: &mut RemoteCache) -> Vec<CacheOp> {
         let mut freed = self.freed.lock().unwrap_or_else(|p| p.into_inner());
-        let mut ops: Vec<CacheOp> = freed.drain(..).map(|c| CacheOp::Free { cache: c }).collect();
+        let mut ops: Vec<CacheOp> = freed
+            .drain(..)
+            .map(|c| CacheOp::Free { cache: c })
+            .collect();
         ops.append(&mut cache.ops);
         ops
     }

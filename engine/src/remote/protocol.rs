@@ -59,9 +59,9 @@ impl Request {
     pub fn id(&self) -> u64 {
         match self {
             Request::Hello { .. } => 0,
-            Request::Forward { id, .. } | Request::ForwardTop { id, .. } | Request::Stats { id } => {
-                *id
-            }
+            Request::Forward { id, .. }
+            | Request::ForwardTop { id, .. }
+            | Request::Stats { id } => *id,
         }
     }
 }
@@ -84,12 +84,27 @@ pub struct Pass {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum CacheOp {
     /// `LanguageModel::new_cache` (ids are the client's, per connection).
-    New { cache: u64, model: usize, rows: usize },
-    Truncate { cache: u64, len: usize },
-    Reorder { cache: u64, rows: Vec<usize> },
-    Reserve { cache: u64, positions: usize },
+    New {
+        cache: u64,
+        model: usize,
+        rows: usize,
+    },
+    Truncate {
+        cache: u64,
+        len: usize,
+    },
+    Reorder {
+        cache: u64,
+        rows: Vec<usize>,
+    },
+    Reserve {
+        cache: u64,
+        positions: usize,
+    },
     /// The client dropped the cache.
-    Free { cache: u64 },
+    Free {
+        cache: u64,
+    },
 }
 
 /// A server's text message.
@@ -212,7 +227,7 @@ struct Frame {
 }
 
 fn frame(bytes: &[u8]) -> Result<Frame> {
-    if bytes.len() % 4 != 0 || bytes.len() < HEADER_WORDS * 4 {
+    if !bytes.len().is_multiple_of(4) || bytes.len() < HEADER_WORDS * 4 {
         return Err(bad_frame(format!(
             "{} bytes is not a header and whole words",
             bytes.len()
@@ -236,7 +251,9 @@ fn frame(bytes: &[u8]) -> Result<Frame> {
 }
 
 fn bad_frame(why: String) -> Error {
-    Error::Backend(format!("gpt2 serve sent a frame this client cannot read: {why}"))
+    Error::Backend(format!(
+        "gpt2 serve sent a frame this client cannot read: {why}"
+    ))
 }
 
 /// Checks a frame's kind, id and length (`len` words after the header).
@@ -265,7 +282,9 @@ fn floats(words: &[u32]) -> Vec<f32> {
 pub fn decode_logits(id: u64, bytes: &[u8]) -> Result<Logits> {
     let f = frame(bytes)?;
     let [rows, positions, vocab, _] = f.shape;
-    let len = rows.checked_mul(positions).and_then(|n| n.checked_mul(vocab));
+    let len = rows
+        .checked_mul(positions)
+        .and_then(|n| n.checked_mul(vocab));
     expect(&f, FrameKind::Logits, id, len)?;
     Ok(Logits {
         rows,

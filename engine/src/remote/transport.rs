@@ -29,8 +29,8 @@ impl Transport {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_REPLY_BYTES + 1024))
             .max_frame_size(Some(MAX_REPLY_BYTES + 1024));
-        let (socket, _) = tungstenite::client::connect_with_config(url, Some(config), 0)
-            .map_err(|e| {
+        let (socket, _) =
+            tungstenite::client::connect_with_config(url, Some(config), 0).map_err(|e| {
                 Error::input(format!(
                     "cannot open {url}: {e}; is `gpt2 serve` running there?"
                 ))

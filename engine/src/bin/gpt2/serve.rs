@@ -56,7 +56,11 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         let models = match loaded.recv() {
             Ok(Ok(models)) => models,
             Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(Error::Backend("the model thread stopped while loading".into())),
+            Err(_) => {
+                return Err(Error::Backend(
+                    "the model thread stopped while loading".into(),
+                ))
+            }
         };
         let shared = Arc::new(Shared {
             token: new_token()?,

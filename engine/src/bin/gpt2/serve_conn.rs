@@ -42,9 +42,12 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
         match pattern.strip_suffix(":*") {
             Some(base) => {
                 origin == base
-                    || origin.strip_prefix(base).and_then(|r| r.strip_prefix(':')).is_some_and(
-                        |port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()),
-                    )
+                    || origin
+                        .strip_prefix(base)
+                        .and_then(|r| r.strip_prefix(':'))
+                        .is_some_and(|port| {
+                            !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                        })
             }
             None => origin == pattern,
         }
@@ -52,7 +55,13 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
 }
 
 /// Serves one connection from `peer` as session `session`.
-pub fn handle(stream: TcpStream, peer: SocketAddr, session: u64, shared: &Shared, jobs: Sender<Job>) {
+pub fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    session: u64,
+    shared: &Shared,
+    jobs: Sender<Job>,
+) {
     let auth_deadline = Instant::now() + Duration::from_secs(AUTH_TIMEOUT_SECS);
     let _ = stream.set_nodelay(true);
     // Covers the HTTP handshake too: a client that sends nothing is dropped.
@@ -60,8 +69,13 @@ pub fn handle(stream: TcpStream, peer: SocketAddr, session: u64, shared: &Shared
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_REQUEST_BYTES))
         .max_frame_size(Some(MAX_REQUEST_BYTES));
+    // The signature is tungstenite's handshake callback's.
+    #[allow(clippy::result_large_err)]
     let check = |request: &HttpRequest, response: Response| -> Result<Response, ErrorResponse> {
-        let origin = request.headers().get("origin").map(|o| o.to_str().unwrap_or("?"));
+        let origin = request
+            .headers()
+            .get("origin")
+            .map(|o| o.to_str().unwrap_or("?"));
         if let Some(origin) = origin {
             if !origin_allowed(origin, &shared.origins) {
                 eprintln!("serve: refused {peer}: origin {origin} is not allowed (--allow-origin)");
@@ -120,16 +134,19 @@ fn authenticate(
                         "protocol version {version}; this server speaks {VERSION}"
                     )),
                     Ok(Request::Hello { token, .. }) if same(&token, &shared.token) => Ok(()),
-                    Ok(Request::Hello { .. }) => {
-                        Err("wrong token: use the one `gpt2 serve` printed on its ready line".into())
-                    }
+                    Ok(Request::Hello { .. }) => Err(
+                        "wrong token: use the one `gpt2 serve` printed on its ready line".into(),
+                    ),
                     _ => Err("the first message must be a hello with the token".into()),
                 };
             }
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
             Ok(_) => return Err("the first message must be a hello with the token".into()),
             Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
             {
                 break
             }
@@ -224,7 +241,9 @@ fn close(socket: &mut WebSocket<TcpStream>, code: CloseCode, reason: &str) {
         code,
         reason: reason.to_string().into(),
     };
-    let _ = socket.get_ref().set_read_timeout(Some(Duration::from_secs(1)));
+    let _ = socket
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(1)));
     if socket.close(Some(frame)).is_ok() {
         while socket.read().is_ok() {}
     }
@@ -240,7 +259,11 @@ fn refusal(status: u16, message: &str) -> ErrorResponse {
 
 /// Compares two tokens in time independent of where they differ.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]
@@ -249,8 +272,15 @@ mod tests {
 
     #[test]
     fn origins_match_exactly_or_on_any_port() {
-        let allowed = vec!["http://127.0.0.1:*".to_string(), "https://example.org".into()];
-        for ok in ["http://127.0.0.1", "http://127.0.0.1:8080", "https://Example.org/"] {
+        let allowed = vec![
+            "http://127.0.0.1:*".to_string(),
+            "https://example.org".into(),
+        ];
+        for ok in [
+            "http://127.0.0.1",
+            "http://127.0.0.1:8080",
+            "https://Example.org/",
+        ] {
             assert!(origin_allowed(ok, &allowed), "{ok}");
         }
         for bad in [

@@ -39,6 +39,13 @@ pub enum Answer {
     Text(Reply),
 }
 
+/// A pass ready to run: its model, its cache (operations applied), its tokens.
+struct Prepared<'a> {
+    model: &'a Model,
+    cache: &'a mut Cache,
+    tokens: Vec<&'a [u32]>,
+}
+
 /// A cache and the model it belongs to.
 struct Held {
     model: usize,
@@ -79,9 +86,8 @@ impl Worker {
                     reply,
                 } => {
                     let id = request.id();
-                    let answer = match catch_unwind(AssertUnwindSafe(|| {
-                        self.run(session, request)
-                    })) {
+                    let answer = match catch_unwind(AssertUnwindSafe(|| self.run(session, request)))
+                    {
                         Ok(Ok(answer)) => answer,
                         Ok(Err(failure)) => error_answer(id, failure),
                         Err(_) => {
@@ -108,13 +114,16 @@ impl Worker {
     fn run(&mut self, session: u64, request: Request) -> Result<Answer, Failure> {
         match request {
             Request::Forward { id, pass } => {
-                let (model, cache, tokens, last) = self.prepare(session, &pass)?;
-                let logits = block_on(model.forward(cache, &tokens, last))?;
+                let p = self.prepare(session, &pass)?;
+                let logits = block_on(p.model.forward(p.cache, &p.tokens, pass.last))?;
                 Ok(Answer::Logits(id, logits))
             }
             Request::ForwardTop { id, pass, k, extra } => {
-                let (model, cache, tokens, last) = self.prepare(session, &pass)?;
-                let top = block_on(model.forward_top(cache, &tokens, last, k, &extra))?;
+                let p = self.prepare(session, &pass)?;
+                let top = block_on(
+                    p.model
+                        .forward_top(p.cache, &p.tokens, pass.last, k, &extra),
+                )?;
                 Ok(Answer::Top(id, top))
             }
             Request::Stats { id } => Ok(Answer::Text(Reply::Stats {
@@ -128,11 +137,7 @@ impl Worker {
 
     /// Applies the pass's cache operations, checks its size against the
     /// server's bounds, and hands back what the model call needs.
-    fn prepare<'a>(
-        &'a mut self,
-        session: u64,
-        pass: &'a Pass,
-    ) -> Result<(&'a Model, &'a mut Cache, Vec<&'a [u32]>, usize), Failure> {
+    fn prepare<'a>(&'a mut self, session: u64, pass: &'a Pass) -> Result<Prepared<'a>, Failure> {
         let caches = self
             .sessions
             .get_mut(&session)
@@ -141,7 +146,10 @@ impl Worker {
             apply(&self.models, caches, op)?;
         }
         let held = caches.get_mut(&pass.cache).ok_or_else(|| {
-            protocol(format!("cache {} was never created (or was freed)", pass.cache))
+            protocol(format!(
+                "cache {} was never created (or was freed)",
+                pass.cache
+            ))
         })?;
         if held.model != pass.model {
             return Err(protocol(format!(
@@ -169,7 +177,11 @@ impl Worker {
         };
         limits::check_memory(&[config], size, "ask for fewer rows or positions")?;
         let tokens = pass.tokens.iter().map(Vec::as_slice).collect();
-        Ok((model, &mut held.cache, tokens, pass.last))
+        Ok(Prepared {
+            model,
+            cache: &mut held.cache,
+            tokens,
+        })
     }
 }
 
@@ -191,7 +203,10 @@ fn apply(models: &[Model], caches: &mut HashMap<u64, Held>, op: &CacheOp) -> Res
                 ))));
             }
             let m = models.get(*model).ok_or_else(|| {
-                protocol(format!("there is no model {model} (the server holds {})", models.len()))
+                protocol(format!(
+                    "there is no model {model} (the server holds {})",
+                    models.len()
+                ))
             })?;
             limits::check_rows("a cache's rows", *rows)?;
             let cache_value = m.new_cache(*rows)?;
