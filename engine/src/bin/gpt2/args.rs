@@ -24,6 +24,32 @@ pub enum Command {
     Generate(Box<GenerateArgs>),
     /// Prefill and decode speed of decoding strategies, for a model and device.
     Bench(Box<BenchArgs>),
+    /// Serve the models over a WebSocket, for the page or any remote client.
+    Serve(ServeArgs),
+}
+
+/// `gpt2 serve`'s flags.
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A second model (contrastive's amateur, speculative's draft), on the
+    /// same device.
+    #[arg(long)]
+    pub second: Option<String>,
+    /// The port to listen on (0: any free port; the ready line says which).
+    #[arg(long, default_value_t = 8765)]
+    pub port: u16,
+    /// The address to listen on. Anything but the loopback lets other
+    /// machines reach the server: only they and the token stand in the way.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// A page origin allowed to connect, e.g. https://example.org or
+    /// http://localhost:* (any port); repeat for more. Replaces the default,
+    /// http://127.0.0.1:* and http://localhost:*. Clients that send no Origin
+    /// (not browsers) are always allowed; all must show the token.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
 }
 
 /// Which model, on which device.

@@ -11,6 +11,9 @@ mod next;
 mod render;
 mod sampling;
 mod score;
+mod serve;
+mod serve_conn;
+mod serve_worker;
 mod timed;
 
 use clap::Parser;
@@ -28,6 +31,7 @@ fn main() {
         Command::Score(a) => score::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Serve(a) => serve::run(a),
     });
     match result {
         Ok(Ok(())) => {}
