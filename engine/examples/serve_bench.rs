@@ -17,7 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use engine::backend::{block_on, Device, LanguageModel, Logits, Model, Precision, TopLogits};
+use engine::backend::{
+    block_on, Device, Hidden, HiddenRequest, LanguageModel, Logits, Model, Precision, TopLogits,
+};
 use engine::config::Gpt2Config;
 use engine::decoding::{run, GenerateOptions, Strategy};
 use engine::remote::Remote;
@@ -79,6 +81,15 @@ impl<M: LanguageModel> LanguageModel for Timed<M> {
         let out = self.inner.forward_top(c, t, last, k, extra).await;
         self.record(t, start);
         out
+    }
+    async fn forward_hidden(
+        &self,
+        c: &mut M::Cache,
+        t: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
+    ) -> engine::Result<Hidden> {
+        self.inner.forward_hidden(c, t, last, want).await
     }
 }
 

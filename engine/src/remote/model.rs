@@ -16,7 +16,7 @@ use super::protocol::{
 };
 use super::transport::{Frame, Transport};
 use crate::backend::{check_forward, check_reorder, check_top, KvCache, LanguageModel, Logits};
-use crate::backend::{TopLogits, MAX_TOP};
+use crate::backend::{Hidden, HiddenRequest, TopLogits, MAX_TOP};
 use crate::config::Gpt2Config;
 use crate::decoding::limits;
 use crate::{Error, Result};
@@ -274,6 +274,22 @@ impl LanguageModel for RemoteModel {
         };
         cache.len += n;
         Ok(top)
+    }
+
+    /// Protocol version 1 carries logits and their summaries only: the
+    /// strategies that read hidden states (contrastive search, DoLa) run on
+    /// a local model.
+    async fn forward_hidden(
+        &self,
+        _: &mut RemoteCache,
+        _: &[&[u32]],
+        _: usize,
+        _: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        Err(Error::input(
+            "contrastive search and DoLa read the model's hidden states, which gpt2 serve's \
+             protocol (version 1) does not carry: run them with a local model",
+        ))
     }
 }
 
