@@ -80,6 +80,10 @@ CASES = [
     ("tiny", "Hello, world!", dict(num_beams=4, num_beam_groups=2, diversity_penalty=1.0, early_stopping=True, num_return_sequences=4, max_new_tokens=10, eos_token_id=35617)),
     ("tiny", "The waiter refuses", dict(num_beams=6, num_beam_groups=3, diversity_penalty=0.5, length_penalty=2.0, early_stopping=False, num_return_sequences=3, max_new_tokens=10, eos_token_id=3969)),
     ("tiny", "The waiter refuses", dict(num_beams=6, num_beam_groups=3, diversity_penalty=0.5, length_penalty=2.0, early_stopping="never", num_return_sequences=3, max_new_tokens=10, eos_token_id=3969)),
+    # A done group's padding (the end token) counts against the later groups:
+    # with other padding these two would end differently.
+    ("tiny", "The waiter refuses", dict(num_beams=6, num_beam_groups=2, diversity_penalty=2.0, early_stopping=True, num_return_sequences=6, max_new_tokens=10, eos_token_id=3969)),
+    ("tiny", "The waiter refuses", dict(num_beams=6, num_beam_groups=3, diversity_penalty=4.0, early_stopping=False, num_return_sequences=3, max_new_tokens=10, eos_token_id=3969)),
     ("odd", " Murdoch<|endoftext|>", dict(num_beams=4, num_beam_groups=2, diversity_penalty=2.0, early_stopping="never", num_return_sequences=4, max_new_tokens=10, eos_token_id=6546)),
     ("odd", "See you", dict(num_beams=6, num_beam_groups=2, diversity_penalty=1.0, early_stopping=True, num_return_sequences=3, max_new_tokens=10, eos_token_id=1311)),
     ("odd", "See you", dict(num_beams=6, num_beam_groups=3, diversity_penalty=0.0, early_stopping=False, num_return_sequences=6, max_new_tokens=10, eos_token_id=1311)),
