@@ -333,6 +333,7 @@ mod tests {
                 ids,
                 logprob: -1.0,
                 finished: false,
+                group: 0,
             }],
         };
         record(&mut run, beams(vec![2582]), &t);

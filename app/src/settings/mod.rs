@@ -225,7 +225,8 @@ impl Settings {
         Ok(params)
     }
 
-    /// Beam search as `transformers` runs it by default, with this many beams.
+    /// Beam search as `transformers` runs it by default, with this many beams
+    /// (one group: the page has no diverse beam search controls yet).
     pub fn beam(&self) -> BeamParams {
         BeamParams {
             num_beams: self.beams,
@@ -233,6 +234,8 @@ impl Settings {
             early_stopping: EarlyStopping::False,
             num_return_sequences: 1,
             no_repeat_ngram_size: None,
+            num_beam_groups: 1,
+            diversity_penalty: 0.0,
         }
     }
 

@@ -2,6 +2,8 @@
 //! that every backend gets all of them.
 
 mod beam;
+mod beam_groups;
+mod beam_single;
 mod contrastive;
 mod contrastive_search;
 mod dola;
@@ -18,7 +20,7 @@ mod speculative;
 pub mod steps;
 mod strategy;
 
-pub use beam::{beam_search, BeamParams, EarlyStopping};
+pub use beam::{beam_search, beam_search_in_groups, BeamParams, EarlyStopping};
 pub use contrastive::{contrastive, ContrastiveParams};
 pub use contrastive_search::{contrastive_search, ContrastiveSearchParams};
 pub use dola::{dola, DolaLayers, DolaParams};

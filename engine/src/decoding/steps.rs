@@ -85,6 +85,8 @@ pub struct BeamState {
     pub logprob: f32,
     /// True for a hypothesis that ended (end-of-text) and was kept.
     pub finished: bool,
+    /// The group of diverse beam search it belongs to (0 without groups).
+    pub group: usize,
 }
 
 /// One drafted token of speculative decoding.
@@ -176,7 +178,8 @@ pub enum Step {
         #[serde(skip)]
         unconditional: Option<Arc<[f32]>>,
     },
-    /// Beam search: the live beams after the step, best first.
+    /// Beam search: the live beams after the step, best first, then the
+    /// finished hypotheses kept; with groups, group by group.
     Beams { beams: Vec<BeamState> },
     /// Speculative decoding: the drafted tokens, the one the target added
     /// (resampled after a rejection, or the bonus token after full acceptance).

@@ -14,8 +14,8 @@ use crate::decoding::limits;
 use crate::decoding::processors::StepInputs;
 use crate::decoding::rng::Rng;
 use crate::decoding::{
-    beam_search, contrastive, contrastive_search, dola, greedy, sample, speculative, BeamParams,
-    ContrastiveParams, ContrastiveSearchParams, DolaParams, GenerateOptions, Generated,
+    beam_search_in_groups, contrastive, contrastive_search, dola, greedy, sample, speculative,
+    BeamParams, ContrastiveParams, ContrastiveSearchParams, DolaParams, GenerateOptions, Generated,
     SamplingParams, SpeculativeStats, Step, Verify,
 };
 use crate::{Error, Result};
@@ -160,6 +160,8 @@ pub struct Outcome {
     pub sequences: Vec<Generated>,
     /// Speculative decoding's counts, summed over its sequences.
     pub speculative: Option<SpeculativeStats>,
+    /// Diverse beam search: the group each returned sequence came from.
+    pub beam_groups: Option<Vec<usize>>,
 }
 
 impl Strategy {
@@ -245,7 +247,15 @@ pub async fn run<M: LanguageModel, S: LanguageModel>(
     };
     let sequences = match strategy {
         Strategy::Greedy => vec![greedy(model, prompt, options, on_step).await?],
-        Strategy::Beam(params) => beam_search(model, prompt, options, params, on_step).await?,
+        Strategy::Beam(params) => {
+            let out = beam_search_in_groups(model, prompt, options, params, on_step).await?;
+            let (sequences, groups) = out.into_iter().unzip();
+            return Ok(Outcome {
+                sequences,
+                speculative: None,
+                beam_groups: (params.num_beam_groups > 1).then_some(groups),
+            });
+        }
         Strategy::Sample {
             sampling,
             seed,
@@ -275,7 +285,7 @@ pub async fn run<M: LanguageModel, S: LanguageModel>(
     };
     Ok(Outcome {
         sequences,
-        speculative: None,
+        ..Outcome::default()
     })
 }
 
@@ -292,6 +302,7 @@ async fn run_speculative<M: LanguageModel, S: LanguageModel>(
     let mut outcome = Outcome {
         sequences: Vec::new(),
         speculative: Some(SpeculativeStats::default()),
+        beam_groups: None,
     };
     let probs = |logits: &[f32], context: &[u32]| {
         let inputs = StepInputs {

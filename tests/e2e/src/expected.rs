@@ -106,6 +106,8 @@ impl Native {
             early_stopping: EarlyStopping::False,
             num_return_sequences: 1,
             no_repeat_ngram_size: None,
+            num_beam_groups: 1,
+            diversity_penalty: 0.0,
         };
         let options = self.options(max_new_tokens);
         let mut best = block_on(beam_search(

@@ -251,6 +251,12 @@ pub struct GenerateArgs {
     /// beam: stop as soon as num_beams hypotheses are finished.
     #[arg(long)]
     pub early_stopping: bool,
+    /// beam: diverse beam search with G groups of num_beams/G beams.
+    #[arg(long)]
+    pub num_beam_groups: Option<usize>,
+    /// beam: subtract D per earlier group's beam that chose a token at the same step.
+    #[arg(long)]
+    pub diversity_penalty: Option<f32>,
     /// beam, sample: never repeat an n-gram of this size.
     #[arg(long)]
     pub no_repeat_ngram_size: Option<usize>,

@@ -76,7 +76,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         extra.insert("target_passes".into(), s.target_passes.into());
         extra.insert("acceptance_rate".into(), json!(s.acceptance_rate()));
     }
-    let sequences = outcome.sequences;
+    let (sequences, groups) = (outcome.sequences, outcome.beam_groups);
     let seconds = start.elapsed().as_secs_f64();
     let first_token = stream
         .first_token_at
@@ -101,8 +101,12 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         return Err(e);
     }
     let mut rendered = Vec::new();
-    for s in &sequences {
-        rendered.push(json!({"ids": s.ids, "text": tokenizer.decode(&s.ids)?, "score": s.score}));
+    for (i, s) in sequences.iter().enumerate() {
+        let mut one = json!({"ids": s.ids, "text": tokenizer.decode(&s.ids)?, "score": s.score});
+        if let Some(group) = groups.as_ref().and_then(|g| g.get(i)) {
+            one["group"] = (*group).into();
+        }
+        rendered.push(one);
     }
     if json {
         let mut out = json!({"prompt_ids": prompt, "sequences": rendered, "stats": stats});
@@ -128,6 +132,16 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
         ("--num-beams", args.num_beams.is_some(), s == Beam),
         ("--length-penalty", args.length_penalty.is_some(), s == Beam),
         ("--early-stopping", args.early_stopping, s == Beam),
+        (
+            "--num-beam-groups",
+            args.num_beam_groups.is_some(),
+            s == Beam,
+        ),
+        (
+            "--diversity-penalty",
+            args.diversity_penalty.is_some(),
+            s == Beam,
+        ),
         (
             "--num-return-sequences",
             args.num_return_sequences.is_some(),
@@ -249,6 +263,8 @@ fn strategy(args: &GenerateArgs, tokenizer: &Tokenizer) -> Result<Decoding> {
             },
             num_return_sequences,
             no_repeat_ngram_size: args.no_repeat_ngram_size,
+            num_beam_groups: args.num_beam_groups.unwrap_or(1),
+            diversity_penalty: args.diversity_penalty.unwrap_or(0.0),
         }),
         Strategy::Sample => Decoding::Sample {
             sampling: sampling_params(args, tokenizer)?,

@@ -85,8 +85,12 @@ pub fn print_for_people(
     } else {
         println!();
         for (i, s) in sequences.iter().enumerate() {
+            let group = s["group"]
+                .as_u64()
+                .map(|g| format!(", group {g}"))
+                .unwrap_or_default();
             println!(
-                "--- sequence {} (score {:.4})",
+                "--- sequence {} (score {:.4}{group})",
                 i + 1,
                 s["score"].as_f64().unwrap_or_default()
             );
@@ -132,8 +136,12 @@ fn describe(step: &Step, tok: &Tokenizer) -> Result<String> {
             s
         }
         Step::Beams { beams } => {
+            let grouped = beams.iter().any(|b| b.group > 0);
             let mut s = String::from("beams |");
-            for b in beams {
+            for (i, b) in beams.iter().enumerate() {
+                if grouped && (i == 0 || beams[i - 1].group != b.group) {
+                    s += &format!(" group {}:", b.group);
+                }
                 let text = tok.decode(&b.ids)?;
                 s += &format!(
                     " {text:?} {:.3}{};",
