@@ -95,7 +95,10 @@ pub fn generate(state: AppState) {
     state.error.set(None);
     state.status.set(Status::Running);
     spawn_local(async move {
-        let second = if settings.decoding().second_model().is_some() {
+        let second = if settings
+            .decoding(None)
+            .is_ok_and(|d| d.second_model().is_some())
+        {
             match second_model(state, &settings).await {
                 Ok(s) => Some(s),
                 Err(e) => return report_load_error(state, e),

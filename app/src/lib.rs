@@ -17,8 +17,6 @@ pub mod fetch;
 pub mod loader;
 pub mod runner;
 pub mod settings;
-#[cfg(all(test, not(target_arch = "wasm32")))]
-mod settings_properties;
 pub mod speed;
 pub mod state;
 pub mod views;

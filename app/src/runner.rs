@@ -6,7 +6,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use engine::backend::{Cache, KvCache, LanguageModel, Logits, Model, TopLogits};
+use engine::backend::{
+    Cache, Hidden, HiddenRequest, KvCache, LanguageModel, Logits, Model, TopLogits,
+};
 use engine::config::Gpt2Config;
 use engine::decoding::{run as run_strategy, GenerateOptions, Outcome, Step};
 use engine::{Error, Result};
@@ -92,6 +94,20 @@ impl LanguageModel for Tracked<'_> {
         self.after(prefill, start);
         Ok(top)
     }
+
+    async fn forward_hidden(
+        &self,
+        cache: &mut Cache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        self.before().await?;
+        let (prefill, start) = (cache.is_empty(), crate::loader::now_ms());
+        let hidden = self.model.forward_hidden(cache, tokens, last, want).await?;
+        self.after(prefill, start);
+        Ok(hidden)
+    }
 }
 
 /// Lets the browser handle events and draw (a zero-delay timer).
@@ -114,7 +130,7 @@ pub async fn run(
 ) -> Result<String> {
     let tokenizer = &main.tokenizer;
     let prompt = tokenizer.encode(&settings.prompt)?;
-    let decoding = settings.decoding();
+    let decoding = settings.decoding(Some(tokenizer))?;
     state.run.set(Some(RunView::new(
         settings.strategy,
         prompt.clone(),
@@ -222,7 +238,10 @@ fn record(run: &mut RunView, step: Step, tokenizer: &engine::tokenizer::Tokenize
         step: index,
     };
     match &step {
-        Step::Token { row: 0, chosen, .. } | Step::Contrastive { chosen, .. } => {
+        Step::Token { row: 0, chosen, .. }
+        | Step::Contrastive { chosen, .. }
+        | Step::ContrastiveSearch { chosen, .. }
+        | Step::Dola { chosen, .. } => {
             run.chips.push(chip(*chosen));
         }
         Step::Token { .. } => {}
@@ -314,6 +333,7 @@ mod tests {
                 ids,
                 logprob: -1.0,
                 finished: false,
+                group: 0,
             }],
         };
         record(&mut run, beams(vec![2582]), &t);
@@ -333,6 +353,9 @@ mod tests {
             chosen,
             candidates: Vec::new(),
             logits: Some(vec![l; 4].into()),
+            mirostat_mu: None,
+            xtc_coin: None,
+            unconditional: None,
         };
         record(&mut run, token(345, 0.5), &t);
         record(&mut run, token(2582, 1.5), &t);

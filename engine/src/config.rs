@@ -171,6 +171,12 @@ impl Gpt2Config {
                 )));
             }
         }
+        let eps = self.layer_norm_epsilon;
+        if !(eps.is_finite() && eps > 0.0) {
+            return Err(Error::input(format!(
+                "config.json: layer_norm_epsilon must be finite and > 0 (GPT-2 uses 1e-5), got {eps}"
+            )));
+        }
         if !TANH_GELUS.contains(&self.activation_function.as_str()) {
             return Err(Error::input(format!(
                 "config.json: activation_function {:?} is not supported (GPT-2 uses gelu_new)",
@@ -263,6 +269,20 @@ mod tests {
                 ..Gpt2Config::new(1, 1, 1, 1)
             };
             assert_eq!(Gpt2Config::from_json(&config.to_json()).unwrap(), config);
+        }
+    }
+
+    #[test]
+    fn rejects_an_epsilon_that_is_not_positive() {
+        for eps in ["0", "-1e-5"] {
+            let text = format!(
+                r#"{{"n_layer":2,"n_head":2,"n_embd":8,"n_positions":16,"vocab_size":10,"layer_norm_epsilon":{eps}}}"#
+            );
+            let err = Gpt2Config::from_json(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("layer_norm_epsilon must be finite and > 0"),
+                "{err}"
+            );
         }
     }
 

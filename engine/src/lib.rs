@@ -4,7 +4,8 @@
 //! (safetensors checkpoints by Hugging Face names), [`tokenizer`] (GPT-2's
 //! byte-level BPE), [`backend`] (the forward pass behind the
 //! [`backend::LanguageModel`] trait), [`decoding`] (strategies written once over
-//! that trait) and, natively, [`hub`] (model folders and Hub downloads).
+//! that trait) and, natively, [`hub`] (model folders and Hub downloads) and [`remote`] (a model served by
+//! `gpt2 serve` over a WebSocket).
 
 pub mod backend;
 pub mod benchmark;
@@ -14,6 +15,7 @@ pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod hub;
 pub mod loading;
+pub mod remote;
 pub mod tokenizer;
 pub mod weights;
 

@@ -48,6 +48,7 @@ fn params(settings: &Value) -> BeamParams {
         no_repeat_ngram_size: settings["no_repeat_ngram_size"]
             .as_u64()
             .map(|n| n as usize),
+        ..BeamParams::default()
     }
 }
 

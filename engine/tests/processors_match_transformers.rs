@@ -51,6 +51,7 @@ fn params(v: &Value) -> SamplingParams {
         min_p: f("min_p"),
         repetition_penalty: f("repetition_penalty"),
         no_repeat_ngram_size: n("no_repeat_ngram_size"),
+        ..SamplingParams::default()
     }
 }
 
@@ -293,6 +294,7 @@ fn params_strategy() -> impl Strategy<Value = SamplingParams> {
                     min_p,
                     repetition_penalty,
                     no_repeat_ngram_size,
+                    ..SamplingParams::default()
                 }
             },
         )

@@ -5,53 +5,20 @@
 //! at temperature 0, several rows that stop independently, and bad options.
 
 mod common;
+#[path = "common/stats.rs"]
+mod stats;
 
 use std::cell::RefCell;
 
 use common::{fixture, ids, model_for};
-use engine::backend::{block_on, check_forward, KvCache, LanguageModel, Logits};
+use engine::backend::{
+    block_on, check_forward, Hidden, HiddenRequest, KvCache, LanguageModel, Logits,
+};
 use engine::config::Gpt2Config;
 use engine::decoding::steps::Cut;
 use engine::decoding::{sample, GenerateOptions, Generated, Rng, SamplingParams, Step};
 use engine::Result;
-
-/// Chi-square statistic, degrees of freedom and critical value at p = 0.001.
-fn chi_square(counts: &[u64], probs: &[f32]) -> (f64, usize, f64) {
-    let n: u64 = counts.iter().sum();
-    let mut bins: Vec<(f64, f64)> = Vec::new(); // (expected, observed)
-    let mut pooled = (0.0, 0.0);
-    for (&c, &p) in counts.iter().zip(probs) {
-        let expected = p as f64 * n as f64;
-        assert!(p > 0.0 || c == 0, "drew a token of probability 0");
-        if expected >= 5.0 {
-            bins.push((expected, c as f64));
-        } else {
-            pooled = (pooled.0 + expected, pooled.1 + c as f64);
-        }
-    }
-    if pooled.0 >= 5.0 {
-        bins.push(pooled);
-    } else if pooled.0 > 0.0 {
-        let smallest = bins.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).unwrap();
-        *smallest = (smallest.0 + pooled.0, smallest.1 + pooled.1);
-    }
-    let stat = bins.iter().map(|(e, o)| (o - e) * (o - e) / e).sum();
-    let df = bins.len() - 1;
-    assert!(df >= 3, "too few bins for a test: {df} degrees of freedom");
-    // Wilson–Hilferty: χ²(df) quantile ≈ df·(1 − 2/(9df) + z·√(2/(9df)))³, z = Φ⁻¹(0.999).
-    let (k, z) = (df as f64, 3.090_232_306_167_813);
-    let critical = k * (1.0 - 2.0 / (9.0 * k) + z * (2.0 / (9.0 * k)).sqrt()).powi(3);
-    (stat, df, critical)
-}
-
-fn assert_fits(name: &str, counts: &[u64], probs: &[f32]) {
-    let (stat, df, critical) = chi_square(counts, probs);
-    println!("{name}: χ² = {stat:.1} with {df} df (critical {critical:.1} at p = 0.001)");
-    assert!(
-        stat < critical,
-        "{name}: χ² = {stat:.1} ≥ {critical:.1} ({df} df)"
-    );
-}
+use stats::assert_fits;
 
 fn random_logits(n: usize, seed: u64) -> Vec<f32> {
     let mut rng = Rng::new(seed);
@@ -194,6 +161,7 @@ fn same_seed_same_output_and_rows_differ() {
             chosen,
             candidates,
             logits,
+            ..
         } = step
         else {
             panic!("{step:?}")
@@ -334,6 +302,15 @@ impl LanguageModel for Dice {
             vocab: 8,
             data: row.repeat(tokens.len()),
         })
+    }
+    async fn forward_hidden(
+        &self,
+        _: &mut DiceCache,
+        _: &[&[u32]],
+        _: usize,
+        _: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        Err(engine::Error::input("the dice have no hidden states"))
     }
 }
 

@@ -6,7 +6,7 @@
 //! `form_urlencoded`.
 #![no_main]
 
-#[path = "../../app/src/settings.rs"]
+#[path = "../../app/src/settings/mod.rs"]
 #[allow(dead_code)]
 mod settings;
 
@@ -20,5 +20,5 @@ fuzz_target!(|data: &[u8]| {
     let (back, problems) = Settings::from_query(&written);
     assert!(problems.is_empty(), "{problems:?} from {written}");
     assert_eq!(back, settings, "query was {written}");
-    let _ = settings.decoding();
+    let _ = settings.decoding(None);
 });

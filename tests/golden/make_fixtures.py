@@ -14,11 +14,9 @@ Run from the repository root (pinned: torch 2.15, transformers 5.23):
 (names: only those fixtures; none: all of them).
 """
 
-import hashlib
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -29,20 +27,8 @@ from transformers import GPT2LMHeadModel, GPT2TokenizerFast
 assert transformers.__version__.startswith("5.23."), transformers.__version__
 assert torch.__version__.startswith("2.15."), torch.__version__
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIXTURES = os.path.join(ROOT, "tests", "fixtures")
-
-# name -> generator recipe. "odd" has sizes that are multiples of nothing
-# convenient (3 layers, 5 heads of 16) and the Hub's original layout;
-# "heads12" has heads of 12, whose square root (the attention's scale) is not
-# a whole number, as it is for the heads of 16 and 64 of the other shapes.
-CHECKPOINTS = {
-    "tiny": dict(layers=2, heads=4, embd=64, positions=128, seed=1, dtype="f32", layout="transformers"),
-    "odd": dict(layers=3, heads=5, embd=80, positions=64, seed=2, dtype="f32", layout="hub"),
-    "odd_f16": dict(layers=3, heads=5, embd=80, positions=64, seed=2, dtype="f16", layout="hub"),
-    "odd_bf16": dict(layers=3, heads=5, embd=80, positions=64, seed=2, dtype="bf16", layout="transformers"),
-    "heads12": dict(layers=2, heads=3, embd=36, positions=64, seed=3, dtype="f32", layout="transformers"),
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checkpoints import CHECKPOINTS, FIXTURES, generate_checkpoint  # noqa: E402
 
 PROMPTS = [
     "See you",
@@ -65,15 +51,6 @@ PROBE_IDS = [0, 1, 13, 198, 262, 11, 50256, 12345, 31337, 50255]
 
 TOP = 20
 GREEDY_TOKENS = 24
-
-
-def generate_checkpoint(recipe, out):
-    args = ["cargo", "run", "--release", "-q", "-p", "engine", "--example", "random_checkpoint", "--", out]
-    for key in ("layers", "heads", "embd", "positions", "seed", "dtype", "layout"):
-        args += [f"--{key}", str(recipe[key])]
-    subprocess.run(args, cwd=ROOT, check=True)
-    with open(os.path.join(out, "model.safetensors"), "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def log_probs(model, ids):

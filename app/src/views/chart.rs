@@ -7,7 +7,7 @@
 use engine::decoding::Step;
 use leptos::prelude::*;
 
-use crate::bars::{chart, cut_name, Bar, Chart, TokenStep, CHART_TOKENS};
+use crate::bars::{chart, cut_name, redraw_notes, Bar, Chart, TokenStep, CHART_TOKENS};
 use crate::runner::token_text;
 use crate::settings::Strategy;
 use crate::state::AppState;
@@ -20,7 +20,11 @@ pub fn StepChart() -> impl IntoView {
     let chart = Memo::new(move |_| {
         let index = state.selected.get();
         // The distribution the current settings would choose from.
-        let current = state.settings.with(|s| s.decoding().sampling());
+        let main = state.main_model();
+        let tokenizer = main.as_ref().map(|m| &m.tokenizer);
+        let current = state
+            .settings
+            .with(|s| s.decoding(tokenizer).ok().and_then(|d| d.sampling()));
         state.run.with(|run| {
             let run = run.as_ref()?;
             let index = index.unwrap_or(run.steps.len().checked_sub(1)?);
@@ -29,6 +33,9 @@ pub fn StepChart() -> impl IntoView {
                 chosen,
                 candidates,
                 logits,
+                mirostat_mu,
+                xtc_coin,
+                unconditional,
                 ..
             } = &record.step
             else {
@@ -41,9 +48,22 @@ pub fn StepChart() -> impl IntoView {
                 candidates,
                 logits: logits.as_deref(),
                 context: &context,
+                prompt_len: run.prompt_ids.len(),
                 used: run.sampling.as_ref(),
+                xtc_coin: *xtc_coin,
+                mirostat_mu: *mirostat_mu,
+                unconditional: unconditional.as_deref(),
             };
-            Some((index, chart(&step, current.as_ref(), CHART_TOKENS)))
+            let chart = chart(&step, current.as_ref(), CHART_TOKENS);
+            let notes = match (&current, chart.recomputed) {
+                (Some(params), true) => redraw_notes(&step, params),
+                _ => Vec::new(),
+            };
+            let drawn = StepDraws {
+                mirostat_mu: *mirostat_mu,
+                xtc_coin: *xtc_coin,
+            };
+            Some((index, chart, notes, drawn))
         })
     });
     let texts = move |bars: &[Bar]| {
@@ -70,21 +90,23 @@ pub fn StepChart() -> impl IntoView {
     view! {
         <section class="chart-panel" aria-label="Step probabilities">
             <h2>{move || match chart.get() {
-                Some((i, _)) => format!("Step {}: the candidates", i + 1),
+                Some((i, ..)) => format!("Step {}: the candidates", i + 1),
                 None => "The candidates".to_string(),
             }}</h2>
+            {move || chart.get().and_then(|(_, _, _, d)| draws_view(d))}
             <div class="legend" aria-hidden="true">
                 <span class="key raw"></span>"model" <span class="key kept"></span>"after temperature and cuts"
                 <span class="key chosen"></span>"chosen" <span class="scale-note">"· the longest bar spans the track"</span>
             </div>
-            <Show when=move || chart.with(|c| c.as_ref().is_some_and(|(_, c)| c.recomputed))>
-                <p class="chart-note" data-testid="chart-note">
-                    "The settings have changed since this run: the bars show what the current settings make of this step's logits. The run chose the marked token under its own settings."
-                </p>
+            <Show when=move || chart.with(|c| c.as_ref().is_some_and(|(_, c, ..)| c.recomputed))>
+                <div class="chart-note" data-testid="chart-note">
+                    <p>"The settings have changed since this run: the bars show what the current settings make of this step's logits. The run chose the marked token under its own settings."</p>
+                    {move || chart.get().map(|(_, _, notes, _)| notes.into_iter().map(|n| view! { <p>{n}</p> }).collect_view())}
+                </div>
             </Show>
             <div class="chart" data-testid="step-chart" role="list">
                 {move || match chart.get() {
-                    Some((_, Chart { bars, .. })) => {
+                    Some((_, Chart { bars, .. }, ..)) => {
                         let names = texts(&bars);
                         // The longest bar spans the track; the numbers stay absolute.
                         let scale = bars.iter().map(|b| b.raw.max(b.prob)).fold(1e-9, f32::max);
@@ -98,6 +120,34 @@ pub fn StepChart() -> impl IntoView {
             </div>
         </section>
     }
+}
+
+/// What a step drew besides its token: mirostat's μ and XTC's coin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct StepDraws {
+    mirostat_mu: Option<f32>,
+    xtc_coin: Option<f64>,
+}
+
+/// The step's μ and coin in a line, when it drew either.
+fn draws_view(d: StepDraws) -> Option<impl IntoView> {
+    if d.mirostat_mu.is_none() && d.xtc_coin.is_none() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if let Some(mu) = d.mirostat_mu {
+        parts.push(format!("mirostat μ before this step: {mu:.3} bits"));
+    }
+    if let Some(coin) = d.xtc_coin {
+        parts.push(format!("XTC coin: {coin:.3}"));
+    }
+    Some(view! {
+        <p class="step-draws" data-testid="step-draws"
+            data-mirostat-mu=d.mirostat_mu.map(|m| m.to_string())
+            data-xtc-coin=d.xtc_coin.map(|c| c.to_string())>
+            {parts.join(" · ")}
+        </p>
+    })
 }
 
 /// One row of the chart; `scale` is the probability a full track stands for.

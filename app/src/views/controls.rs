@@ -4,64 +4,10 @@
 use leptos::prelude::*;
 
 use crate::actions::{can_start, generate, stop};
-use crate::settings::{Settings, Strategy, MAX_NEW_TOKENS};
+use crate::settings::{Strategy, MAX_NEW_TOKENS};
 use crate::state::{AppState, Status};
-
-/// A labelled slider bound to one setting; `show` formats its value.
-#[component]
-fn Slider(
-    /// The `data-testid` and the input's id.
-    id: &'static str,
-    label: &'static str,
-    min: f32,
-    max: f32,
-    step: f32,
-    get: fn(&Settings) -> f32,
-    set: fn(&mut Settings, f32),
-    show: fn(f32) -> String,
-    /// What the slider does, for people.
-    hint: &'static str,
-) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let value = move || state.settings.with(get);
-    view! {
-        <div class="control">
-            <label for=id>{label} <output>{move || show(value())}</output></label>
-            <input type="range" id=id data-testid=id min=min max=max step=step title=hint
-                prop:value=move || value().to_string()
-                on:input=move |ev| {
-                    if let Ok(v) = event_target_value(&ev).parse::<f32>() {
-                        state.settings.update(|s| set(s, v));
-                    }
-                }/>
-        </div>
-    }
-}
-
-/// A labelled whole-number field bound to one setting.
-#[component]
-fn Number(
-    id: &'static str,
-    label: &'static str,
-    min: u64,
-    max: u64,
-    get: fn(&Settings) -> u64,
-    set: fn(&mut Settings, u64),
-) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    view! {
-        <div class="control number">
-            <label for=id>{label}</label>
-            <input type="number" id=id data-testid=id min=min max=max
-                prop:value=move || state.settings.with(get).to_string()
-                on:input=move |ev| {
-                    if let Ok(v) = event_target_value(&ev).trim().parse::<u64>() {
-                        state.settings.update(|s| set(s, v.clamp(min, max)));
-                    }
-                }/>
-        </div>
-    }
-}
+use crate::views::fields::{Number, Slider};
+use crate::views::sampler_controls::SamplerControls;
 
 /// The form on the left: prompt, strategy, its controls, Generate and Stop.
 #[component]
@@ -99,22 +45,12 @@ pub fn Controls() -> impl IntoView {
                 <Slider id="temperature" label="Temperature" min=0.0 max=2.0 step=0.05
                     get={|s| s.temperature} set={|s, v| s.temperature = v}
                     show={|v| if v == 0.0 { "0 (greedy)".into() } else { format!("{v:.2}") }}
-                    hint="Divides the logits: below 1 sharpens the distribution, above 1 flattens it"/>
-                <Slider id="top-k" label="Top-k" min=0.0 max=100.0 step=1.0
-                    get={|s| s.top_k as f32} set={|s, v| s.top_k = v as usize}
-                    show={|v| if v == 0.0 { "off".into() } else { format!("{v}") }}
-                    hint="Keeps the k most likely tokens"/>
-                <Slider id="top-p" label="Top-p" min=0.01 max=1.0 step=0.01
-                    get={|s| s.top_p} set={|s, v| s.top_p = v}
-                    show={|v| if v >= 1.0 { "off".into() } else { format!("{v:.2}") }}
-                    hint="Keeps the most likely tokens until their probabilities add up to p"/>
-                <Slider id="min-p" label="Min-p" min=0.0 max=1.0 step=0.01
-                    get={|s| s.min_p} set={|s, v| s.min_p = v}
-                    show={|v| if v == 0.0 { "off".into() } else { format!("{v:.2}") }}
-                    hint="Keeps tokens at least min-p times as likely as the most likely one"/>
+                    hint="Divides the logits: below 1 sharpens the distribution, above 1 flattens it"
+                    source="https://github.com/huggingface/transformers/blob/main/src/transformers/generation/logits_process.py"/>
                 <Number id="seed" label="Seed" min=0 max=u32::MAX as u64
                     get={|s| s.seed} set={|s, v| s.seed = v}/>
             </Show>
+            <SamplerControls/>
             <Show when=move || strategy() == Strategy::Beam>
                 <Number id="num-beams" label="Beams" min=1 max=16
                     get={|s| s.beams as u64} set={|s, v| s.beams = v as usize}/>

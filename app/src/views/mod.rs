@@ -3,7 +3,10 @@
 pub mod bench_panel;
 pub mod chart;
 pub mod controls;
+pub mod fields;
 pub mod output;
+pub mod sampler_controls;
+pub mod sampler_order;
 pub mod score_panel;
 pub mod status;
 pub mod strategy_views;

@@ -4,6 +4,7 @@
 pub mod candle;
 pub mod cpu;
 mod device_work;
+mod hidden;
 mod model;
 mod precision;
 mod profile;
@@ -12,6 +13,7 @@ mod top;
 pub mod wgpu;
 
 pub use device_work::{DeviceWork, KernelTime};
+pub use hidden::{check_hidden, layer_norm_row, Hidden, HiddenRequest};
 pub use model::{Cache, Device, Model};
 pub use precision::Precision;
 pub use profile::{profile_greedy, GreedyProfile, KernelProfile};
@@ -106,6 +108,18 @@ pub trait LanguageModel {
         let logits = self.forward(cache, tokens, last).await?;
         Ok(TopLogits::from_logits(&logits, k, extra))
     }
+
+    /// [`Self::forward`] with hidden states besides the logits, in
+    /// `transformers`' numbering (see [`HiddenRequest`]): the last layer's
+    /// for contrastive search, early exits through the head for DoLa. A
+    /// method of its own so that `forward`, the common path, copies nothing.
+    async fn forward_hidden(
+        &self,
+        cache: &mut Self::Cache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
+    ) -> Result<Hidden>;
 
     /// The GPU work done since the model was loaded, on backends that count
     /// it (wgpu); `None` elsewhere.

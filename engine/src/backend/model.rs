@@ -5,7 +5,10 @@ use super::candle::{CandleCache, CandleModel};
 use super::cpu::{CpuCache, CpuModel};
 #[cfg(feature = "wgpu")]
 use super::wgpu::{GpuOptions, WgpuCache, WgpuModel};
-use super::{DeviceWork, KernelTime, KvCache, LanguageModel, Logits, Precision, TopLogits};
+use super::{
+    DeviceWork, Hidden, HiddenRequest, KernelTime, KvCache, LanguageModel, Logits, Precision,
+    TopLogits,
+};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
@@ -272,6 +275,25 @@ impl LanguageModel for Model {
             (Model::Candle(m), Cache::Candle(c)) => m.forward_top(c, tokens, last, k, extra).await,
             #[cfg(feature = "wgpu")]
             (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward_top(c, tokens, last, k, extra).await,
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::input(
+                "this cache belongs to a model on another device: use the model's own new_cache",
+            )),
+        }
+    }
+
+    async fn forward_hidden(
+        &self,
+        cache: &mut Cache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        match (self, cache) {
+            (Model::Cpu(m), Cache::Cpu(c)) => m.forward_hidden(c, tokens, last, want).await,
+            (Model::Candle(m), Cache::Candle(c)) => m.forward_hidden(c, tokens, last, want).await,
+            #[cfg(feature = "wgpu")]
+            (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward_hidden(c, tokens, last, want).await,
             #[allow(unreachable_patterns)]
             _ => Err(Error::input(
                 "this cache belongs to a model on another device: use the model's own new_cache",

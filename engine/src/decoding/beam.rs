@@ -1,45 +1,32 @@
-//! Beam search, step for step as Hugging Face `transformers` 5.23 does it in
-//! `generation/utils.py` (`GenerationMixin._beam_search` and its helpers
-//! `_get_top_k_continuations`, `_get_running_beams_for_next_iteration`,
-//! `_update_finished_beams`, `_check_early_stop_heuristic` and
-//! `_beam_search_has_unfinished_sequences`), for one prompt:
+//! Beam search for one prompt, as Hugging Face `transformers` runs it, in two
+//! forms that share this module's settings, per-beam scoring and step loop:
 //!
-//! 1. each live beam's logits go through `log_softmax`, *then* the processors
-//!    (end-of-text set to −∞ before `min_new_tokens`, no-repeat-n-gram bans set
-//!    to −∞; nothing is renormalized), and the beam's score is added;
-//! 2. the best 2·K candidates over all beams × vocabulary are kept;
-//! 3. a candidate "hits a stopping criterion" when it is end-of-text or reaches
-//!    the length limit (`max_new_tokens`, or the end of the model's context);
-//!    the K best candidates that do not hit one become the next live beams;
-//! 4. of the K best candidates, those that hit one are finished hypotheses with
-//!    score `sum_logprobs / new_len ** length_penalty`, where `new_len` counts
-//!    the new tokens only (end-of-text included, the prompt not); the K best
-//!    finished hypotheses are kept;
-//! 5. the search stops at the length limit, when K hypotheses are finished with
-//!    [`EarlyStopping::True`] (no hypothesis is added after that), or when the best live beam can no longer beat the
-//!    worst of K finished hypotheses (judged at the current length, or with
-//!    [`EarlyStopping::Never`] and a positive penalty at the length limit).
+//! - one group (`num_beam_groups = 1`): `GenerationMixin._beam_search` of
+//!   transformers 5.23 ([`crate::decoding::beam_single`]);
+//! - diverse beam search (Vijayakumar et al. 2016, "Diverse Beam Search:
+//!   Decoding Diverse Solutions from Neural Sequence Models",
+//!   arXiv:1610.02424): `num_beam_groups = G > 1` groups of K/G beams, each
+//!   group penalised for the tokens the groups before it chose at the same
+//!   step; `GenerationMixin._group_beam_search` of transformers 4.55, the last
+//!   core implementation ([`crate::decoding::beam_groups`]).
 //!
-//! The first step starts from K copies of the prompt where all but the first
-//! have score −1e9, as transformers does. Ties: `torch.topk` on the CPU (a
-//! `std::partial_sort`, or `std::nth_element` then `std::sort`, comparing values
-//! only) leaves exactly equal values in an order that depends on the data's
-//! layout (e.g. `topk(zeros(10), 3)` gives indices 8, 6, 7), so no rule
-//! reproduces it; this module breaks ties by the lower flattened index
-//! (beam · vocab + token, or candidate rank), and keeps already finished
-//! hypotheses ahead of new ones with an equal score. With f32 log-probabilities
-//! of distinct tokens exact ties are rare; every fixture case matches.
+//! Every step, each live beam's next-token log-probabilities go through
+//! `log_softmax`, then transformers' processors in its order (the diversity
+//! penalty, end-of-text at −∞ before `min_new_tokens`, no-repeat-n-gram bans at
+//! −∞; nothing is renormalized), and the beam's score is added; the form then
+//! selects, finishes hypotheses and decides whether to stop.
 
 use crate::backend::{KvCache, LanguageModel, Logits};
+use crate::decoding::beam_groups::GroupSearch;
+use crate::decoding::beam_single::Search;
 use crate::decoding::limits::{self, RunSize};
 use crate::decoding::processors::banned_ngram_tokens;
-use crate::decoding::select::top_n;
 use crate::decoding::steps::{BeamState, Step};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
 use crate::{Error, Result};
 
 /// transformers' stand-in for "impossible" scores (`-1.0e9`).
-const NEG: f32 = -1.0e9;
+pub(super) const NEG: f32 = -1.0e9;
 
 /// When beam search stops: transformers' `early_stopping`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,12 +49,18 @@ pub struct BeamParams {
     pub num_beams: usize,
     /// Exponent of the new length that divides a finished hypothesis' score.
     pub length_penalty: f32,
-    /// When the search stops.
+    /// When the search stops (each group's search, with groups).
     pub early_stopping: EarlyStopping,
     /// How many of the best hypotheses to return.
     pub num_return_sequences: usize,
     /// No n-gram of this size may occur twice (prompt included).
     pub no_repeat_ngram_size: Option<usize>,
+    /// Groups the K beams are split into (G, dividing K); 1: plain beam search.
+    pub num_beam_groups: usize,
+    /// Subtracted from a token's log-probability in a group once for every
+    /// beam of an earlier group that chose it at the same step (λ of the paper,
+    /// with Hamming diversity).
+    pub diversity_penalty: f32,
 }
 
 impl Default for BeamParams {
@@ -78,6 +71,8 @@ impl Default for BeamParams {
             early_stopping: EarlyStopping::False,
             num_return_sequences: 1,
             no_repeat_ngram_size: None,
+            num_beam_groups: 1,
+            diversity_penalty: 0.0,
         }
     }
 }
@@ -101,38 +96,117 @@ impl BeamParams {
         if self.no_repeat_ngram_size == Some(0) {
             return Err(Error::input("--no-repeat-ngram-size must be at least 1"));
         }
+        self.validate_groups()
+    }
+
+    /// The rules of diverse beam search's two settings.
+    fn validate_groups(&self) -> Result<()> {
+        let (k, g, d) = (self.num_beams, self.num_beam_groups, self.diversity_penalty);
+        if g == 0 {
+            return Err(Error::input("--num-beam-groups must be at least 1"));
+        }
+        if !k.is_multiple_of(g) {
+            return Err(Error::input(format!(
+                "--num-beam-groups ({g}) must divide --num-beams ({k}): every group has \
+                 the same number of beams"
+            )));
+        }
+        if !d.is_finite() || d < 0.0 {
+            return Err(Error::input(format!(
+                "--diversity-penalty must be a finite number ≥ 0, got {d}"
+            )));
+        }
+        if d > 0.0 && g == 1 {
+            return Err(Error::input(format!(
+                "--diversity-penalty ({d}) needs --num-beam-groups above 1: it penalises \
+                 the tokens other groups chose"
+            )));
+        }
         Ok(())
     }
 
     /// `score / len ** length_penalty` in f32, as torch divides an f32 tensor
     /// by a Python float (the divisor rounded to f32 first).
-    fn normalize(&self, score: f32, len: usize) -> f32 {
+    pub(super) fn normalize(&self, score: f32, len: usize) -> f32 {
         score / (len as f64).powf(self.length_penalty as f64) as f32
+    }
+
+    /// Beams per group (K / G).
+    pub(super) fn group_size(&self) -> usize {
+        self.num_beams / self.num_beam_groups
+    }
+
+    /// Whether the hypotheses of a step can still improve on `worst` (the
+    /// worst of a full set of finished ones): `best`, the best score reachable,
+    /// over the length it is judged at (the current new length `new_len`, or
+    /// the length limit `max_new` with [`EarlyStopping::Never`] and a positive
+    /// penalty), beats `worst`. In f64, as transformers' 4.x Python floats.
+    pub(super) fn attainable(&self, best: f64, new_len: usize, max_new: usize) -> f64 {
+        let never = self.early_stopping == EarlyStopping::Never && self.length_penalty > 0.0;
+        let len = if never { max_new } else { new_len };
+        best / (len as f64).powf(self.length_penalty as f64)
     }
 }
 
-/// A live beam: its new tokens and the sum of their log-probabilities.
+/// A live beam: its new tokens and the sum of their (processed) log-probabilities.
 #[derive(Debug, Clone)]
-struct Beam {
-    ids: Vec<u32>,
-    logprob: f32,
+pub(super) struct Beam {
+    pub ids: Vec<u32>,
+    pub logprob: f32,
 }
 
-/// A finished hypothesis: new tokens, log-probability sum, normalized score.
-#[derive(Debug, Clone)]
-struct Hypothesis {
-    ids: Vec<u32>,
-    logprob: f32,
-    score: f32,
+/// What both forms of the search share with the step loop.
+pub(super) trait Searcher {
+    /// Advances by one step on `logits` (one row per beam; one row at the first
+    /// step); `last`: the length limit is reached. Returns the cache rows the
+    /// new beams continue.
+    fn advance(&mut self, logits: &Logits, step: usize, last: bool) -> Vec<usize>;
+    /// The step event's beams.
+    fn states(&self) -> Vec<BeamState>;
+    /// Whether the search is over before the length limit.
+    fn done(&self) -> bool;
+    /// The token each cache row is fed next.
+    fn next_tokens(&self) -> Vec<u32>;
+    /// The returned sequences, best first, with the group each came from.
+    fn into_output(self) -> Vec<(Generated, usize)>;
 }
 
-/// One of the 2·K best continuations of a step.
-#[derive(Debug, Clone, Copy)]
-struct Candidate {
-    beam: usize,
-    token: u32,
-    logprob: f32,
-    hit: bool,
+/// What every beam's scores are computed from.
+pub(super) struct Context<'a> {
+    pub prompt: &'a [u32],
+    pub options: &'a GenerateOptions,
+    pub params: &'a BeamParams,
+    /// The length limit in new tokens.
+    pub max_new: usize,
+}
+
+impl Context<'_> {
+    /// A beam's next-token scores after `step` new tokens: `log_softmax` of
+    /// its `logits`, the diversity penalty (`penalty[t]` subtracted from token
+    /// `t`), end-of-text banned before `min_new_tokens`, repeated n-grams
+    /// banned, then the beam's score added, each in f32 as transformers does.
+    pub fn beam_scores(
+        &self,
+        logits: &[f32],
+        penalty: &[(u32, f32)],
+        beam: &Beam,
+        step: usize,
+    ) -> Vec<f32> {
+        let mut lp = log_softmax(logits);
+        for &(token, p) in penalty {
+            if let Some(l) = lp.get_mut(token as usize) {
+                *l -= p;
+            }
+        }
+        self.options.suppress_early_eos(step, &mut lp);
+        if let Some(n) = self.params.no_repeat_ngram_size {
+            let mut tokens = self.prompt.to_vec();
+            tokens.extend_from_slice(&beam.ids);
+            ban_repeated_ngrams(&tokens, n, &mut lp);
+        }
+        lp.iter_mut().for_each(|l| *l += beam.logprob);
+        lp
+    }
 }
 
 /// Sets to −∞ every token that would repeat an n-gram of `tokens` (the prompt
@@ -148,8 +222,8 @@ fn ban_repeated_ngrams(tokens: &[u32], n: usize, scores: &mut [f32]) {
 /// Beam search after `prompt`; returns the `num_return_sequences` best
 /// hypotheses (new tokens only), each scored like transformers'
 /// `sequences_scores` (log-probability sum / new length ** `length_penalty`).
-/// `on_step` sees the live beams (best first) then the finished hypotheses
-/// kept so far after every step. Stops early at the end of the context.
+/// `on_step` sees the beams after every step ([`Step::Beams`]). Stops early at
+/// the end of the context.
 pub async fn beam_search<M: LanguageModel>(
     model: &M,
     prompt: &[u32],
@@ -157,6 +231,19 @@ pub async fn beam_search<M: LanguageModel>(
     params: &BeamParams,
     on_step: &mut dyn FnMut(Step),
 ) -> Result<Vec<Generated>> {
+    let out = beam_search_in_groups(model, prompt, options, params, on_step).await?;
+    Ok(out.into_iter().map(|(g, _)| g).collect())
+}
+
+/// [`beam_search`], with the group each returned sequence came from (0
+/// without groups).
+pub async fn beam_search_in_groups<M: LanguageModel>(
+    model: &M,
+    prompt: &[u32],
+    options: &GenerateOptions,
+    params: &BeamParams,
+    on_step: &mut dyn FnMut(Step),
+) -> Result<Vec<(Generated, usize)>> {
     params.validate()?;
     let config = model.config();
     options.check(prompt, config)?;
@@ -170,219 +257,51 @@ pub async fn beam_search<M: LanguageModel>(
             ids: Vec::new(),
             score: 0.0,
         };
-        return Ok(vec![empty; params.num_return_sequences]);
+        return Ok(vec![(empty, 0); params.num_return_sequences]);
     }
-    let mut search = Search::new(params, max_new);
+    let context = Context {
+        prompt,
+        options,
+        params,
+        max_new,
+    };
     let mut cache = model.new_cache(1)?;
     cache.reserve(size.positions)?;
-    let mut logits = model.forward(&mut cache, &[prompt], 1).await?;
+    let logits = model.forward(&mut cache, &[prompt], 1).await?;
     cache.reorder(&vec![0; params.num_beams])?;
+    if params.num_beam_groups > 1 {
+        let search = GroupSearch::new(context);
+        run_steps(model, search, cache, logits, max_new, on_step).await
+    } else {
+        let search = Search::new(context);
+        run_steps(model, search, cache, logits, max_new, on_step).await
+    }
+}
+
+/// The step loop: advance, report, stop or feed every beam's token.
+async fn run_steps<M: LanguageModel, S: Searcher>(
+    model: &M,
+    mut search: S,
+    mut cache: M::Cache,
+    mut logits: Logits,
+    max_new: usize,
+    on_step: &mut dyn FnMut(Step),
+) -> Result<Vec<(Generated, usize)>> {
     for step in 0..max_new {
-        let scores = search.scores(&logits, step, prompt, options);
         let last = step + 1 == max_new;
-        let candidates = search.candidates(&scores, logits.vocab, last, options);
-        search.finish(&candidates);
-        let sources = search.advance(&candidates);
-        let live = if last { &[][..] } else { &search.beams[..] };
+        let sources = search.advance(&logits, step, last);
         on_step(Step::Beams {
-            beams: beam_states(live, &search.finished),
+            beams: search.states(),
         });
-        if last || search.done(step + 1) {
+        if last || search.done() {
             break;
         }
-        let rows: Vec<&[u32]> = search
-            .beams
-            .iter()
-            .map(|b| &b.ids[b.ids.len() - 1..])
-            .collect();
+        let tokens = search.next_tokens();
+        let rows: Vec<&[u32]> = tokens.iter().map(std::slice::from_ref).collect();
         cache.reorder(&sources)?;
         logits = model.forward(&mut cache, &rows, 1).await?;
     }
     Ok(search.into_output())
-}
-
-/// The state of a search between steps.
-struct Search<'a> {
-    params: &'a BeamParams,
-    /// K.
-    k: usize,
-    /// The length limit in new tokens.
-    max_new: usize,
-    beams: Vec<Beam>,
-    finished: Vec<Hypothesis>,
-    /// Whether a live beam can still beat the worst of K finished hypotheses.
-    improvable: bool,
-}
-
-impl<'a> Search<'a> {
-    /// K copies of the prompt, all but the first with score −1e9.
-    fn new(params: &'a BeamParams, max_new: usize) -> Self {
-        let k = params.num_beams;
-        Search {
-            params,
-            k,
-            max_new,
-            beams: (0..k)
-                .map(|b| Beam {
-                    ids: Vec::new(),
-                    logprob: if b == 0 { 0.0 } else { NEG },
-                })
-                .collect(),
-            finished: Vec::with_capacity(k),
-            improvable: true,
-        }
-    }
-
-    /// Step 1: each beam's log-probabilities, processed, plus its score: K × vocab.
-    fn scores(
-        &self,
-        logits: &Logits,
-        step: usize,
-        prompt: &[u32],
-        options: &GenerateOptions,
-    ) -> Vec<f32> {
-        let mut scores = Vec::with_capacity(self.k * logits.vocab);
-        let mut tokens = prompt.to_vec();
-        for (b, beam) in self.beams.iter().enumerate() {
-            let mut lp = log_softmax(logits.last(if logits.rows == 1 { 0 } else { b }));
-            options.suppress_early_eos(step, &mut lp);
-            if let Some(n) = self.params.no_repeat_ngram_size {
-                tokens.truncate(prompt.len());
-                tokens.extend_from_slice(&beam.ids);
-                ban_repeated_ngrams(&tokens, n, &mut lp);
-            }
-            scores.extend(lp.iter().map(|&l| l + beam.logprob));
-        }
-        scores
-    }
-
-    /// Steps 2-3: the 2K best continuations, and which of them stop.
-    fn candidates(
-        &self,
-        scores: &[f32],
-        vocab: usize,
-        last: bool,
-        options: &GenerateOptions,
-    ) -> Vec<Candidate> {
-        top_n(scores, 2 * self.k)
-            .into_iter()
-            .map(|i| {
-                let token = (i % vocab) as u32;
-                Candidate {
-                    beam: i / vocab,
-                    token,
-                    logprob: scores[i],
-                    hit: last || Some(token) == options.eos_token_id,
-                }
-            })
-            .collect()
-    }
-
-    /// Step 4: the K best candidates that stopped join the finished hypotheses.
-    fn finish(&mut self, candidates: &[Candidate]) {
-        let full =
-            self.finished.len() == self.k && self.params.early_stopping == EarlyStopping::True;
-        if !self.improvable || full {
-            return;
-        }
-        for c in candidates[..self.k].iter().filter(|c| c.hit) {
-            let mut ids = self.beams[c.beam].ids.clone();
-            ids.push(c.token);
-            let score = self.params.normalize(c.logprob, ids.len());
-            self.finished.push(Hypothesis {
-                ids,
-                logprob: c.logprob,
-                score,
-            });
-        }
-        // Stable: earlier (already kept, then better-ranked) hypotheses win ties.
-        self.finished.sort_by(|a, b| b.score.total_cmp(&a.score));
-        self.finished.truncate(self.k);
-    }
-
-    /// The K best candidates that did not stop become the live beams; returns
-    /// the cache rows they continue.
-    fn advance(&mut self, candidates: &[Candidate]) -> Vec<usize> {
-        let penalized: Vec<f32> = candidates
-            .iter()
-            .map(|c| c.logprob + if c.hit { NEG } else { 0.0 })
-            .collect();
-        let next = top_n(&penalized, self.k);
-        let sources = next.iter().map(|&i| candidates[i].beam).collect();
-        self.beams = next
-            .iter()
-            .map(|&i| {
-                let c = &candidates[i];
-                let mut ids = self.beams[c.beam].ids.clone();
-                ids.push(c.token);
-                Beam {
-                    ids,
-                    logprob: penalized[i],
-                }
-            })
-            .collect();
-        sources
-    }
-
-    /// Step 5: whether the search is over after `new_len` new tokens (the
-    /// length limit aside): K hypotheses finished with early stopping, or no
-    /// live beam can beat the worst of them.
-    fn done(&mut self, new_len: usize) -> bool {
-        let (k, params) = (self.k, self.params);
-        if self.finished.len() == k {
-            let horizon =
-                if params.early_stopping == EarlyStopping::Never && params.length_penalty > 0.0 {
-                    self.max_new
-                } else {
-                    new_len
-                };
-            let best_possible = params.normalize(self.beams[0].logprob, horizon);
-            self.improvable &= best_possible > self.finished[k - 1].score;
-        }
-        let all_done = self.finished.len() == k && params.early_stopping == EarlyStopping::True;
-        !self.improvable || all_done
-    }
-
-    /// The best finished hypotheses; live beams only if too few finished (the
-    /// length limit finishes K of them, so this does not happen in practice).
-    fn into_output(self) -> Vec<Generated> {
-        let n = self.params.num_return_sequences;
-        let mut out: Vec<Generated> = self
-            .finished
-            .into_iter()
-            .map(|h| Generated {
-                ids: h.ids,
-                score: h.score,
-            })
-            .collect();
-        for beam in self.beams {
-            if out.len() >= n {
-                break;
-            }
-            let score = self.params.normalize(beam.logprob, beam.ids.len().max(1));
-            out.push(Generated {
-                ids: beam.ids,
-                score,
-            });
-        }
-        out.truncate(n);
-        out
-    }
-}
-
-/// The step event: live beams (best first), then the finished hypotheses kept.
-fn beam_states(live: &[Beam], finished: &[Hypothesis]) -> Vec<BeamState> {
-    let live = live.iter().map(|b| BeamState {
-        ids: b.ids.clone(),
-        logprob: b.logprob,
-        finished: false,
-    });
-    let done = finished.iter().map(|h| BeamState {
-        ids: h.ids.clone(),
-        logprob: h.logprob,
-        finished: true,
-    });
-    live.chain(done).collect()
 }
 
 #[cfg(test)]

@@ -158,16 +158,31 @@ pub fn check_memory_within(
     budget: MemoryBudget,
     hint: &str,
 ) -> Result<()> {
-    let need = models
+    let parts: Vec<(&Gpt2Config, RunSize)> = models.iter().map(|&c| (c, size)).collect();
+    check_parts_within(&parts, budget, hint)
+}
+
+/// [`check_memory_within`] for caches of different sizes held together
+/// (classifier-free guidance's unconditional pass beside the sampled rows).
+pub fn check_parts_within(
+    parts: &[(&Gpt2Config, RunSize)],
+    budget: MemoryBudget,
+    hint: &str,
+) -> Result<()> {
+    let need = parts
         .iter()
-        .try_fold(0u64, |sum, c| sum.checked_add(size.bytes(c)?));
+        .try_fold(0u64, |sum, (c, size)| sum.checked_add(size.bytes(c)?));
+    let mut sizes: Vec<String> = parts
+        .iter()
+        .map(|(_, s)| format!("{} rows over {} positions", s.rows, s.positions))
+        .collect();
+    sizes.dedup();
     match need {
         Some(need) if need <= budget.bytes => Ok(()),
         need => Err(Error::input(format!(
-            "{} rows over {} positions need {} for the KV cache (layers × 2 × rows × positions \
-             × n_embd × 4 bytes) and the logits, more than the {} {}: {hint}",
-            size.rows,
-            size.positions,
+            "{} need {} for the KV cache (layers × 2 × rows × positions × n_embd × 4 bytes) \
+             and the logits, more than the {} {}: {hint}",
+            sizes.join(" and "),
             need.map_or("more than 16 EiB".to_string(), gib),
             gib(budget.bytes),
             budget.source,
@@ -179,6 +194,11 @@ pub fn check_memory_within(
 /// check every strategy makes before it allocates its caches.
 pub fn check_memory(models: &[&Gpt2Config], size: RunSize, hint: &str) -> Result<()> {
     check_memory_within(models, size, MemoryBudget::current(), hint)
+}
+
+/// [`check_parts_within`] the memory this machine can give now.
+pub fn check_parts(parts: &[(&Gpt2Config, RunSize)], hint: &str) -> Result<()> {
+    check_parts_within(parts, MemoryBudget::current(), hint)
 }
 
 /// Bytes in GiB, for messages.
@@ -239,6 +259,34 @@ mod tests {
             logit_rows: 1,
         };
         assert!(check_memory_within(&[&config, &config], one, budget, "").is_ok());
+        // Caches of two sizes (guidance's unconditional pass) add up.
+        let half = budget.bytes / 2 + 1;
+        let rows = |r: usize| RunSize {
+            rows: r,
+            positions: 1,
+            logit_rows: 0,
+        };
+        let per_row = rows(1).bytes(&config).unwrap();
+        let (a, b) = (rows((half / per_row) as usize + 1), rows(1));
+        assert!(check_parts_within(&[(&config, b), (&config, b)], budget, "").is_ok());
+        let err = check_parts_within(&[(&config, a), (&config, a)], budget, "use less")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("{} rows over 1 positions need", a.rows)),
+            "{err}"
+        );
+        assert!(
+            !err.contains("positions and "),
+            "equal sizes are named once: {err}"
+        );
+        let err = check_parts_within(&[(&config, a), (&config, rows(a.rows + 1))], budget, "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(" and {} rows over 1 positions", a.rows + 1)),
+            "{err}"
+        );
     }
 
     #[test]

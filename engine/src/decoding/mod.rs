@@ -2,8 +2,13 @@
 //! that every backend gets all of them.
 
 mod beam;
+mod beam_groups;
+mod beam_single;
 mod contrastive;
+mod contrastive_search;
+mod dola;
 mod greedy;
+mod guidance;
 pub mod limits;
 mod options;
 pub mod processors;
@@ -17,11 +22,13 @@ mod speculative_dist;
 pub mod steps;
 mod strategy;
 
-pub use beam::{beam_search, BeamParams, EarlyStopping};
+pub use beam::{beam_search, beam_search_in_groups, BeamParams, EarlyStopping};
 pub use contrastive::{contrastive, ContrastiveParams};
+pub use contrastive_search::{contrastive_search, ContrastiveSearchParams};
+pub use dola::{dola, DolaLayers, DolaParams};
 pub use greedy::greedy;
 pub use options::{check_ids, GenerateOptions, Generated};
-pub use processors::{Processed, SamplingParams};
+pub use processors::{Dry, Guidance, Mirostat, Processed, SamplingParams, Stage, StepInputs, Xtc};
 pub use prompt_lookup::prompt_lookup;
 pub use rng::Rng;
 pub use sample::sample;

@@ -1,7 +1,8 @@
 //! What each decoding step reports, for the page and `gpt2 generate --steps`:
 //! the top candidates with their raw and processed probabilities and what cut
 //! them, the beams, the drafted and accepted tokens, expert and amateur
-//! log-probabilities.
+//! log-probabilities, contrastive search's degeneration penalties, DoLa's
+//! premature layer and contrast.
 
 use std::sync::Arc;
 
@@ -21,6 +22,23 @@ pub enum Cut {
     TopK,
     TopP,
     MinP,
+    /// Locally typical sampling (Meister et al. 2022).
+    #[serde(rename = "typical_p")]
+    Typical,
+    /// ε-sampling (Hewitt et al. 2022).
+    #[serde(rename = "epsilon_cutoff")]
+    Epsilon,
+    /// η-sampling (Hewitt et al. 2022).
+    #[serde(rename = "eta_cutoff")]
+    Eta,
+    /// Top-H (transformers' `TopHLogitsWarper`).
+    TopH,
+    /// Top-nσ (Tang et al. 2024).
+    TopNSigma,
+    /// Exclude Top Choices (XTC).
+    Xtc,
+    /// Mirostat v2's surprise cut (Basu et al. 2020).
+    Mirostat,
 }
 
 impl Cut {
@@ -33,6 +51,13 @@ impl Cut {
             Cut::TopK => "top_k",
             Cut::TopP => "top_p",
             Cut::MinP => "min_p",
+            Cut::Typical => "typical_p",
+            Cut::Epsilon => "epsilon_cutoff",
+            Cut::Eta => "eta_cutoff",
+            Cut::TopH => "top_h",
+            Cut::TopNSigma => "top_n_sigma",
+            Cut::Xtc => "xtc",
+            Cut::Mirostat => "mirostat",
         }
     }
 }
@@ -60,6 +85,8 @@ pub struct BeamState {
     pub logprob: f32,
     /// True for a hypothesis that ended (end-of-text) and was kept.
     pub finished: bool,
+    /// The group of diverse beam search it belongs to (0 without groups).
+    pub group: usize,
 }
 
 /// One drafted token of speculative decoding.
@@ -85,6 +112,43 @@ pub struct ContrastiveCandidate {
     pub plausible: bool,
 }
 
+/// One candidate of contrastive search (Su et al. 2022).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchCandidate {
+    pub id: u32,
+    /// The model's probability (after the processors).
+    pub prob: f32,
+    /// The degeneration penalty: the largest cosine between the token's
+    /// last hidden state and the context's.
+    pub penalty: f32,
+    /// (1 − α)·prob − α·penalty; the largest is chosen.
+    pub score: f32,
+}
+
+/// One premature layer DoLa weighed (Chuang et al. 2023).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DolaLayer {
+    /// `hidden_states[layer]` through the head.
+    pub layer: usize,
+    /// Jensen–Shannon divergence from the final layer's distribution (the
+    /// largest picks the premature layer).
+    pub js_divergence: f32,
+}
+
+/// One candidate of DoLa.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DolaCandidate {
+    pub id: u32,
+    /// Log-probability under the final layer.
+    pub final_logprob: f32,
+    /// Log-probability under the premature layer.
+    pub premature_logprob: f32,
+    /// final − premature (−∞ outside the plausibility set).
+    pub score: f32,
+    /// In {p_final ≥ 0.1·max p_final}.
+    pub plausible: bool,
+}
+
 /// One step of a decoding run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -101,8 +165,21 @@ pub enum Step {
         /// serialized.
         #[serde(skip)]
         logits: Option<Arc<[f32]>>,
+        /// Mirostat's μ at this step (before its update), when it samples.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mirostat_mu: Option<f32>,
+        /// XTC's coin at this step, this row (a uniform in [0, 1); XTC
+        /// applied when it was below the probability), when XTC is on.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        xtc_coin: Option<f64>,
+        /// Classifier-free guidance: the unconditional logits of this step,
+        /// when guidance is on and the runner kept them (the page redraws
+        /// a guided step from both rows). Not serialized.
+        #[serde(skip)]
+        unconditional: Option<Arc<[f32]>>,
     },
-    /// Beam search: the live beams after the step, best first.
+    /// Beam search: the live beams after the step, best first, then the
+    /// finished hypotheses kept; with groups, group by group.
     Beams { beams: Vec<BeamState> },
     /// Speculative decoding: the drafted tokens, the one the target added
     /// (resampled after a rejection, or the bonus token after full acceptance).
@@ -116,13 +193,32 @@ pub enum Step {
         chosen: u32,
         candidates: Vec<ContrastiveCandidate>,
     },
+    /// Contrastive search: the chosen token and the top-k candidates.
+    ContrastiveSearch {
+        chosen: u32,
+        candidates: Vec<SearchCandidate>,
+    },
+    /// DoLa: the premature layer chosen among those weighed, the chosen
+    /// token and the top candidates by final log-probability.
+    Dola {
+        chosen: u32,
+        premature_layer: usize,
+        layers: Vec<DolaLayer>,
+        candidates: Vec<DolaCandidate>,
+    },
 }
 
 impl Step {
     /// The step without its logits (what is kept of a long run).
     pub fn without_logits(mut self) -> Step {
-        if let Step::Token { logits, .. } = &mut self {
+        if let Step::Token {
+            logits,
+            unconditional,
+            ..
+        } = &mut self
+        {
             *logits = None;
+            *unconditional = None;
         }
         self
     }
@@ -141,6 +237,13 @@ mod tests {
             Cut::TopK,
             Cut::TopP,
             Cut::MinP,
+            Cut::Typical,
+            Cut::Epsilon,
+            Cut::Eta,
+            Cut::TopH,
+            Cut::TopNSigma,
+            Cut::Xtc,
+            Cut::Mirostat,
         ] {
             let json = serde_json::to_string(&cut).unwrap();
             assert_eq!(json, format!("\"{}\"", cut.name()));

@@ -12,10 +12,12 @@
 
 use crate::backend::LanguageModel;
 use crate::decoding::limits;
+use crate::decoding::processors::StepInputs;
 use crate::decoding::rng::Rng;
 use crate::decoding::{
-    beam_search, contrastive, greedy, sample, speculative, BeamParams, ContrastiveParams, Drafter,
-    GenerateOptions, Generated, SamplingParams, SpeculativeStats, Step, Verify,
+    beam_search_in_groups, contrastive, contrastive_search, dola, greedy, sample, speculative,
+    BeamParams, ContrastiveParams, ContrastiveSearchParams, DolaParams, Drafter, GenerateOptions,
+    Generated, SamplingParams, SpeculativeStats, Step, Verify,
 };
 use crate::{Error, Result};
 
@@ -33,6 +35,10 @@ pub enum Method {
     Contrastive,
     /// Speculative decoding with a draft model or prompt lookup (Leviathan et al. 2022).
     Speculative,
+    /// Contrastive search: likely and unlike the context (Su et al. 2022).
+    ContrastiveSearch,
+    /// DoLa: contrast the last layer with an early one (Chuang et al. 2023).
+    Dola,
 }
 
 /// What the second model of a two-model method is called.
@@ -55,12 +61,14 @@ impl SecondModel {
 }
 
 impl Method {
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 7] = [
         Method::Greedy,
         Method::Beam,
         Method::Sample,
         Method::Contrastive,
         Method::Speculative,
+        Method::ContrastiveSearch,
+        Method::Dola,
     ];
 
     /// The name on the command line and in URLs.
@@ -71,6 +79,8 @@ impl Method {
             Method::Sample => "sample",
             Method::Contrastive => "contrastive",
             Method::Speculative => "speculative",
+            Method::ContrastiveSearch => "contrastive-search",
+            Method::Dola => "dola",
         }
     }
 
@@ -82,6 +92,8 @@ impl Method {
             Method::Sample => "Sampling",
             Method::Contrastive => "Contrastive",
             Method::Speculative => "Speculative",
+            Method::ContrastiveSearch => "Contrastive search",
+            Method::Dola => "DoLa",
         }
     }
 
@@ -118,6 +130,8 @@ pub enum Strategy {
     },
     Contrastive(ContrastiveParams),
     Speculative(SpeculativeParams),
+    ContrastiveSearch(ContrastiveSearchParams),
+    Dola(DolaParams),
 }
 
 /// Where speculative decoding's drafts come from.
@@ -168,6 +182,8 @@ pub struct Outcome {
     pub sequences: Vec<Generated>,
     /// Speculative decoding's counts, summed over its sequences.
     pub speculative: Option<SpeculativeStats>,
+    /// Diverse beam search: the group each returned sequence came from.
+    pub beam_groups: Option<Vec<usize>>,
 }
 
 impl Strategy {
@@ -179,6 +195,8 @@ impl Strategy {
             Strategy::Sample { .. } => Method::Sample,
             Strategy::Contrastive(_) => Method::Contrastive,
             Strategy::Speculative(_) => Method::Speculative,
+            Strategy::ContrastiveSearch(_) => Method::ContrastiveSearch,
+            Strategy::Dola(_) => Method::Dola,
         }
     }
 
@@ -234,8 +252,16 @@ impl Strategy {
                     ));
                 }
                 params.sampling.validate()?;
+                if params.sampling.is_stateful() {
+                    return Err(Error::input(
+                        "speculative decoding verifies with the target's distribution as a function \
+                         of the context: XTC, mirostat and guidance do not apply to it",
+                    ));
+                }
                 sequences(params.num_return_sequences)
             }
+            Strategy::ContrastiveSearch(params) => params.validate(),
+            Strategy::Dola(params) => params.validate(),
         }
     }
 }
@@ -264,7 +290,15 @@ pub async fn run<M: LanguageModel, S: LanguageModel>(
     };
     let sequences = match strategy {
         Strategy::Greedy => vec![greedy(model, prompt, options, on_step).await?],
-        Strategy::Beam(params) => beam_search(model, prompt, options, params, on_step).await?,
+        Strategy::Beam(params) => {
+            let out = beam_search_in_groups(model, prompt, options, params, on_step).await?;
+            let (sequences, groups) = out.into_iter().unzip();
+            return Ok(Outcome {
+                sequences,
+                speculative: None,
+                beam_groups: (params.num_beam_groups > 1).then_some(groups),
+            });
+        }
         Strategy::Sample {
             sampling,
             seed,
@@ -291,10 +325,14 @@ pub async fn run<M: LanguageModel, S: LanguageModel>(
             };
             return run_speculative(params, model, draft, prompt, options, on_step).await;
         }
+        Strategy::ContrastiveSearch(params) => {
+            vec![contrastive_search(model, prompt, options, params, on_step).await?]
+        }
+        Strategy::Dola(params) => vec![dola(model, prompt, options, params, on_step).await?],
     };
     Ok(Outcome {
         sequences,
-        speculative: None,
+        ..Outcome::default()
     })
 }
 
@@ -311,8 +349,16 @@ async fn run_speculative<M: LanguageModel, S: LanguageModel>(
     let mut outcome = Outcome {
         sequences: Vec::new(),
         speculative: Some(SpeculativeStats::default()),
+        beam_groups: None,
     };
-    let probs = |logits: &[f32], context: &[u32]| params.sampling.process(logits, context).probs;
+    let probs = |logits: &[f32], context: &[u32]| {
+        let inputs = StepInputs {
+            context,
+            prompt_len: prompt.len(),
+            ..StepInputs::default()
+        };
+        params.sampling.process_step(logits, &inputs).probs
+    };
     for r in 0..params.num_return_sequences {
         let mut rng = Rng::new(params.seed.wrapping_add(r as u64));
         let mut uniform = || rng.next_f64();

@@ -2,6 +2,8 @@
 //! random checkpoints they were made from.
 #![allow(dead_code)]
 
+pub mod processors;
+
 use std::path::{Path, PathBuf};
 
 use engine::backend::{block_on, Device, Model};

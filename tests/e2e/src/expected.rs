@@ -7,7 +7,10 @@ use std::process::Command;
 
 use engine::backend::{block_on, Device, LanguageModel, Model};
 use engine::config::Gpt2Config;
-use engine::decoding::{beam_search, greedy, score, BeamParams, EarlyStopping, GenerateOptions};
+use engine::decoding::{
+    beam_search, greedy, sample, score, BeamParams, EarlyStopping, GenerateOptions, SamplingParams,
+    Step,
+};
 use engine::tokenizer::Tokenizer;
 use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
 use serde_json::Value;
@@ -67,6 +70,32 @@ impl Native {
             .ids
     }
 
+    /// `gpt2 generate --strategy sample`'s new ids under `params` and `seed`,
+    /// with every step (one sequence, as the page runs it).
+    pub fn sample(
+        &self,
+        prompt: &str,
+        max_new_tokens: usize,
+        params: &SamplingParams,
+        seed: u64,
+    ) -> (Vec<u32>, Vec<Step>) {
+        let ids = self.encode(prompt);
+        let options = self.options(max_new_tokens);
+        let mut steps = Vec::new();
+        let mut on_step = |step| steps.push(step);
+        let mut out = block_on(sample(
+            &self.model,
+            &ids,
+            &options,
+            params,
+            seed,
+            1,
+            &mut on_step,
+        ))
+        .unwrap_or_else(|e| panic!("sampling natively: {e}"));
+        (out.remove(0).ids, steps)
+    }
+
     /// `gpt2 generate --strategy beam --num-beams K`'s best sequence (length
     /// penalty 1, no early stopping, as the command line's defaults).
     pub fn beam(&self, prompt: &str, max_new_tokens: usize, num_beams: usize) -> Vec<u32> {
@@ -77,6 +106,8 @@ impl Native {
             early_stopping: EarlyStopping::False,
             num_return_sequences: 1,
             no_repeat_ngram_size: None,
+            num_beam_groups: 1,
+            diversity_penalty: 0.0,
         };
         let options = self.options(max_new_tokens);
         let mut best = block_on(beam_search(

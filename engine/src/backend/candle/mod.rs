@@ -13,7 +13,9 @@ pub use cache::CandleCache;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::backend::{check_forward, LanguageModel, Logits, Precision};
+use crate::backend::{
+    check_forward, check_hidden, Hidden, HiddenRequest, LanguageModel, Logits, Precision,
+};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::Result;
@@ -147,14 +149,18 @@ impl CandleModel {
         self.precision
     }
 
-    fn forward_sync(
+    /// One pass; the hidden states of `want` are copied out as the blocks
+    /// go (nothing when it asks for none).
+    fn pass(
         &self,
         cache: &mut CandleCache,
         tokens: &[&[u32]],
         last: usize,
-    ) -> Result<Logits> {
+        want: &HiddenRequest,
+    ) -> Result<Hidden> {
         let cfg = &self.config;
         let n = check_forward(cfg, cache.len, cache.rows, tokens, last)?;
+        check_hidden(cfg, want, n)?;
         let (rows, c, past) = (tokens.len(), cfg.n_embd, cache.len);
         cache.grow(past + n)?;
         let ids: Vec<u32> = tokens.iter().flat_map(|t| t.iter().copied()).collect();
@@ -164,7 +170,24 @@ impl CandleModel {
         let pos = self.wpe.narrow(0, past, n)?;
         let mut x = tok.broadcast_add(&pos)?;
         let mask = attention::causal_mask(n, past, self.precision.dtype(), &self.device)?;
+        // hidden_states[i] (the input of block i) as it passes, by request.
+        let mut states: Vec<Option<Tensor>> = vec![None; want.layers.len()];
+        let mut heads: Vec<Option<Tensor>> = vec![None; want.heads.len()];
+        let mut keep = |i: usize, x: &Tensor| -> Result<()> {
+            for (k, _) in want.layers.iter().enumerate().filter(|&(_, &l)| l == i) {
+                states[k] = Some(
+                    x.narrow(1, n - want.positions, want.positions)?
+                        .contiguous()?,
+                );
+            }
+            for (k, _) in want.heads.iter().enumerate().filter(|&(_, &l)| l == i) {
+                let h = x.narrow(1, n - last, last)?.contiguous()?;
+                heads[k] = Some(h.reshape((rows * last, c))?.matmul(&self.wte.t()?)?);
+            }
+            Ok(())
+        };
         for (layer, block) in self.blocks.iter().enumerate() {
+            keep(layer, &x)?;
             let h = block.ln_1.forward(&x)?;
             let qkv = block.c_attn.forward(&h)?; // (rows, n, 3C)
             let (k_cache, v_cache) = cache.store(layer, &qkv, past)?;
@@ -175,18 +198,51 @@ impl CandleModel {
             x = (x + block.mlp_proj.forward(&h)?)?;
         }
         cache.len = past + n;
+        let layers = cfg.n_layer;
+        for (k, _) in want
+            .layers
+            .iter()
+            .enumerate()
+            .filter(|&(_, &l)| l == layers)
+        {
+            let h = x
+                .narrow(1, n - want.positions, want.positions)?
+                .contiguous()?;
+            states[k] = Some(self.ln_f.forward(&h)?);
+        }
         let x = x.narrow(1, n - last, last)?.contiguous()?;
         let x = self.ln_f.forward(&x)?.reshape((rows * last, c))?;
         let logits = x.matmul(&self.wte.t()?)?; // (rows * last, V)
-        let data = logits
-            .flatten_all()?
-            .to_dtype(DType::F32)?
-            .to_vec1::<f32>()?;
-        Ok(Logits {
+        let floats = |t: &Tensor| -> Result<Vec<f32>> {
+            Ok(t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+        };
+        let as_logits = |data| Logits {
             rows,
             positions: last,
             vocab: cfg.vocab_size,
             data,
+        };
+        let mut state_data = Vec::new();
+        for s in states.iter().flatten() {
+            state_data.extend(floats(s)?);
+        }
+        let heads = heads
+            .iter()
+            .flatten()
+            .map(|h| Ok(as_logits(floats(h)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Hidden {
+            logits: as_logits(floats(&logits)?),
+            layers: want.layers.to_vec(),
+            rows,
+            positions: if want.layers.is_empty() {
+                0
+            } else {
+                want.positions
+            },
+            n_embd: c,
+            states: state_data,
+            heads,
         })
     }
 }
@@ -208,6 +264,18 @@ impl LanguageModel for CandleModel {
         tokens: &[&[u32]],
         last: usize,
     ) -> Result<Logits> {
-        self.forward_sync(cache, tokens, last)
+        Ok(self
+            .pass(cache, tokens, last, &HiddenRequest::default())?
+            .logits)
+    }
+
+    async fn forward_hidden(
+        &self,
+        cache: &mut CandleCache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        self.pass(cache, tokens, last, want)
     }
 }

@@ -13,8 +13,11 @@
 
 mod activations;
 mod cache;
+mod hidden;
+mod kernel_path;
 mod kernels;
 mod ops;
+mod pass;
 mod team;
 mod weights;
 #[cfg(target_arch = "x86_64")]
@@ -23,14 +26,16 @@ mod x86;
 pub use cache::CpuCache;
 pub use kernels::KernelPath;
 
-use crate::backend::{check_forward, LanguageModel, Logits, Precision};
+use crate::backend::{
+    check_forward, check_hidden, Hidden, HiddenRequest, LanguageModel, Logits, Precision,
+};
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
 use crate::Result;
-use kernels::{matmul, Epilogue, Out};
-use ops::{attend, layer_norm, Head};
-use team::{Ctx, SharedMut, Team};
-use weights::{Matrix, Rows, Store, StoreBuilder};
+use hidden::Capture;
+use pass::Pass;
+use team::{SharedMut, Team};
+use weights::{Matrix, Store, StoreBuilder};
 
 /// Layer norm parameters.
 struct Norm {
@@ -142,9 +147,16 @@ impl CpuModel {
         self.store.bytes()
     }
 
-    fn forward_sync(&self, cache: &mut CpuCache, tokens: &[&[u32]], last: usize) -> Result<Logits> {
+    fn pass(
+        &self,
+        cache: &mut CpuCache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest,
+    ) -> Result<Hidden> {
         let cfg = &self.config;
         let n = check_forward(cfg, cache.len, cache.rows, tokens, last)?;
+        check_hidden(cfg, want, n)?;
         let (rows, c, vocab) = (tokens.len(), cfg.n_embd, cfg.vocab_size);
         let past = cache.len;
         cache.grow(past + n);
@@ -167,6 +179,21 @@ impl CpuModel {
         let mut data = vec![0f32; rows * last * vocab];
         let [x, h, qkv, att, fc, hf] = kept.each_mut().map(|b| SharedMut::new(b));
         let logits = SharedMut::new(&mut data);
+        let positions = if want.layers.is_empty() {
+            0
+        } else {
+            want.positions
+        };
+        let mut states = vec![0f32; want.layers.len() * rows * positions * c];
+        let mut head_in = vec![0f32; want.heads.len() * rows * last * c];
+        let mut head_logits = vec![0f32; want.heads.len() * rows * last * vocab];
+        let asked = !(want.layers.is_empty() && want.heads.is_empty());
+        let capture = asked.then(|| Capture {
+            want,
+            states: SharedMut::new(&mut states),
+            head_in: SharedMut::new(&mut head_in),
+            head_logits: SharedMut::new(&mut head_logits),
+        });
         let kv: Vec<(SharedMut<f32>, SharedMut<f32>)> = cache
             .k
             .iter_mut()
@@ -189,167 +216,32 @@ impl CpuModel {
             hf,
             logits,
             kv,
+            capture,
         };
         self.team.run(&|ctx| pass.run(ctx))?;
         cache.len = past + n;
-        Ok(Logits {
+        let as_logits = |data| Logits {
             rows,
             positions: last,
             vocab,
             data,
+        };
+        let heads = match want.heads.len() {
+            0 => Vec::new(),
+            h => head_logits
+                .chunks(head_logits.len() / h)
+                .map(|d| as_logits(d.to_vec()))
+                .collect(),
+        };
+        Ok(Hidden {
+            logits: as_logits(data),
+            layers: want.layers.to_vec(),
+            rows,
+            positions,
+            n_embd: c,
+            states,
+            heads,
         })
-    }
-}
-
-/// One forward pass: its inputs and the buffers its steps share.
-struct Pass<'a> {
-    model: &'a CpuModel,
-    ids: &'a [u32],
-    rows: usize,
-    n: usize,
-    past: usize,
-    last: usize,
-    capacity: usize,
-    x: SharedMut<f32>,
-    h: SharedMut<f32>,
-    qkv: SharedMut<f32>,
-    att: SharedMut<f32>,
-    fc: SharedMut<f32>,
-    hf: SharedMut<f32>,
-    logits: SharedMut<f32>,
-    kv: Vec<(SharedMut<f32>, SharedMut<f32>)>,
-}
-
-impl Pass<'_> {
-    /// What each thread of the team runs. Every step writes only its own
-    /// share of a buffer and reads others' shares after a barrier.
-    // SAFETY (throughout): see `SharedMut`; each step's writes are
-    // partitioned by `ctx.share` or by (row, head), and a barrier separates
-    // a step's writes from the next step's reads.
-    fn run(&self, ctx: &Ctx) {
-        let m = self.model;
-        let cfg = &m.config;
-        let (c, t) = (cfg.n_embd, self.rows * self.n);
-        unsafe {
-            // x = wte[ids] + wpe[positions]
-            let x = self.x.get_mut();
-            for i in ctx.share(t, 1) {
-                let row = &mut x[i * c..(i + 1) * c];
-                m.store.row_into(&m.wte, self.ids[i] as usize, row);
-                let pos = self.past + i % self.n;
-                for (v, &p) in row.iter_mut().zip(&m.wpe[pos * c..(pos + 1) * c]) {
-                    *v += p;
-                }
-            }
-            ctx.barrier();
-            let mut scratch = Vec::new();
-            for (layer, block) in m.blocks.iter().enumerate() {
-                self.norm(ctx, &block.ln_1, t);
-                self.linear(ctx, &block.c_attn, &self.h, t, &self.qkv, Epilogue::Store);
-                self.attention(ctx, layer, &mut scratch);
-                self.linear(ctx, &block.attn_proj, &self.att, t, &self.x, Epilogue::Add);
-                self.norm(ctx, &block.ln_2, t);
-                self.linear(ctx, &block.c_fc, &self.h, t, &self.fc, Epilogue::Gelu);
-                self.linear(ctx, &block.mlp_proj, &self.fc, t, &self.x, Epilogue::Add);
-            }
-            // The final norm of each row's last `last` positions, then the
-            // logits through the tied embeddings.
-            let (x, hf) = (self.x.get(), self.hf.get_mut());
-            for i in ctx.share(self.rows * self.last, 1) {
-                let (r, p) = (i / self.last, self.n - self.last + i % self.last);
-                let src = &x[(r * self.n + p) * c..][..c];
-                layer_norm(
-                    src,
-                    &m.ln_f.weight,
-                    &m.ln_f.bias,
-                    self.eps(),
-                    &mut hf[i * c..][..c],
-                );
-            }
-            ctx.barrier();
-            let vocab = cfg.vocab_size;
-            let input = Rows::dense(self.hf.get(), self.rows * self.last, c);
-            for cols in ctx.chunks(vocab, kernels::chunk(self.rows * self.last, vocab, ctx.nth)) {
-                let out = Out::store(self.logits.get_mut(), vocab);
-                matmul(m.path, m.store.get(&m.wte), input, cols, out);
-            }
-        }
-    }
-
-    fn eps(&self) -> f32 {
-        self.model.config.layer_norm_epsilon as f32
-    }
-
-    /// `h = norm(x)` over the `t` positions.
-    unsafe fn norm(&self, ctx: &Ctx, norm: &Norm, t: usize) {
-        let c = self.model.config.n_embd;
-        let (x, h) = (self.x.get(), self.h.get_mut());
-        for i in ctx.share(t, 1) {
-            layer_norm(
-                &x[i * c..][..c],
-                &norm.weight,
-                &norm.bias,
-                self.eps(),
-                &mut h[i * c..][..c],
-            );
-        }
-        ctx.barrier();
-    }
-
-    /// `out (∘)= input · Wᵀ + b` over the `t` positions, the output columns
-    /// shared between threads.
-    unsafe fn linear(
-        &self,
-        ctx: &Ctx,
-        layer: &Linear,
-        input: &SharedMut<f32>,
-        t: usize,
-        out: &SharedMut<f32>,
-        epilogue: Epilogue,
-    ) {
-        let m = self.model;
-        let w = m.store.get(&layer.weight);
-        let (d_out, d_in) = (layer.weight.rows, layer.weight.cols);
-        let x = Rows::dense(&input.get()[..t * d_in], t, d_in);
-        for cols in ctx.chunks(d_out, kernels::chunk(t, d_out, ctx.nth)) {
-            let out = Out {
-                y: out.get_mut(),
-                ldy: d_out,
-                bias: Some(&layer.bias),
-                epilogue,
-            };
-            matmul(m.path, w, x, cols, out);
-        }
-        ctx.barrier();
-    }
-
-    /// Causal attention of layer `layer`: one task per (row, head), taken by
-    /// whichever thread is free.
-    unsafe fn attention(&self, ctx: &Ctx, layer: usize, scratch: &mut Vec<f32>) {
-        let cfg = &self.model.config;
-        let (c, heads, hd, cap) = (cfg.n_embd, cfg.n_head, cfg.head_dim(), self.capacity);
-        let (k, vt) = (&self.kv[layer].0, &self.kv[layer].1);
-        let (qkv, att) = (self.qkv.get(), self.att.get_mut());
-        for task in ctx.chunks(self.rows * heads, 1).flatten() {
-            let (r, head) = (task / heads, task % heads);
-            let block = (r * heads + head) * cap * hd;
-            let first = r * self.n;
-            let h = Head {
-                k: &mut k.get_mut()[block..block + cap * hd],
-                vt: &mut vt.get_mut()[block..block + cap * hd],
-                capacity: cap,
-                head_dim: hd,
-                past: self.past,
-                n: self.n,
-                qkv: &qkv[first * 3 * c + head * hd..(first + self.n) * 3 * c],
-                qkv_ld: 3 * c,
-                c,
-                out: &mut att[first * c + head * hd..(first + self.n) * c],
-                out_ld: c,
-            };
-            attend(self.model.path, h, scratch);
-        }
-        ctx.barrier();
     }
 }
 
@@ -370,6 +262,18 @@ impl LanguageModel for CpuModel {
         tokens: &[&[u32]],
         last: usize,
     ) -> Result<Logits> {
-        self.forward_sync(cache, tokens, last)
+        Ok(self
+            .pass(cache, tokens, last, &HiddenRequest::default())?
+            .logits)
+    }
+
+    async fn forward_hidden(
+        &self,
+        cache: &mut CpuCache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        self.pass(cache, tokens, last, want)
     }
 }

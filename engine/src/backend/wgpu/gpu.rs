@@ -1,65 +1,12 @@
 //! The GPU itself: adapter and device with the limits GPT-2 needs, compute
-//! kernels built from WGSL, buffers, and errors turned into [`Error`]s.
+//! kernels built from WGSL and their bind groups, and errors turned into
+//! [`Error`]s.
 
 use std::sync::{Arc, Mutex};
 
-use futures_channel::oneshot;
-use wgpu::util::DeviceExt;
-
+pub use super::options::{GpuOptions, KernelSet};
 use super::recorder::WorkCounters;
 use crate::{Error, Result};
-
-/// How to pick and limit the GPU.
-#[derive(Debug, Clone, Default)]
-pub struct GpuOptions {
-    /// Caps the bytes one storage binding may hold below what the adapter
-    /// offers (tests use this to exercise the split of large weights).
-    pub max_binding_bytes: Option<u64>,
-    /// Keeps f16 checkpoints in f32 on the GPU even where `shader-f16` exists.
-    pub force_f32: bool,
-    /// The kernels to use; `None` reads `GPT2_WGPU_KERNELS` (default `auto`).
-    pub kernels: Option<KernelSet>,
-}
-
-/// Which kernels run the model: those for real GPUs (workgroup memory,
-/// barriers, fused layer norms) or the barrier-free ones that GPUs emulated
-/// on a CPU run faster. `Auto` picks by the adapter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum KernelSet {
-    #[default]
-    Auto,
-    Gpu,
-    Emulated,
-}
-
-impl KernelSet {
-    /// The environment variable that forces a set.
-    pub const ENV: &'static str = "GPT2_WGPU_KERNELS";
-
-    /// The set named by `GPT2_WGPU_KERNELS` (`gpu`, `emulated` or `auto`; unset is `auto`).
-    pub fn from_env() -> Result<KernelSet> {
-        match std::env::var(Self::ENV) {
-            Err(_) => Ok(KernelSet::Auto),
-            Ok(v) => v.parse(),
-        }
-    }
-}
-
-impl std::str::FromStr for KernelSet {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<KernelSet> {
-        match s.trim() {
-            "" | "auto" => Ok(KernelSet::Auto),
-            "gpu" => Ok(KernelSet::Gpu),
-            "emulated" => Ok(KernelSet::Emulated),
-            other => Err(Error::input(format!(
-                "{}={other:?}: expected gpu, emulated or auto",
-                KernelSet::ENV
-            ))),
-        }
-    }
-}
 
 /// A WebGPU device and queue, with what it was found to support.
 pub struct Gpu {
@@ -306,106 +253,5 @@ impl Gpu {
             layout: &kernel.layout,
             entries: &entries,
         })
-    }
-
-    /// A storage buffer of `bytes` (at least 16), uninitialised.
-    pub(super) fn storage(&self, name: &str, bytes: u64) -> wgpu::Buffer {
-        WorkCounters::add(&self.work.buffers_created, 1);
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(name),
-            size: bytes.max(16).next_multiple_of(4),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
-    }
-
-    /// A storage buffer holding `values` (f32s, u32s, f16s or bytes).
-    pub(super) fn upload<T: bytemuck::NoUninit>(&self, name: &str, values: &[T]) -> wgpu::Buffer {
-        let data: &[u8] = bytemuck::cast_slice(values);
-        let mut padded;
-        let contents = if data.len() < 16 || !data.len().is_multiple_of(4) {
-            padded = data.to_vec();
-            padded.resize(data.len().max(16).next_multiple_of(4), 0);
-            &padded[..]
-        } else {
-            data
-        };
-        WorkCounters::add(&self.work.buffers_created, 1);
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(name),
-                contents,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-            })
-    }
-
-    /// A uniform buffer of `bytes`, written with `queue.write_buffer`.
-    pub(super) fn uniform(&self, name: &str, bytes: u64) -> wgpu::Buffer {
-        WorkCounters::add(&self.work.buffers_created, 1);
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(name),
-            size: bytes.next_multiple_of(16),
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
-    }
-
-    /// A buffer the CPU reads results from.
-    pub(super) fn staging(&self, bytes: u64) -> wgpu::Buffer {
-        WorkCounters::add(&self.work.buffers_created, 1);
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes.max(16).next_multiple_of(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
-    }
-
-    /// Waits for the GPU and reads the first `n` values (f32s or u32s) of a
-    /// staging buffer (natively by polling; in the browser without blocking).
-    pub(super) async fn read<T: bytemuck::Pod>(
-        &self,
-        staging: &wgpu::Buffer,
-        n: usize,
-    ) -> Result<Vec<T>> {
-        let bytes = (n * std::mem::size_of::<T>()) as u64;
-        WorkCounters::add(&self.work.readback_bytes, bytes);
-        let (mapped_tx, mapped_rx) = oneshot::channel();
-        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |result| {
-            // The receiver is gone only when the read was abandoned.
-            let _ = mapped_tx.send(result);
-        });
-        #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| self.lost_or(format!("waiting for the GPU failed: {e}")))?;
-        let mapped = match mapped_rx.await {
-            Ok(mapped) => mapped.map_err(|e| e.to_string()),
-            Err(oneshot::Canceled) => Err("the GPU dropped the request".to_string()),
-        };
-        if let Err(e) = mapped {
-            return Err(self.lost_or(format!("reading results back from the GPU failed: {e}")));
-        }
-        self.check()?;
-        let data = {
-            let view = staging
-                .get_mapped_range(0..bytes)
-                .map_err(|e| Error::Backend(format!("reading results back: {e}")))?;
-            // The mapped bytes need not be aligned for T: copy them out.
-            bytemuck::pod_collect_to_vec(&view[..])
-        };
-        staging.unmap();
-        Ok(data)
-    }
-
-    fn lost_or(&self, message: String) -> Error {
-        match self.check() {
-            Err(e) => e,
-            Ok(()) => Error::Backend(message),
-        }
     }
 }

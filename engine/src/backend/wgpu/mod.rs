@@ -7,10 +7,14 @@
 //! norm, the logits and their copy for reading), and only the logits that
 //! were asked for are read back.
 
+mod buffers;
 mod cache;
 mod gpu;
+mod hidden;
 mod kernels;
 mod model_kernels;
+mod options;
+mod pass;
 mod recorder;
 mod weights;
 mod workspace;
@@ -23,15 +27,15 @@ pub use cache::WgpuCache;
 pub use gpu::{Gpu, GpuOptions, KernelSet};
 
 use crate::backend::{
-    check_forward, check_top, DeviceWork, KernelTime, LanguageModel, Logits, Precision, TopLogits,
-    MAX_TOP,
+    DeviceWork, Hidden, HiddenRequest, KernelTime, LanguageModel, Logits, Precision, TopLogits,
 };
 use crate::config::Gpt2Config;
 use crate::weights::Gpt2Checkpoint;
-use crate::{Error, Misuse, Result};
-use kernels::{Dims, Summary, MATVEC_ROWS, SPAN};
+use crate::{Error, Result};
+use kernels::Dims;
 use model_kernels::ModelKernels;
-use recorder::{Profiler, Recorder};
+use pass::{PassOutput, Want};
+use recorder::Profiler;
 use weights::Weights;
 use workspace::Workspace;
 
@@ -43,20 +47,8 @@ struct Shared {
     id: u64,
     k: ModelKernels,
     weights: Weights,
-}
-
-/// What a pass reads back.
-#[derive(Clone, Copy)]
-enum Want<'a> {
-    /// Every logits row.
-    Rows,
-    /// Per row the top `k` logits, the log-sum-exp and the logits of `extra`.
-    Top { k: usize, extra: &'a [u32] },
-}
-
-enum PassOutput {
-    Rows(Logits),
-    Top(TopLogits),
+    /// `ln_f`'s weight and bias on the host, for `hidden_states[n_layer]`.
+    ln_f_host: [Vec<f32>; 2],
 }
 
 /// GPT-2 with its weights on a WebGPU device.
@@ -64,12 +56,11 @@ pub struct WgpuModel {
     shared: Arc<Shared>,
     dims: wgpu::Buffer,
     workspace: RefCell<Option<Workspace>>,
+    /// The hidden states' buffers, once a pass has asked for some.
+    capture: RefCell<Option<hidden::Capture>>,
     profiler: OnceCell<Option<Profiler>>,
     profiling: Cell<bool>,
 }
-
-/// Passes with more new tokens than this are refused (a dispatch dimension).
-const MAX_TOKENS: usize = 65535;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -135,11 +126,13 @@ impl WgpuModel {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             k,
             weights,
+            ln_f_host: [ckpt.f32("ln_f.weight")?, ckpt.f32("ln_f.bias")?],
         };
         Ok(WgpuModel {
             shared: Arc::new(shared),
             dims,
             workspace: RefCell::new(None),
+            capture: RefCell::new(None),
             profiler: OnceCell::new(),
             profiling: Cell::new(false),
         })
@@ -205,189 +198,6 @@ impl WgpuModel {
         }
         self.profiler.get().and_then(Option::as_ref)
     }
-
-    /// Embeddings and every transformer block, into the residual stream `x`:
-    /// five fused dispatches a block when decoding on a real GPU.
-    fn encode_blocks(
-        &self,
-        rec: &mut Recorder<'_>,
-        ws: &Workspace,
-        cache: &WgpuCache,
-        d: &Dims,
-    ) -> Result<()> {
-        let s = &*self.shared;
-        let t = d.tokens;
-        let context = d.past + d.fresh;
-        for (e, g) in s.k.embed.iter().zip(&ws.groups.embed) {
-            e.encode(rec, g, t);
-        }
-        let cg = cache.groups()?;
-        let fused = s.k.fused.as_ref().filter(|_| t <= MATVEC_ROWS);
-        for (layer, g) in ws.groups.blocks.iter().enumerate() {
-            match (fused, &ws.groups.fused, &cg.fused) {
-                (Some(f), Some(fg), Some(fc)) => {
-                    let fg = &fg[layer];
-                    f.c_attn.encode(rec, &fc.c_attn[layer], t);
-                    s.k.attention
-                        .encode_split(rec, &fc.attention[layer], t, context, d.splits);
-                    f.attn_proj.encode(rec, &fg.attn_proj, t);
-                    f.c_fc.encode(rec, &fg.c_fc, t);
-                    f.mlp_proj.encode(rec, &fg.mlp_proj, t);
-                }
-                _ => {
-                    s.k.ln.encode(rec, &g.ln_1, t);
-                    s.k.c_attn.encode(rec, &cg.c_attn[layer], t);
-                    s.k.attention.encode(rec, &cg.attention[layer], t, context);
-                    s.k.attn_proj.encode(rec, &g.attn_proj, t);
-                    s.k.ln.encode(rec, &g.ln_2, t);
-                    s.k.c_fc.encode(rec, &g.c_fc, t);
-                    s.k.mlp_proj.encode(rec, &g.mlp_proj, t);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    // The workspace's borrow is held across the readback on purpose: a second
-    // pass started meanwhile (in the browser) gets an error instead.
-    #[allow(clippy::await_holding_refcell_ref)]
-    async fn pass(
-        &self,
-        cache: &mut WgpuCache,
-        tokens: &[&[u32]],
-        last: usize,
-        want: Want<'_>,
-    ) -> Result<PassOutput> {
-        let s = &*self.shared;
-        let cfg = &s.config;
-        let n = check_forward(cfg, cache.len, cache.rows, tokens, last)?;
-        if cache.model != s.id {
-            return Err(Misuse::ForeignCache.into());
-        }
-        let (top_k, extra) = match want {
-            Want::Rows => (0, &[][..]),
-            Want::Top { k, extra } => (k.clamp(1, MAX_TOP.min(cfg.vocab_size)), extra),
-        };
-        check_top(cfg, extra)?;
-        s.gpu.check()?;
-        let rows = tokens.len();
-        let t = rows * n;
-        if t > MAX_TOKENS {
-            return Err(Error::input(format!(
-                "{t} new positions in one pass is more than the wgpu backend's {MAX_TOKENS}: \
-                 use fewer rows or a shorter prompt"
-            )));
-        }
-        let (v, out_total) = (cfg.vocab_size, rows * last);
-        // Logits rows per pass: as many as fit one binding.
-        let block = ((s.gpu.max_binding / (v as u64 * 4)) as usize).clamp(1, out_total);
-        let mut slot = self
-            .workspace
-            .try_borrow_mut()
-            .map_err(|_| Misuse::PassInFlight)?;
-        let ws = Workspace::ensure(&mut slot, s, &self.dims, t, block, out_total)?;
-        let past = cache.len;
-        cache.grow(past + n)?;
-        cache.bind(s, ws, &self.dims)?;
-        let ids: Vec<u32> = tokens.iter().flat_map(|r| r.iter().copied()).collect();
-        s.gpu
-            .queue
-            .write_buffer(&ws.ids, 0, bytemuck::cast_slice(&ids));
-        if !extra.is_empty() {
-            s.gpu
-                .queue
-                .write_buffer(&ws.extra_ids, 0, bytemuck::cast_slice(extra));
-        }
-        let stride = Summary::stride(top_k, extra.len());
-        let pass_dims = Dims {
-            tokens: t as u32,
-            fresh: n as u32,
-            past: past as u32,
-            cap: cache.cap() as u32,
-            last: last as u32,
-            splits: (past + n).div_ceil(SPAN) as u32,
-            top_k: top_k as u32,
-            extra_n: extra.len() as u32,
-            ..Default::default()
-        };
-        let profiler = self.active_profiler();
-        let submitted = s
-            .gpu
-            .scoped("running the model", || -> Result<()> {
-                let mut out0 = 0;
-                while out0 < out_total {
-                    let out_n = block.min(out_total - out0);
-                    let dims = Dims {
-                        out0: out0 as u32,
-                        out_n: out_n as u32,
-                        ..pass_dims
-                    };
-                    s.gpu
-                        .queue
-                        .write_buffer(&self.dims, 0, bytemuck::bytes_of(&dims));
-                    let mut rec = Recorder::profiled(&s.gpu, profiler);
-                    if out0 == 0 {
-                        self.encode_blocks(&mut rec, ws, cache, &dims)?;
-                    }
-                    self.encode_logits(&mut rec, ws, t as u32, out_n as u32);
-                    if top_k > 0 {
-                        s.k.summary
-                            .encode(&mut rec, &ws.groups.summary, out_n as u32);
-                        if out0 + out_n == out_total {
-                            let bytes = (out_total * stride * 4) as u64;
-                            rec.copy(&ws.summary, 0, &ws.summary_staging, 0, bytes);
-                        }
-                    } else {
-                        let bytes = (out_n * v * 4) as u64;
-                        rec.copy(&ws.logits, 0, &ws.staging, (out0 * v * 4) as u64, bytes);
-                    }
-                    rec.submit();
-                    out0 += out_n;
-                }
-                Ok(())
-            })
-            .await;
-        submitted??;
-        let out = if top_k > 0 {
-            let words = s
-                .gpu
-                .read::<u32>(&ws.summary_staging, out_total * stride)
-                .await?;
-            PassOutput::Top(Summary::decode(&words, rows, last, top_k, extra))
-        } else {
-            let data = s.gpu.read(&ws.staging, out_total * v).await?;
-            PassOutput::Rows(Logits {
-                rows,
-                positions: last,
-                vocab: v,
-                data,
-            })
-        };
-        if let Some(p) = profiler {
-            p.collect(&s.gpu).await?;
-        }
-        cache.len = past + n;
-        Ok(out)
-    }
-
-    /// The final layer norm and the logits of `out_n` rows.
-    fn encode_logits(&self, rec: &mut Recorder<'_>, ws: &Workspace, tokens: u32, out_n: u32) {
-        let s = &*self.shared;
-        let fused = s.k.fused.as_ref().filter(|_| tokens <= MATVEC_ROWS);
-        match (fused, &ws.groups.fused_logits) {
-            (Some(f), Some(groups)) => {
-                for (m, g) in f.logits.iter().zip(groups) {
-                    m.encode(rec, g, out_n);
-                }
-            }
-            _ => {
-                s.k.ln_f.encode(rec, &ws.groups.ln_f, out_n);
-                for (m, g) in s.k.logits.iter().zip(&ws.groups.logits) {
-                    m.encode(rec, g, out_n);
-                }
-            }
-        }
-    }
 }
 
 impl LanguageModel for WgpuModel {
@@ -414,7 +224,7 @@ impl LanguageModel for WgpuModel {
         match self.pass(cache, tokens, last, Want::Rows).await? {
             PassOutput::Rows(logits) => Ok(logits),
             // `pass` answers in the form `want` asked for, always.
-            PassOutput::Top(_) => unreachable!("rows were asked for"),
+            _ => unreachable!("rows were asked for"),
         }
     }
 
@@ -430,7 +240,21 @@ impl LanguageModel for WgpuModel {
         match self.pass(cache, tokens, last, want).await? {
             PassOutput::Top(top) => Ok(top),
             // `pass` answers in the form `want` asked for, always.
-            PassOutput::Rows(_) => unreachable!("a summary was asked for"),
+            _ => unreachable!("a summary was asked for"),
+        }
+    }
+
+    async fn forward_hidden(
+        &self,
+        cache: &mut WgpuCache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        match self.pass(cache, tokens, last, Want::Hidden(want)).await? {
+            PassOutput::Hidden(hidden) => Ok(hidden),
+            // `pass` answers in the form `want` asked for, always.
+            _ => unreachable!("hidden states were asked for"),
         }
     }
 }

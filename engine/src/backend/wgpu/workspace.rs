@@ -53,10 +53,10 @@ pub(super) struct Workspace {
     pub a: wgpu::Buffer,
     /// Decode attention's split partials (real GPUs only).
     pub part: wgpu::Buffer,
-    // m and lnf are reached through the bind groups only.
+    // m is reached through the bind groups only.
     #[allow(dead_code)]
     pub m: wgpu::Buffer,
-    #[allow(dead_code)]
+    /// The logits kernels' input (DoLa's early exits are copied in).
     pub lnf: wgpu::Buffer,
     pub logits: wgpu::Buffer,
     pub staging: wgpu::Buffer,

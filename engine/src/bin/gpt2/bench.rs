@@ -305,6 +305,10 @@ fn bench_strategy(strategy: Strategy, args: &BenchArgs, seed: u64) -> Result<Dec
             seed,
             num_return_sequences: 1,
         }),
+        Strategy::ContrastiveSearch => {
+            Decoding::ContrastiveSearch(engine::decoding::ContrastiveSearchParams::default())
+        }
+        Strategy::Dola => Decoding::Dola(engine::decoding::DolaParams::default()),
     })
 }
 

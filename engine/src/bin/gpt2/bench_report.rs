@@ -113,13 +113,13 @@ pub(crate) fn print_table(out: &Value) {
         out["runs"]
     );
     println!(
-        "{:<13}{:>18}{:>18}{:>12}{:>14}",
+        "{:<19}{:>18}{:>18}{:>12}{:>14}",
         "strategy", "prefill tok/s", "decode tok/s", "seconds", "ms per pass"
     );
     for s in out["strategies"].as_array().into_iter().flatten() {
         let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
         println!(
-            "{:<13}{:>18.1}{:>18.1}{:>12.3}{:>14.2}",
+            "{:<19}{:>18.1}{:>18.1}{:>12.3}{:>14.2}",
             s["strategy"].as_str().unwrap_or_default(),
             f("prefill_tokens_per_second"),
             f("decode_tokens_per_second"),

@@ -6,8 +6,9 @@ use std::time::Instant;
 use engine::backend::block_on;
 use engine::backend::LanguageModel;
 use engine::decoding::{
-    run as run_strategy, BeamParams, ContrastiveParams, EarlyStopping, GenerateOptions,
-    SamplingParams, SecondModel, SpeculativeParams, Step, Strategy as Decoding,
+    run as run_strategy, BeamParams, ContrastiveParams, ContrastiveSearchParams, DolaLayers,
+    DolaParams, EarlyStopping, GenerateOptions, SamplingParams, SecondModel, SpeculativeParams,
+    Step, Strategy as Decoding,
 };
 use engine::{Error, Result};
 use serde_json::json;
@@ -15,6 +16,8 @@ use serde_json::json;
 use crate::args::{draft_source, GenerateArgs, Strategy};
 use crate::load::{load, load_second, prompt_ids};
 use crate::render::{print_for_people, Stream};
+use crate::sampling::sampling_params;
+use engine::tokenizer::Tokenizer;
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
     check_flags(args)?;
@@ -26,8 +29,10 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         min_new_tokens: args.min_new_tokens,
         eos_token_id: Some(model.config().eos_token_id),
     };
-    // Before the prompt is printed: ids given directly are checked here first.
+    // Before the prompt is printed: ids given directly and the strategy's
+    // settings are checked here first.
     options.check(&prompt, model.config())?;
+    let strategy = strategy(args, tokenizer)?;
     let json = args.model.json;
 
     let mut stream = Stream::new(tokenizer, !json, options.eos_token_id);
@@ -43,7 +48,6 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
             steps.push(step.without_logits());
         }
     };
-    let strategy = strategy(args)?;
     let second = match strategy.second_model() {
         Some(role) => {
             let name = match role {
@@ -72,7 +76,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         extra.insert("target_passes".into(), s.target_passes.into());
         extra.insert("acceptance_rate".into(), json!(s.acceptance_rate()));
     }
-    let sequences = outcome.sequences;
+    let (sequences, groups) = (outcome.sequences, outcome.beam_groups);
     let seconds = start.elapsed().as_secs_f64();
     let first_token = stream
         .first_token_at
@@ -97,8 +101,12 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         return Err(e);
     }
     let mut rendered = Vec::new();
-    for s in &sequences {
-        rendered.push(json!({"ids": s.ids, "text": tokenizer.decode(&s.ids)?, "score": s.score}));
+    for (i, s) in sequences.iter().enumerate() {
+        let mut one = json!({"ids": s.ids, "text": tokenizer.decode(&s.ids)?, "score": s.score});
+        if let Some(group) = groups.as_ref().and_then(|g| g.get(i)) {
+            one["group"] = (*group).into();
+        }
+        rendered.push(one);
     }
     if json {
         let mut out = json!({"prompt_ids": prompt, "sequences": rendered, "stats": stats});
@@ -119,10 +127,21 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
     let s = args.strategy;
     let sampled = s == Sample || (s == Speculative && args.sample);
     let sa = &args.sampling;
-    let rules: [(&str, bool, bool); 17] = [
+    let only_sample = s == Sample;
+    let rules = [
         ("--num-beams", args.num_beams.is_some(), s == Beam),
         ("--length-penalty", args.length_penalty.is_some(), s == Beam),
         ("--early-stopping", args.early_stopping, s == Beam),
+        (
+            "--num-beam-groups",
+            args.num_beam_groups.is_some(),
+            s == Beam,
+        ),
+        (
+            "--diversity-penalty",
+            args.diversity_penalty.is_some(),
+            s == Beam,
+        ),
         (
             "--num-return-sequences",
             args.num_return_sequences.is_some(),
@@ -134,15 +153,51 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
             s == Beam || sampled,
         ),
         ("--temperature", sa.temperature.is_some(), sampled),
-        ("--top-k", sa.top_k.is_some(), sampled),
+        (
+            "--top-k",
+            sa.top_k.is_some(),
+            sampled || s == ContrastiveSearch,
+        ),
         ("--top-p", sa.top_p.is_some(), sampled),
         ("--min-p", sa.min_p.is_some(), sampled),
         (
             "--repetition-penalty",
             sa.repetition_penalty.is_some(),
-            sampled,
+            sampled || s == Dola,
         ),
         ("--seed", sa.seed.is_some(), sampled),
+        ("--typical-p", sa.typical_p.is_some(), sampled),
+        ("--epsilon-cutoff", sa.epsilon_cutoff.is_some(), sampled),
+        ("--eta-cutoff", sa.eta_cutoff.is_some(), sampled),
+        ("--top-h", sa.top_h.is_some(), sampled),
+        ("--top-n-sigma", sa.top_n_sigma.is_some(), sampled),
+        (
+            "--presence-penalty / --frequency-penalty",
+            sa.presence_penalty.is_some() || sa.frequency_penalty.is_some(),
+            sampled,
+        ),
+        (
+            "--dry-multiplier (and the other --dry-* flags)",
+            sa.dry_multiplier.is_some(),
+            sampled,
+        ),
+        ("--samplers", sa.samplers.is_some(), sampled),
+        // Stateful or needing a pass of their own: sampling only.
+        (
+            "--xtc-probability / --xtc-threshold",
+            sa.xtc_probability.is_some() || sa.xtc_threshold.is_some(),
+            only_sample,
+        ),
+        (
+            "--mirostat-tau / --mirostat-eta",
+            sa.mirostat_tau.is_some() || sa.mirostat_eta.is_some(),
+            only_sample,
+        ),
+        (
+            "--guidance-scale / --negative-prompt",
+            sa.guidance_scale.is_some() || sa.negative_prompt.is_some(),
+            only_sample,
+        ),
         ("--amateur", args.amateur.is_some(), s == Contrastive),
         (
             "--alpha / --lambda / --amateur-temperature",
@@ -157,17 +212,27 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
         ),
         ("--gamma", args.gamma.is_some(), s == Speculative),
         ("--sample", args.sample, s == Speculative),
+        (
+            "--penalty-alpha",
+            args.penalty_alpha.is_some(),
+            s == ContrastiveSearch,
+        ),
+        ("--dola-layers", args.dola_layers.is_some(), s == Dola),
     ];
+    let why = match (s, args.sample) {
+        (Speculative, false) => " without --sample",
+        // Only the stateful samplers reach here with --sample.
+        (Speculative, true) => {
+            ": speculative sampling verifies the draft against a distribution of the \
+             context alone, which XTC's coin, mirostat's μ and guidance's second pass are not"
+        }
+        _ => "",
+    };
     for (flag, given, applies) in rules {
         if given && !applies {
             let name = args.strategy.name();
             return Err(Error::input(format!(
-                "{flag} does not apply to --strategy {name}{}",
-                if s == Speculative {
-                    " without --sample"
-                } else {
-                    ""
-                }
+                "{flag} does not apply to --strategy {name}{why}"
             )));
         }
     }
@@ -189,20 +254,8 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn sampling_params(args: &GenerateArgs) -> SamplingParams {
-    let sa = &args.sampling;
-    SamplingParams {
-        temperature: sa.temperature.unwrap_or(1.0),
-        top_k: sa.top_k,
-        top_p: sa.top_p,
-        min_p: sa.min_p,
-        repetition_penalty: sa.repetition_penalty,
-        no_repeat_ngram_size: args.no_repeat_ngram_size,
-    }
-}
-
 /// The engine's strategy for the flags given.
-fn strategy(args: &GenerateArgs) -> Result<Decoding> {
+fn strategy(args: &GenerateArgs, tokenizer: &Tokenizer) -> Result<Decoding> {
     let seed = args.sampling.seed.unwrap_or(0);
     let num_return_sequences = args.num_return_sequences.unwrap_or(1);
     let strategy = match args.strategy {
@@ -217,9 +270,11 @@ fn strategy(args: &GenerateArgs) -> Result<Decoding> {
             },
             num_return_sequences,
             no_repeat_ngram_size: args.no_repeat_ngram_size,
+            num_beam_groups: args.num_beam_groups.unwrap_or(1),
+            diversity_penalty: args.diversity_penalty.unwrap_or(0.0),
         }),
         Strategy::Sample => Decoding::Sample {
-            sampling: sampling_params(args),
+            sampling: sampling_params(args, tokenizer)?,
             seed,
             num_return_sequences,
         },
@@ -233,7 +288,7 @@ fn strategy(args: &GenerateArgs) -> Result<Decoding> {
             gamma: args.gamma.unwrap_or(4),
             draft: draft_source(args.draft.as_deref(), args.max_matching_ngram_size)?,
             sampling: if args.sample {
-                sampling_params(args)
+                sampling_params(args, tokenizer)?
             } else {
                 SamplingParams {
                     temperature: 0.0,
@@ -242,6 +297,20 @@ fn strategy(args: &GenerateArgs) -> Result<Decoding> {
             },
             seed,
             num_return_sequences,
+        }),
+        Strategy::ContrastiveSearch => {
+            let defaults = ContrastiveSearchParams::default();
+            Decoding::ContrastiveSearch(ContrastiveSearchParams {
+                penalty_alpha: args.penalty_alpha.unwrap_or(defaults.penalty_alpha),
+                top_k: args.sampling.top_k.unwrap_or(defaults.top_k),
+            })
+        }
+        Strategy::Dola => Decoding::Dola(DolaParams {
+            layers: match &args.dola_layers {
+                Some(layers) => layers.parse::<DolaLayers>()?,
+                None => DolaLayers::High,
+            },
+            repetition_penalty: args.sampling.repetition_penalty,
         }),
     };
     strategy.validate()?;

@@ -9,7 +9,11 @@ mod generate;
 mod load;
 mod next;
 mod render;
+mod sampling;
 mod score;
+mod serve;
+mod serve_conn;
+mod serve_worker;
 mod timed;
 
 use clap::Parser;
@@ -27,6 +31,7 @@ fn main() {
         Command::Score(a) => score::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Serve(a) => serve::run(a),
     });
     match result {
         Ok(Ok(())) => {}

@@ -85,8 +85,12 @@ pub fn print_for_people(
     } else {
         println!();
         for (i, s) in sequences.iter().enumerate() {
+            let group = s["group"]
+                .as_u64()
+                .map(|g| format!(", group {g}"))
+                .unwrap_or_default();
             println!(
-                "--- sequence {} (score {:.4})",
+                "--- sequence {} (score {:.4}{group})",
                 i + 1,
                 s["score"].as_f64().unwrap_or_default()
             );
@@ -132,8 +136,12 @@ fn describe(step: &Step, tok: &Tokenizer) -> Result<String> {
             s
         }
         Step::Beams { beams } => {
+            let grouped = beams.iter().any(|b| b.group > 0);
             let mut s = String::from("beams |");
-            for b in beams {
+            for (i, b) in beams.iter().enumerate() {
+                if grouped && (i == 0 || beams[i - 1].group != b.group) {
+                    s += &format!(" group {}:", b.group);
+                }
                 let text = tok.decode(&b.ids)?;
                 s += &format!(
                     " {text:?} {:.3}{};",
@@ -172,6 +180,38 @@ fn describe(step: &Step, tok: &Tokenizer) -> Result<String> {
                     t(c.id)?,
                     c.expert_logprob,
                     c.amateur_logprob,
+                    c.score,
+                    if c.plausible { "" } else { " implausible" }
+                );
+            }
+            s
+        }
+        Step::ContrastiveSearch { chosen, candidates } => {
+            let mut s = format!("chose {} |", t(*chosen)?);
+            for c in candidates {
+                s += &format!(
+                    " {} p={:.3} penalty={:.3} s={:.3};",
+                    t(c.id)?,
+                    c.prob,
+                    c.penalty,
+                    c.score
+                );
+            }
+            s
+        }
+        Step::Dola {
+            chosen,
+            premature_layer,
+            candidates,
+            ..
+        } => {
+            let mut s = format!("layer {premature_layer}, chose {} |", t(*chosen)?);
+            for c in candidates.iter().take(5) {
+                s += &format!(
+                    " {} final={:.2} premature={:.2} s={:.2}{};",
+                    t(c.id)?,
+                    c.final_logprob,
+                    c.premature_logprob,
                     c.score,
                     if c.plausible { "" } else { " implausible" }
                 );

@@ -4,7 +4,9 @@
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
-use engine::backend::{DeviceWork, KvCache, LanguageModel, Logits, TopLogits};
+use engine::backend::{
+    DeviceWork, Hidden, HiddenRequest, KvCache, LanguageModel, Logits, TopLogits,
+};
 use engine::config::Gpt2Config;
 use engine::Result;
 
@@ -84,6 +86,20 @@ impl<M: LanguageModel> LanguageModel for Timed<'_, M> {
             .await?;
         self.note(prefill, start);
         Ok(top)
+    }
+
+    async fn forward_hidden(
+        &self,
+        cache: &mut M::Cache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
+    ) -> Result<Hidden> {
+        let prefill = cache.is_empty();
+        let start = Instant::now();
+        let hidden = self.model.forward_hidden(cache, tokens, last, want).await?;
+        self.note(prefill, start);
+        Ok(hidden)
     }
 
     fn device_work(&self) -> Option<DeviceWork> {

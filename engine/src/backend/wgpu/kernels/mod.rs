@@ -17,6 +17,8 @@ mod tests_attention;
 mod tests_decode;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests_layout;
+#[cfg(test)]
+mod tests_matmul;
 
 pub(super) use attention::{Attention, MAX_HEAD_DIM, SPAN};
 pub(super) use embed::Embed;

@@ -6,10 +6,12 @@
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 
-use crate::settings::{DeviceChoice, Settings, Strategy};
+use engine::decoding::Stage;
+
+use crate::settings::{ChainSettings, DeviceChoice, Settings, Strategy};
 
 /// The keys the page reads, and a few it does not.
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 41] = [
     "model",
     "second",
     "hub",
@@ -27,6 +29,27 @@ const KEYS: [&str; 20] = [
     "lambda",
     "gamma",
     "bench",
+    "typical_p",
+    "epsilon_cutoff",
+    "eta_cutoff",
+    "top_h",
+    "top_n_sigma",
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+    "presence_penalty",
+    "frequency_penalty",
+    "dry_multiplier",
+    "dry_base",
+    "dry_allowed_length",
+    "dry_penalty_last_n",
+    "dry_sequence_breakers",
+    "xtc_probability",
+    "xtc_threshold",
+    "mirostat_tau",
+    "mirostat_eta",
+    "guidance_scale",
+    "negative_prompt",
+    "samplers",
     "",
     "x",
     "model ",
@@ -56,6 +79,11 @@ fn value() -> impl prop::strategy::Strategy<Value = String> {
             "http://h/ /",
             "%zz",
             "%E2%82",
+            "[\"\\n\", \":\"]",
+            "[1]",
+            "top_k,temperature",
+            "mirostat,top_k,top_k",
+            "top_q",
             "+",
             "&",
             "=",
@@ -85,6 +113,77 @@ fn query() -> impl prop::strategy::Strategy<Value = String> {
     ]
 }
 
+/// A value in (0, 1], 1 (off) as often as not.
+fn unit() -> impl prop::strategy::Strategy<Value = f32> {
+    prop_oneof![Just(1.0f32), 0.001f32..=1.0]
+}
+
+/// A value in [0, hi], 0 (off) as often as not.
+fn from_zero(hi: f32) -> impl prop::strategy::Strategy<Value = f32> {
+    prop_oneof![Just(0.0f32), 0f32..=hi]
+}
+
+/// The chain's settings, each in the range the URL accepts.
+fn valid_chain() -> impl prop::strategy::Strategy<Value = ChainSettings> {
+    (
+        (
+            unit(),
+            from_zero(0.99),
+            from_zero(0.99),
+            unit(),
+            from_zero(10.0),
+        ),
+        (0.01f32..=10.0, 0usize..=32, -2f32..=2.0, -2f32..=2.0),
+        (
+            from_zero(10.0),
+            1f32..=10.0,
+            1usize..=64,
+            0usize..=4096,
+            prop::collection::vec("\\PC{0,3}", 0..4),
+        ),
+        (
+            from_zero(1.0),
+            0f32..=1.0,
+            from_zero(20.0),
+            0.001f32..=1.0,
+            0f32..=10.0,
+            "\\PC{0,12}",
+            Just(Stage::DEFAULT_ORDER.to_vec()).prop_shuffle(),
+        ),
+    )
+        .prop_map(|(truncation, penalties, dry, rest)| {
+            let (typical_p, epsilon_cutoff, eta_cutoff, top_h, top_n_sigma) = truncation;
+            let (repetition_penalty, no_repeat_ngram_size, presence_penalty, frequency_penalty) =
+                penalties;
+            let (dry_multiplier, dry_base, dry_allowed_length, dry_penalty_last_n, breakers) = dry;
+            let (xtc_probability, xtc_threshold, mirostat_tau, mirostat_eta, guidance_scale) =
+                (rest.0, rest.1, rest.2, rest.3, rest.4);
+            ChainSettings {
+                typical_p,
+                epsilon_cutoff,
+                eta_cutoff,
+                top_h,
+                top_n_sigma,
+                repetition_penalty,
+                no_repeat_ngram_size,
+                presence_penalty,
+                frequency_penalty,
+                dry_multiplier,
+                dry_base,
+                dry_allowed_length,
+                dry_penalty_last_n,
+                dry_sequence_breakers: breakers,
+                xtc_probability,
+                xtc_threshold,
+                mirostat_tau,
+                mirostat_eta,
+                guidance_scale,
+                negative_prompt: rest.5,
+                order: rest.6,
+            }
+        })
+}
+
 /// Settings the page can hold: text trimmed as `set` leaves it, numbers in range.
 fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
     let name = "[a-zA-Z0-9_./-]{1,20}";
@@ -96,7 +195,7 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
             any::<bool>(),
         ),
         (
-            0usize..5,
+            0usize..Strategy::ALL.len(),
             "\\PC{0,24}",
             0f32..=5.0,
             0usize..=50_257,
@@ -112,12 +211,14 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
             1usize..=16,
             any::<bool>(),
         ),
+        valid_chain(),
     )
         .prop_map(
             |(
                 (model, second, hub, cpu),
                 (strategy, prompt, temperature, top_k, top_p, min_p),
                 rest,
+                chain,
             )| {
                 let (beams, max_new_tokens, seed, alpha, lambda, gamma, bench) = rest;
                 Settings {
@@ -142,6 +243,7 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
                     lambda,
                     gamma,
                     bench,
+                    chain,
                 }
             },
         )

@@ -1,10 +1,20 @@
 //! The page's settings — model, strategy, sliders, prompt — and their form in
-//! the URL's query string, so that a view can be shared by its address.
+//! the URL's query string, so that a view can be shared by its address. The
+//! sampler chain's own settings are in [`sampling`].
 
 use engine::decoding::{
-    BeamParams, ContrastiveParams, DraftSource, EarlyStopping, SamplingParams, SpeculativeParams,
-    Strategy as Decoding,
+    BeamParams, ContrastiveParams, ContrastiveSearchParams, DolaParams, DraftSource, EarlyStopping,
+    SamplingParams, SpeculativeParams, Strategy as Decoding,
 };
+use engine::tokenizer::Tokenizer;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod properties;
+pub mod sampling;
+#[cfg(test)]
+mod tests;
+
+pub use sampling::ChainSettings;
 
 /// The decoding strategies the page offers, as the engine names them.
 pub use engine::decoding::Method as Strategy;
@@ -50,6 +60,8 @@ pub struct Settings {
     pub gamma: usize,
     /// Run the fixed greedy benchmark once the model is loaded (`?bench=1`).
     pub bench: bool,
+    /// The rest of the sampler chain: its other stages and their order.
+    pub chain: ChainSettings,
 }
 
 impl Default for Settings {
@@ -72,6 +84,7 @@ impl Default for Settings {
             lambda: 1.0,
             gamma: 4,
             bench: false,
+            chain: ChainSettings::default(),
         }
     }
 }
@@ -99,16 +112,6 @@ impl Settings {
 
     /// Sets one field from its query-string form.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
-            v.trim().parse().map_err(|_| "not a number".to_string())
-        }
-        fn within<T: PartialOrd + std::fmt::Display>(v: T, lo: T, hi: T) -> Result<T, String> {
-            if v >= lo && v <= hi {
-                Ok(v)
-            } else {
-                Err(format!("must be between {lo} and {hi}"))
-            }
-        }
         match key {
             "model" if !value.trim().is_empty() => self.model = value.trim().into(),
             "second" if !value.trim().is_empty() => self.second = value.trim().into(),
@@ -152,6 +155,7 @@ impl Settings {
                     _ => return Err("must be 1 or 0".into()),
                 }
             }
+            _ if self.chain.set(key, value)? => {}
             _ => return Err("unknown setting".into()),
         }
         Ok(())
@@ -194,7 +198,10 @@ impl Settings {
         add("alpha", self.alpha != d.alpha, self.alpha.to_string());
         add("lambda", self.lambda != d.lambda, self.lambda.to_string());
         add("gamma", self.gamma != d.gamma, self.gamma.to_string());
-        add("bench", self.bench != d.bench, "1".into());
+        pairs.extend(self.chain.query_pairs());
+        if self.bench != d.bench {
+            pairs.push(("bench", "1".into()));
+        }
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish();
@@ -202,18 +209,25 @@ impl Settings {
     }
 
     /// The processors of sampling (and of speculative verification): a slider
-    /// at its "off" end turns its cut off.
-    pub fn sampling(&self) -> SamplingParams {
-        SamplingParams {
+    /// at its "off" end turns its stage off. The tokenizer turns DRY's
+    /// breakers and the negative prompt into ids (without one, both are
+    /// empty); speculative decoding gets the chain without XTC, mirostat and
+    /// guidance, which it cannot verify through.
+    pub fn sampling(&self, tokenizer: Option<&Tokenizer>) -> engine::Result<SamplingParams> {
+        let mut params = SamplingParams {
             temperature: self.temperature,
             top_k: (self.top_k > 0).then_some(self.top_k),
             top_p: (self.top_p < 1.0).then_some(self.top_p),
             min_p: (self.min_p > 0.0).then_some(self.min_p),
             ..SamplingParams::default()
-        }
+        };
+        let stateless = self.strategy == Strategy::Speculative;
+        self.chain.apply(&mut params, tokenizer, stateless)?;
+        Ok(params)
     }
 
-    /// Beam search as `transformers` runs it by default, with this many beams.
+    /// Beam search as `transformers` runs it by default, with this many beams
+    /// (one group: the page has no diverse beam search controls yet).
     pub fn beam(&self) -> BeamParams {
         BeamParams {
             num_beams: self.beams,
@@ -221,17 +235,20 @@ impl Settings {
             early_stopping: EarlyStopping::False,
             num_return_sequences: 1,
             no_repeat_ngram_size: None,
+            num_beam_groups: 1,
+            diversity_penalty: 0.0,
         }
     }
 
-    /// The engine's strategy for these settings. Speculative decoding verifies
-    /// by sampling when the temperature is above 0 (the engine's rule).
-    pub fn decoding(&self) -> Decoding {
-        match self.strategy {
+    /// The engine's strategy for these settings (see [`Self::sampling`] for
+    /// the tokenizer). Speculative decoding verifies by sampling when the
+    /// temperature is above 0 (the engine's rule).
+    pub fn decoding(&self, tokenizer: Option<&Tokenizer>) -> engine::Result<Decoding> {
+        Ok(match self.strategy {
             Strategy::Greedy => Decoding::Greedy,
             Strategy::Beam => Decoding::Beam(self.beam()),
             Strategy::Sample => Decoding::Sample {
-                sampling: self.sampling(),
+                sampling: self.sampling(tokenizer)?,
                 seed: self.seed,
                 num_return_sequences: 1,
             },
@@ -244,11 +261,16 @@ impl Settings {
                     },
                     _ => DraftSource::Model,
                 },
-                sampling: self.sampling(),
+                sampling: self.sampling(tokenizer)?,
                 seed: self.seed,
                 num_return_sequences: 1,
             }),
-        }
+            // Their controls are still to come: the documented defaults.
+            Strategy::ContrastiveSearch => {
+                Decoding::ContrastiveSearch(ContrastiveSearchParams::default())
+            }
+            Strategy::Dola => Decoding::Dola(DolaParams::default()),
+        })
     }
 
     /// Contrastive decoding's α and λ.
@@ -258,6 +280,20 @@ impl Settings {
             lambda: self.lambda,
             amateur_temperature: 1.0,
         }
+    }
+}
+
+/// A number from its query-string form.
+fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.trim().parse().map_err(|_| "not a number".to_string())
+}
+
+/// `v` if it is in [lo, hi] (NaN is not).
+fn within<T: PartialOrd + std::fmt::Display>(v: T, lo: T, hi: T) -> Result<T, String> {
+    if v >= lo && v <= hi {
+        Ok(v)
+    } else {
+        Err(format!("must be between {lo} and {hi}"))
     }
 }
 
@@ -275,124 +311,4 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    // Natively plain tests; on wasm32 the same tests through wasm-bindgen-test.
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    #[test]
-    fn settings_survive_the_round_trip_through_the_url() {
-        let s = Settings {
-            model: "gpt2-medium".into(),
-            hub: "http://127.0.0.1:8080/mirror".into(),
-            device: DeviceChoice::Cpu,
-            strategy: Strategy::Sample,
-            prompt: "See you later, alligator & co. 100% ünïcode".into(),
-            temperature: 0.7,
-            top_k: 40,
-            top_p: 0.9,
-            min_p: 0.05,
-            seed: 42,
-            bench: true,
-            ..Settings::default()
-        };
-        let query = s.to_query();
-        let (back, problems) = Settings::from_query(&query);
-        assert!(problems.is_empty(), "{problems:?} from {query}");
-        assert_eq!(back, s, "query was {query}");
-    }
-
-    #[test]
-    fn bench_is_one_in_the_url_and_absent_when_off() {
-        let (s, problems) = Settings::from_query("?model=gpt2&bench=1");
-        assert!(problems.is_empty(), "{problems:?}");
-        assert!(s.bench);
-        assert_eq!(s.to_query(), "?model=gpt2&bench=1");
-        let (off, problems) = Settings::from_query("?bench=0");
-        assert!(problems.is_empty(), "{problems:?}");
-        assert!(!off.bench);
-        assert_eq!(off.to_query(), "?model=gpt2");
-        let (bad, problems) = Settings::from_query("?bench=yes");
-        assert!(!bad.bench);
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("1 or 0"), "{}", problems[0]);
-    }
-
-    #[test]
-    fn prompt_lookup_drafts_without_a_second_model() {
-        let (s, problems) = Settings::from_query("?strategy=speculative&second=prompt-lookup");
-        assert!(problems.is_empty(), "{problems:?}");
-        let Decoding::Speculative(p) = s.decoding() else {
-            panic!("{s:?}")
-        };
-        assert!(matches!(p.draft, DraftSource::PromptLookup { .. }));
-        assert_eq!(s.decoding().second_model(), None);
-    }
-
-    #[test]
-    fn defaults_leave_the_url_short() {
-        assert_eq!(Settings::default().to_query(), "?model=gpt2");
-    }
-
-    #[test]
-    fn bad_values_are_reported_and_replaced_by_defaults() {
-        let (s, problems) = Settings::from_query("?top_p=0&strategy=magic&top_k=abc&beams=3");
-        assert_eq!(s.top_p, 1.0);
-        assert_eq!(s.strategy, Strategy::Greedy);
-        assert_eq!(s.beams, 3);
-        assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems[0].contains("(0, 1]"), "{}", problems[0]);
-    }
-
-    #[test]
-    fn sliders_at_their_off_end_turn_the_cuts_off() {
-        let off = Settings::default().sampling();
-        assert_eq!((off.top_k, off.top_p, off.min_p), (None, None, None));
-        let on = Settings {
-            top_k: 5,
-            top_p: 0.5,
-            min_p: 0.1,
-            ..Settings::default()
-        }
-        .sampling();
-        assert_eq!(
-            (on.top_k, on.top_p, on.min_p),
-            (Some(5), Some(0.5), Some(0.1))
-        );
-        on.validate().unwrap();
-    }
-
-    #[test]
-    fn plus_and_percent_escapes_decode() {
-        let pairs = parse_query("?prompt=See+you%2C%20later&x=%zz&&y=%2C");
-        assert_eq!(pairs[0].1, "See you, later");
-        assert_eq!(pairs[1].1, "%zz");
-        assert_eq!(pairs[2], ("y".to_string(), ",".to_string()));
-    }
-
-    #[test]
-    fn a_hub_of_only_slashes_and_spaces_is_empty() {
-        // "/ " once became an empty hub, and "h/ /" the hub "h/ ": neither
-        // read back the same from the URL the page then wrote.
-        let (s, problems) = Settings::from_query("?hub=%2F+");
-        assert_eq!(s.hub, Settings::default().hub);
-        assert!(problems[0].contains("is empty"), "{problems:?}");
-        let (s, problems) = Settings::from_query("?hub=http%3A%2F%2Fh%2F+%2F");
-        assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(s.hub, "http://h");
-        assert_eq!(Settings::from_query(&s.to_query()).0, s);
-    }
-
-    #[test]
-    fn the_url_escapes_what_a_query_value_cannot_hold() {
-        let s = Settings {
-            prompt: "a b&c=d+e%".into(),
-            ..Settings::default()
-        };
-        assert_eq!(s.to_query(), "?model=gpt2&prompt=a+b%26c%3Dd%2Be%25");
-    }
 }

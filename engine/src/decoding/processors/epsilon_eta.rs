@@ -1,0 +1,39 @@
+//! Truncation sampling (Hewitt, Manning & Liang 2022, "Truncation Sampling as
+//! Language Model Desmoothing", arXiv:2210.15191), as `transformers`'
+//! `EpsilonLogitsWarper` and `EtaLogitsWarper` (`min_tokens_to_keep = 1`):
+//! tokens with probability below ε (η-sampling: below
+//! `min(ε, √ε · exp(−H))`, `H` the entropy) are cut, the most likely kept.
+
+use super::{remove, softmax};
+use crate::decoding::log_softmax;
+use crate::decoding::steps::Cut;
+
+/// ε-sampling: cuts tokens with probability below `epsilon`.
+pub(super) fn epsilon(x: &mut [f32], cut: &mut [Option<Cut>], epsilon: f32) {
+    cut_below(x, cut, epsilon, Cut::Epsilon);
+}
+
+/// η-sampling: cuts tokens with probability below `min(ε, √ε · exp(−H))`.
+pub(super) fn eta(x: &mut [f32], cut: &mut [Option<Cut>], epsilon: f32) {
+    let normalized = log_softmax(x);
+    // torch's `Categorical.entropy`: log-probabilities clamped to the least
+    // finite f32, so -inf entries add 0.
+    let entropy = -normalized
+        .iter()
+        .map(|&l| (l.max(f32::MIN) * l.exp()) as f64)
+        .sum::<f64>() as f32;
+    let eta = epsilon.min(epsilon.sqrt() * (-entropy).exp());
+    cut_below(x, cut, eta, Cut::Eta);
+}
+
+/// Cuts every token with probability below `threshold` whose logit is below
+/// the largest (so the most likely tokens always stay).
+fn cut_below(x: &mut [f32], cut: &mut [Option<Cut>], threshold: f32, why: Cut) {
+    let probs = softmax(x);
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for i in 0..x.len() {
+        if probs[i] < threshold && x[i] < max {
+            remove(x, cut, i, why);
+        }
+    }
+}
