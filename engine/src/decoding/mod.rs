@@ -10,6 +10,7 @@ mod dola;
 mod greedy;
 mod guidance;
 pub mod limits;
+mod method;
 mod options;
 pub mod processors;
 mod prompt_lookup;
@@ -27,6 +28,7 @@ pub use contrastive::{contrastive, ContrastiveParams};
 pub use contrastive_search::{contrastive_search, ContrastiveSearchParams};
 pub use dola::{dola, DolaLayers, DolaParams};
 pub use greedy::greedy;
+pub use method::{Method, SecondModel};
 pub use options::{check_ids, GenerateOptions, Generated};
 pub use processors::{Dry, Guidance, Mirostat, Processed, SamplingParams, Stage, StepInputs, Xtc};
 pub use prompt_lookup::prompt_lookup;
@@ -36,7 +38,7 @@ pub use score::{next_token_logprobs, score, Candidate};
 pub use select::argmax;
 pub use speculative::{speculative, Drafter, SpeculativeStats, Verify};
 pub use steps::Step;
-pub use strategy::{run, DraftSource, Method, Outcome, SecondModel, SpeculativeParams, Strategy};
+pub use strategy::{run, DraftSource, Outcome, SpeculativeParams, Strategy};
 
 /// `log_softmax` of one row of logits, computed as `transformers` does in f32
 /// (max subtracted first); the sum is accumulated in f64.
