@@ -15,46 +15,17 @@
 
 mod common;
 
-use common::{fixture, ids, model_for};
+use common::beam::{expected, mismatch, options, params, same, TOLERANCE};
+use common::{fixture, ids, json_fixture, model_for};
 use engine::backend::block_on;
 use engine::decoding::steps::Step;
-use engine::decoding::{
-    beam_search, greedy, BeamParams, EarlyStopping, GenerateOptions, Generated,
-};
-use serde_json::Value;
+use engine::decoding::{beam_search, greedy, BeamParams, GenerateOptions};
 
-const TOLERANCE: f32 = 1e-4;
 const EOS: u32 = 50256;
-
-fn options(settings: &Value) -> GenerateOptions {
-    GenerateOptions {
-        max_new_tokens: settings["max_new_tokens"].as_u64().unwrap() as usize,
-        min_new_tokens: settings["min_new_tokens"].as_u64().unwrap() as usize,
-        eos_token_id: Some(settings["eos_token_id"].as_u64().unwrap() as u32),
-    }
-}
-
-fn params(settings: &Value) -> BeamParams {
-    BeamParams {
-        num_beams: settings["num_beams"].as_u64().unwrap() as usize,
-        length_penalty: settings["length_penalty"].as_f64().unwrap() as f32,
-        early_stopping: match &settings["early_stopping"] {
-            Value::Bool(true) => EarlyStopping::True,
-            Value::Bool(false) => EarlyStopping::False,
-            Value::String(s) if s == "never" => EarlyStopping::Never,
-            other => panic!("early_stopping {other}"),
-        },
-        num_return_sequences: settings["num_return_sequences"].as_u64().unwrap() as usize,
-        no_repeat_ngram_size: settings["no_repeat_ngram_size"]
-            .as_u64()
-            .map(|n| n as usize),
-        ..BeamParams::default()
-    }
-}
 
 #[test]
 fn beam_search_matches_transformers() {
-    let fx = fixture_file();
+    let fx = json_fixture("beam.json");
     let mut failures = Vec::new();
     let mut eos_endings = 0;
     for name in ["tiny", "odd"] {
@@ -78,19 +49,11 @@ fn beam_search_matches_transformers() {
             ))
             .unwrap();
             assert!(steps >= 1);
-            let want: Vec<(Vec<u32>, Option<f32>)> = case["sequences"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| (ids(&s["new_ids"]), s["score"].as_f64().map(|v| v as f32)))
-                .collect();
+            let want = expected(case);
             eos_endings += want.iter().filter(|w| w.0.last() == Some(&EOS)).count();
             if !same(&got, &want) {
-                failures.push(format!(
-                    "{name} {:?} {prompt:?} {settings}\n  expected {want:?}\n  got      {:?}",
-                    case["prompt"],
-                    got.iter().map(|g| (&g.ids, g.score)).collect::<Vec<_>>()
-                ));
+                let got: Vec<_> = got.iter().map(|g| (&g.ids, g.score)).collect();
+                failures.push(mismatch(name, case, &want, got));
             }
         }
     }
@@ -99,19 +62,6 @@ fn beam_search_matches_transformers() {
         "no case ends a hypothesis with end-of-text"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn same(got: &[Generated], want: &[(Vec<u32>, Option<f32>)]) -> bool {
-    got.len() == want.len()
-        && got.iter().zip(want).all(|(g, (ids, score))| {
-            g.ids == *ids && score.is_none_or(|s| (g.score - s).abs() < TOLERANCE)
-        })
-}
-
-fn fixture_file() -> Value {
-    let path = common::fixtures_dir().join("beam.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
 }
 
 #[test]

@@ -1,0 +1,85 @@
+//! The beam fixtures (`tests/fixtures/beam.json`, written by
+//! `tests/golden/make_beam_fixtures.py` with transformers 5.23, and
+//! `group_beam.json`, by `make_group_beam_fixtures.py` with 4.55): a case's
+//! settings as the engine's, and the sequences transformers returned.
+
+use std::fmt::Debug;
+
+use engine::decoding::{BeamParams, EarlyStopping, GenerateOptions, Generated};
+use serde_json::Value;
+
+use super::ids;
+
+/// Scores must agree with `sequences_scores` within this.
+pub const TOLERANCE: f32 = 1e-4;
+
+/// A case's max and min new tokens and end token.
+pub fn options(settings: &Value) -> GenerateOptions {
+    GenerateOptions {
+        max_new_tokens: settings["max_new_tokens"].as_u64().unwrap() as usize,
+        min_new_tokens: settings["min_new_tokens"].as_u64().unwrap() as usize,
+        eos_token_id: Some(settings["eos_token_id"].as_u64().unwrap() as u32),
+    }
+}
+
+/// A case's beam settings (one group, no penalty, where it names none).
+pub fn params(settings: &Value) -> BeamParams {
+    let n = |k: &str| settings[k].as_u64().unwrap() as usize;
+    BeamParams {
+        num_beams: n("num_beams"),
+        length_penalty: settings["length_penalty"].as_f64().unwrap() as f32,
+        early_stopping: match &settings["early_stopping"] {
+            Value::Bool(true) => EarlyStopping::True,
+            Value::Bool(false) => EarlyStopping::False,
+            Value::String(s) if s == "never" => EarlyStopping::Never,
+            other => panic!("early_stopping {other}"),
+        },
+        num_return_sequences: n("num_return_sequences"),
+        no_repeat_ngram_size: settings["no_repeat_ngram_size"]
+            .as_u64()
+            .map(|n| n as usize),
+        num_beam_groups: settings
+            .get("num_beam_groups")
+            .map_or(1, |g| g.as_u64().unwrap() as usize),
+        diversity_penalty: settings
+            .get("diversity_penalty")
+            .map_or(0.0, |d| d.as_f64().unwrap() as f32),
+    }
+}
+
+/// transformers' sequences for a case: new ids and score (none for greedy
+/// search, which has no `sequences_scores`).
+pub fn expected(case: &Value) -> Vec<(Vec<u32>, Option<f32>)> {
+    case["sequences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (ids(&s["new_ids"]), s["score"].as_f64().map(|v| v as f32)))
+        .collect()
+}
+
+/// The same sequences in the same order, scores within [`TOLERANCE`].
+pub fn same<'a>(
+    got: impl IntoIterator<Item = &'a Generated>,
+    want: &[(Vec<u32>, Option<f32>)],
+) -> bool {
+    let got: Vec<&Generated> = got.into_iter().collect();
+    got.len() == want.len()
+        && got.iter().zip(want).all(|(g, (ids, score))| {
+            g.ids == *ids && score.is_none_or(|s| (g.score - s).abs() < TOLERANCE)
+        })
+}
+
+/// What a failing case says: the checkpoint, prompt and settings, then
+/// transformers' sequences over the engine's.
+pub fn mismatch(
+    name: &str,
+    case: &Value,
+    want: &[(Vec<u32>, Option<f32>)],
+    got: impl Debug,
+) -> String {
+    format!(
+        "{name} {:?} {} {}\n  expected {want:?}\n  got      {got:?}",
+        case["prompt"], case["prompt_ids"], case["settings"]
+    )
+}
