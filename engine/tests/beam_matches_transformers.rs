@@ -15,13 +15,13 @@
 
 mod common;
 
-use common::beam::{expected, mismatch, options, params, same, TOLERANCE};
+use common::beam::{
+    expected, first_step_after_refuses, mismatch, options, params, same, until_eos, EOS, TOLERANCE,
+};
 use common::{fixture, ids, json_fixture, model_for};
 use engine::backend::block_on;
 use engine::decoding::steps::Step;
 use engine::decoding::{beam_search, greedy, BeamParams, GenerateOptions};
-
-const EOS: u32 = 50256;
 
 #[test]
 fn beam_search_matches_transformers() {
@@ -70,9 +70,8 @@ fn one_beam_is_greedy() {
     let prompt = [40, 423, 257, 4320];
     for min_new_tokens in [0, 5] {
         let options = GenerateOptions {
-            max_new_tokens: 12,
             min_new_tokens,
-            eos_token_id: Some(EOS),
+            ..until_eos(12)
         };
         let want = block_on(greedy(&model, &prompt, &options, &mut |_| {})).unwrap();
         let got = block_on(beam_search(
@@ -98,23 +97,12 @@ fn one_beam_is_greedy() {
 #[test]
 fn steps_report_live_and_finished_beams() {
     let model = model_for(&fixture("tiny"));
-    // " refuses": end-of-text is the most likely first token on `tiny`.
-    let options = GenerateOptions {
-        max_new_tokens: 4,
-        min_new_tokens: 0,
-        eos_token_id: Some(EOS),
-    };
     let params = BeamParams {
         num_beams: 3,
         ..BeamParams::default()
     };
-    let mut steps = Vec::new();
-    block_on(beam_search(&model, &[17567], &options, &params, &mut |s| {
-        steps.push(s)
-    }))
-    .unwrap();
-    let Step::Beams { beams } = &steps[0] else {
-        panic!("not a beam step")
+    let Step::Beams { beams } = first_step_after_refuses(&model, &params) else {
+        unreachable!()
     };
     let live: Vec<_> = beams.iter().filter(|b| !b.finished).collect();
     assert_eq!(live.len(), 3);
@@ -126,11 +114,7 @@ fn steps_report_live_and_finished_beams() {
 #[test]
 fn invalid_params_are_clear_errors() {
     let model = model_for(&fixture("tiny"));
-    let options = GenerateOptions {
-        max_new_tokens: 4,
-        min_new_tokens: 0,
-        eos_token_id: Some(EOS),
-    };
+    let options = until_eos(4);
     let cases = [
         (
             BeamParams {

@@ -16,13 +16,13 @@
 
 mod common;
 
-use common::beam::{expected, mismatch, options, params, same};
+use common::beam::{
+    expected, first_step_after_refuses, mismatch, options, params, same, until_eos, EOS,
+};
 use common::{fixture, ids, json_fixture, model_for};
 use engine::backend::block_on;
 use engine::decoding::steps::Step;
-use engine::decoding::{beam_search, beam_search_in_groups, BeamParams, GenerateOptions};
-
-const EOS: u32 = 50256;
+use engine::decoding::{beam_search, beam_search_in_groups, BeamParams};
 
 #[test]
 fn group_beam_search_matches_transformers() {
@@ -80,24 +80,15 @@ fn group_beam_search_matches_transformers() {
 #[test]
 fn steps_report_each_beams_group() {
     let model = model_for(&fixture("tiny"));
-    let options = GenerateOptions {
-        max_new_tokens: 4,
-        min_new_tokens: 0,
-        eos_token_id: Some(EOS),
-    };
     let params = BeamParams {
         num_beams: 4,
         num_beam_groups: 2,
         diversity_penalty: 100.0,
         ..BeamParams::default()
     };
-    let mut steps = Vec::new();
-    block_on(beam_search(&model, &[17567], &options, &params, &mut |s| {
-        steps.push(s)
-    }))
-    .unwrap();
-    let Step::Beams { beams } = &steps[0] else {
-        panic!("not a beam step")
+    let step = first_step_after_refuses(&model, &params);
+    let Step::Beams { beams } = &step else {
+        unreachable!()
     };
     let groups: Vec<usize> = beams.iter().map(|b| b.group).collect();
     assert!(groups.windows(2).all(|w| w[0] <= w[1]), "{groups:?}");
@@ -114,18 +105,14 @@ fn steps_report_each_beams_group() {
     assert!(beams
         .iter()
         .any(|b| b.group == 0 && b.finished && b.ids == [EOS]));
-    let json = serde_json::to_value(&steps[0]).unwrap();
+    let json = serde_json::to_value(&step).unwrap();
     assert_eq!(json["beams"][0]["group"], 0);
 }
 
 #[test]
 fn invalid_group_settings_are_clear_errors() {
     let model = model_for(&fixture("tiny"));
-    let options = GenerateOptions {
-        max_new_tokens: 4,
-        min_new_tokens: 0,
-        eos_token_id: Some(EOS),
-    };
+    let options = until_eos(4);
     let beams = |num_beams, num_beam_groups, diversity_penalty| BeamParams {
         num_beams,
         num_beam_groups,

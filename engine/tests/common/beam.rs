@@ -5,13 +5,44 @@
 
 use std::fmt::Debug;
 
-use engine::decoding::{BeamParams, EarlyStopping, GenerateOptions, Generated};
+use engine::backend::{block_on, Model};
+use engine::decoding::steps::Step;
+use engine::decoding::{beam_search, BeamParams, EarlyStopping, GenerateOptions, Generated};
 use serde_json::Value;
 
 use super::ids;
 
 /// Scores must agree with `sequences_scores` within this.
 pub const TOLERANCE: f32 = 1e-4;
+
+/// End-of-text: the end token and the padding unless a case says otherwise.
+pub const EOS: u32 = 50256;
+
+/// Up to `max_new_tokens`, ending at end-of-text.
+pub fn until_eos(max_new_tokens: usize) -> GenerateOptions {
+    GenerateOptions {
+        max_new_tokens,
+        min_new_tokens: 0,
+        eos_token_id: Some(EOS),
+    }
+}
+
+/// The first step's beams after " refuses" (17567), where end-of-text is the
+/// most likely first token on `tiny`.
+pub fn first_step_after_refuses(model: &Model, params: &BeamParams) -> Step {
+    let mut steps = Vec::new();
+    block_on(beam_search(
+        model,
+        &[17567],
+        &until_eos(4),
+        params,
+        &mut |s| steps.push(s),
+    ))
+    .unwrap();
+    let step = steps.swap_remove(0);
+    assert!(matches!(step, Step::Beams { .. }), "not a beam step");
+    step
+}
 
 /// A case's max and min new tokens and end token.
 pub fn options(settings: &Value) -> GenerateOptions {
