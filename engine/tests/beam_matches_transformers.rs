@@ -16,7 +16,8 @@
 mod common;
 
 use common::beam::{
-    expected, first_step_after_refuses, mismatch, options, params, same, until_eos, EOS, TOLERANCE,
+    assert_refused, expected, first_step_after_refuses, mismatch, options, params, same, until_eos,
+    EOS, TOLERANCE,
 };
 use common::{fixture, ids, json_fixture, model_for};
 use engine::backend::block_on;
@@ -154,12 +155,7 @@ fn invalid_params_are_clear_errors() {
         ),
     ];
     for (params, message) in cases {
-        let err = params.validate().unwrap_err();
-        assert!(err.is_bad_input());
-        assert!(err.to_string().starts_with(message), "{err}");
-        let err =
-            block_on(beam_search(&model, &[1, 2], &options, &params, &mut |_| {})).unwrap_err();
-        assert!(err.to_string().starts_with(message), "{err}");
+        assert_refused(&model, &params, message);
     }
     let err = block_on(beam_search(
         &model,

@@ -17,12 +17,12 @@
 mod common;
 
 use common::beam::{
-    expected, first_step_after_refuses, mismatch, options, params, same, until_eos, EOS,
+    assert_refused, expected, first_step_after_refuses, mismatch, options, params, same, EOS,
 };
 use common::{fixture, ids, json_fixture, model_for};
 use engine::backend::block_on;
 use engine::decoding::steps::Step;
-use engine::decoding::{beam_search, beam_search_in_groups, BeamParams};
+use engine::decoding::{beam_search_in_groups, BeamParams};
 
 #[test]
 fn group_beam_search_matches_transformers() {
@@ -112,7 +112,6 @@ fn steps_report_each_beams_group() {
 #[test]
 fn invalid_group_settings_are_clear_errors() {
     let model = model_for(&fixture("tiny"));
-    let options = until_eos(4);
     let beams = |num_beams, num_beam_groups, diversity_penalty| BeamParams {
         num_beams,
         num_beam_groups,
@@ -147,12 +146,7 @@ fn invalid_group_settings_are_clear_errors() {
         ),
     ];
     for (params, message) in cases {
-        let err = params.validate().unwrap_err();
-        assert!(err.is_bad_input());
-        assert!(err.to_string().starts_with(message), "{err}");
-        let err =
-            block_on(beam_search(&model, &[1, 2], &options, &params, &mut |_| {})).unwrap_err();
-        assert!(err.to_string().starts_with(message), "{err}");
+        assert_refused(&model, &params, message);
     }
     // A zero penalty is allowed: the groups then search alike.
     assert!(beams(4, 2, 0.0).validate().is_ok());

@@ -114,3 +114,20 @@ pub fn mismatch(
         case["prompt"], case["prompt_ids"], case["settings"]
     )
 }
+
+/// Asserts that `params` are refused as bad input saying `message`, both by
+/// their validation and by a search on `model`.
+pub fn assert_refused(model: &Model, params: &BeamParams, message: &str) {
+    let err = params.validate().unwrap_err();
+    assert!(err.is_bad_input());
+    assert!(err.to_string().starts_with(message), "{err}");
+    let err = block_on(beam_search(
+        model,
+        &[1, 2],
+        &until_eos(4),
+        params,
+        &mut |_| {},
+    ))
+    .unwrap_err();
+    assert!(err.to_string().starts_with(message), "{err}");
+}
