@@ -15,46 +15,18 @@
 
 mod common;
 
-use common::{fixture, ids, model_for};
+use common::beam::{
+    assert_refused, expected, first_step_after_refuses, mismatch, options, params, same, until_eos,
+    EOS, TOLERANCE,
+};
+use common::{fixture, ids, json_fixture, model_for};
 use engine::backend::block_on;
 use engine::decoding::steps::Step;
-use engine::decoding::{
-    beam_search, greedy, BeamParams, EarlyStopping, GenerateOptions, Generated,
-};
-use serde_json::Value;
-
-const TOLERANCE: f32 = 1e-4;
-const EOS: u32 = 50256;
-
-fn options(settings: &Value) -> GenerateOptions {
-    GenerateOptions {
-        max_new_tokens: settings["max_new_tokens"].as_u64().unwrap() as usize,
-        min_new_tokens: settings["min_new_tokens"].as_u64().unwrap() as usize,
-        eos_token_id: Some(settings["eos_token_id"].as_u64().unwrap() as u32),
-    }
-}
-
-fn params(settings: &Value) -> BeamParams {
-    BeamParams {
-        num_beams: settings["num_beams"].as_u64().unwrap() as usize,
-        length_penalty: settings["length_penalty"].as_f64().unwrap() as f32,
-        early_stopping: match &settings["early_stopping"] {
-            Value::Bool(true) => EarlyStopping::True,
-            Value::Bool(false) => EarlyStopping::False,
-            Value::String(s) if s == "never" => EarlyStopping::Never,
-            other => panic!("early_stopping {other}"),
-        },
-        num_return_sequences: settings["num_return_sequences"].as_u64().unwrap() as usize,
-        no_repeat_ngram_size: settings["no_repeat_ngram_size"]
-            .as_u64()
-            .map(|n| n as usize),
-        ..BeamParams::default()
-    }
-}
+use engine::decoding::{beam_search, greedy, BeamParams, GenerateOptions};
 
 #[test]
 fn beam_search_matches_transformers() {
-    let fx = fixture_file();
+    let fx = json_fixture("beam.json");
     let mut failures = Vec::new();
     let mut eos_endings = 0;
     for name in ["tiny", "odd"] {
@@ -78,19 +50,11 @@ fn beam_search_matches_transformers() {
             ))
             .unwrap();
             assert!(steps >= 1);
-            let want: Vec<(Vec<u32>, Option<f32>)> = case["sequences"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| (ids(&s["new_ids"]), s["score"].as_f64().map(|v| v as f32)))
-                .collect();
+            let want = expected(case);
             eos_endings += want.iter().filter(|w| w.0.last() == Some(&EOS)).count();
             if !same(&got, &want) {
-                failures.push(format!(
-                    "{name} {:?} {prompt:?} {settings}\n  expected {want:?}\n  got      {:?}",
-                    case["prompt"],
-                    got.iter().map(|g| (&g.ids, g.score)).collect::<Vec<_>>()
-                ));
+                let got: Vec<_> = got.iter().map(|g| (&g.ids, g.score)).collect();
+                failures.push(mismatch(name, case, &want, got));
             }
         }
     }
@@ -101,28 +65,14 @@ fn beam_search_matches_transformers() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-fn same(got: &[Generated], want: &[(Vec<u32>, Option<f32>)]) -> bool {
-    got.len() == want.len()
-        && got.iter().zip(want).all(|(g, (ids, score))| {
-            g.ids == *ids && score.is_none_or(|s| (g.score - s).abs() < TOLERANCE)
-        })
-}
-
-fn fixture_file() -> Value {
-    let path = common::fixtures_dir().join("beam.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
 #[test]
 fn one_beam_is_greedy() {
     let model = model_for(&fixture("tiny"));
     let prompt = [40, 423, 257, 4320];
     for min_new_tokens in [0, 5] {
         let options = GenerateOptions {
-            max_new_tokens: 12,
             min_new_tokens,
-            eos_token_id: Some(EOS),
+            ..until_eos(12)
         };
         let want = block_on(greedy(&model, &prompt, &options, &mut |_| {})).unwrap();
         let got = block_on(beam_search(
@@ -148,23 +98,12 @@ fn one_beam_is_greedy() {
 #[test]
 fn steps_report_live_and_finished_beams() {
     let model = model_for(&fixture("tiny"));
-    // " refuses": end-of-text is the most likely first token on `tiny`.
-    let options = GenerateOptions {
-        max_new_tokens: 4,
-        min_new_tokens: 0,
-        eos_token_id: Some(EOS),
-    };
     let params = BeamParams {
         num_beams: 3,
         ..BeamParams::default()
     };
-    let mut steps = Vec::new();
-    block_on(beam_search(&model, &[17567], &options, &params, &mut |s| {
-        steps.push(s)
-    }))
-    .unwrap();
-    let Step::Beams { beams } = &steps[0] else {
-        panic!("not a beam step")
+    let Step::Beams { beams } = first_step_after_refuses(&model, &params) else {
+        unreachable!()
     };
     let live: Vec<_> = beams.iter().filter(|b| !b.finished).collect();
     assert_eq!(live.len(), 3);
@@ -176,11 +115,7 @@ fn steps_report_live_and_finished_beams() {
 #[test]
 fn invalid_params_are_clear_errors() {
     let model = model_for(&fixture("tiny"));
-    let options = GenerateOptions {
-        max_new_tokens: 4,
-        min_new_tokens: 0,
-        eos_token_id: Some(EOS),
-    };
+    let options = until_eos(4);
     let cases = [
         (
             BeamParams {
@@ -220,12 +155,7 @@ fn invalid_params_are_clear_errors() {
         ),
     ];
     for (params, message) in cases {
-        let err = params.validate().unwrap_err();
-        assert!(err.is_bad_input());
-        assert!(err.to_string().starts_with(message), "{err}");
-        let err =
-            block_on(beam_search(&model, &[1, 2], &options, &params, &mut |_| {})).unwrap_err();
-        assert!(err.to_string().starts_with(message), "{err}");
+        assert_refused(&model, &params, message);
     }
     let err = block_on(beam_search(
         &model,

@@ -180,10 +180,7 @@ fn beam_json_matches_transformers() {
     ];
     let out = generate(model, &args);
     // transformers: generate(num_beams=4, num_return_sequences=3, min_new_tokens=5, max_new_tokens=8)
-    let fx: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::fixtures_dir().join("beam.json")).unwrap(),
-    )
-    .unwrap();
+    let fx = common::json_fixture("beam.json");
     let case = fx["cases"]
         .as_array()
         .unwrap()

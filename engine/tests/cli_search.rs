@@ -7,14 +7,12 @@
 mod cli;
 mod common;
 
-use cli::gpt2;
+use cli::{assert_bad_input, gpt2, json_out};
 use serde_json::Value;
 
 /// The case of `tests/fixtures/search.json` on `odd` with `prompt` and `method`.
 fn case(method: &str, prompt: &str) -> Value {
-    let path = common::fixtures_dir().join("search.json");
-    let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    fx["cases"]
+    common::json_fixture("search.json")["cases"]
         .as_array()
         .unwrap()
         .iter()
@@ -38,32 +36,38 @@ fn generate(model: &str, extra: &[&str]) -> (i32, String, String) {
     gpt2(&args)
 }
 
+/// The `--json --steps` output of 16 new tokens after `case`'s prompt with
+/// `strategy`; its ids must be the case's.
+fn json_steps(model: &str, case: &Value, strategy: &[&str]) -> Value {
+    let ids = prompt_ids(case);
+    let mut args = strategy.to_vec();
+    args.extend([
+        "--max-new-tokens",
+        "16",
+        "--prompt-ids",
+        &ids,
+        "--json",
+        "--steps",
+    ]);
+    let out = json_out(generate(model, &args));
+    assert_eq!(out["sequences"][0]["ids"], case["new_ids"]);
+    out
+}
+
 #[test]
 fn contrastive_search_and_dola_give_transformers_ids() {
     let dir = common::model_dir("odd");
     let model = dir.path().to_str().unwrap();
     let cs = case("contrastive_search", "See you");
-    let ids = prompt_ids(&cs);
-    let (code, stdout, stderr) = generate(
-        model,
-        &[
-            "--strategy",
-            "contrastive-search",
-            "--penalty-alpha",
-            "0.5",
-            "--top-k",
-            "6",
-            "--max-new-tokens",
-            "16",
-            "--prompt-ids",
-            &ids,
-            "--json",
-            "--steps",
-        ],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let out: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(out["sequences"][0]["ids"], cs["new_ids"]);
+    let strategy = [
+        "--strategy",
+        "contrastive-search",
+        "--penalty-alpha",
+        "0.5",
+        "--top-k",
+        "6",
+    ];
+    let out = json_steps(model, &cs, &strategy);
     let step = &out["steps"][0];
     assert_eq!(step["kind"], "contrastive_search");
     assert_eq!(step["candidates"].as_array().unwrap().len(), 6);
@@ -72,26 +76,15 @@ fn contrastive_search_and_dola_give_transformers_ids() {
     }
 
     let dola = case("dola", "See you");
-    let (code, stdout, stderr) = generate(
-        model,
-        &[
-            "--strategy",
-            "dola",
-            "--dola-layers",
-            "0,1,2",
-            "--repetition-penalty",
-            "1.2",
-            "--max-new-tokens",
-            "16",
-            "--prompt-ids",
-            &ids,
-            "--json",
-            "--steps",
-        ],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let out: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(out["sequences"][0]["ids"], dola["new_ids"]);
+    let strategy = [
+        "--strategy",
+        "dola",
+        "--dola-layers",
+        "0,1,2",
+        "--repetition-penalty",
+        "1.2",
+    ];
+    let out = json_steps(model, &dola, &strategy);
     let step = &out["steps"][0];
     assert_eq!(step["kind"], "dola");
     assert!(step["premature_layer"].as_u64().unwrap() <= 2, "{step}");
@@ -164,14 +157,8 @@ fn bad_values_and_misplaced_flags_are_clear_errors() {
         ),
     ];
     for (extra, needle) in cases {
-        let mut args = vec!["--prompt", "See you"];
+        let mut args = vec!["generate", "--model", model, "--prompt", "See you"];
         args.extend(extra);
-        let (code, _, stderr) = generate(model, &args);
-        assert_eq!(code, 2, "{extra:?}: {stderr}");
-        assert!(
-            stderr.contains(needle),
-            "{extra:?}: expected {needle:?} in {stderr}"
-        );
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_bad_input(&args, needle);
     }
 }

@@ -16,54 +16,17 @@
 
 mod common;
 
-use common::{fixture, ids, model_for};
+use common::beam::{
+    assert_refused, expected, first_step_after_refuses, mismatch, options, params, same, EOS,
+};
+use common::{fixture, ids, json_fixture, model_for};
 use engine::backend::block_on;
 use engine::decoding::steps::Step;
-use engine::decoding::{
-    beam_search, beam_search_in_groups, BeamParams, EarlyStopping, GenerateOptions,
-};
-use serde_json::Value;
-
-const TOLERANCE: f32 = 1e-4;
-const EOS: u32 = 50256;
-
-fn options(settings: &Value) -> GenerateOptions {
-    GenerateOptions {
-        max_new_tokens: settings["max_new_tokens"].as_u64().unwrap() as usize,
-        min_new_tokens: settings["min_new_tokens"].as_u64().unwrap() as usize,
-        eos_token_id: Some(settings["eos_token_id"].as_u64().unwrap() as u32),
-    }
-}
-
-fn params(settings: &Value) -> BeamParams {
-    let n = |k: &str| settings[k].as_u64().unwrap() as usize;
-    BeamParams {
-        num_beams: n("num_beams"),
-        length_penalty: settings["length_penalty"].as_f64().unwrap() as f32,
-        early_stopping: match &settings["early_stopping"] {
-            Value::Bool(true) => EarlyStopping::True,
-            Value::Bool(false) => EarlyStopping::False,
-            Value::String(s) if s == "never" => EarlyStopping::Never,
-            other => panic!("early_stopping {other}"),
-        },
-        num_return_sequences: n("num_return_sequences"),
-        no_repeat_ngram_size: settings["no_repeat_ngram_size"]
-            .as_u64()
-            .map(|n| n as usize),
-        num_beam_groups: n("num_beam_groups"),
-        diversity_penalty: settings["diversity_penalty"].as_f64().unwrap() as f32,
-    }
-}
-
-fn fixture_file() -> Value {
-    let path = common::fixtures_dir().join("group_beam.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
+use engine::decoding::{beam_search_in_groups, BeamParams};
 
 #[test]
 fn group_beam_search_matches_transformers() {
-    let fx = fixture_file();
+    let fx = json_fixture("group_beam.json");
     let (mut failures, mut cases, mut worst) = (Vec::new(), 0, 0.0f32);
     for name in ["tiny", "odd"] {
         let model = model_for(&fx["checkpoints"][name]);
@@ -90,28 +53,19 @@ fn group_beam_search_matches_transformers() {
             ))
             .unwrap();
             assert!(groups_seen.iter().all(|&s| s), "a group never reported");
-            let want: Vec<(Vec<u32>, f32)> = case["sequences"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| (ids(&s["new_ids"]), s["score"].as_f64().unwrap() as f32))
-                .collect();
-            let same_ids =
-                got.len() == want.len() && got.iter().zip(&want).all(|((g, _), w)| g.ids == w.0);
+            let want = expected(case);
             let gap = got
                 .iter()
                 .zip(&want)
-                .map(|((g, _), w)| (g.score - w.1).abs())
+                .map(|((g, _), w)| (g.score - w.1.unwrap()).abs())
                 .fold(0.0, f32::max);
             worst = worst.max(gap);
-            if !same_ids || gap >= TOLERANCE {
-                failures.push(format!(
-                    "{name} {:?} {prompt:?} {settings}\n  expected {want:?}\n  got      {:?}",
-                    case["prompt"],
-                    got.iter()
-                        .map(|(g, group)| (&g.ids, g.score, group))
-                        .collect::<Vec<_>>()
-                ));
+            if !same(got.iter().map(|(g, _)| g), &want) {
+                let got: Vec<_> = got
+                    .iter()
+                    .map(|(g, group)| (&g.ids, g.score, group))
+                    .collect();
+                failures.push(mismatch(name, case, &want, got));
             }
         }
     }
@@ -126,24 +80,15 @@ fn group_beam_search_matches_transformers() {
 #[test]
 fn steps_report_each_beams_group() {
     let model = model_for(&fixture("tiny"));
-    let options = GenerateOptions {
-        max_new_tokens: 4,
-        min_new_tokens: 0,
-        eos_token_id: Some(EOS),
-    };
     let params = BeamParams {
         num_beams: 4,
         num_beam_groups: 2,
         diversity_penalty: 100.0,
         ..BeamParams::default()
     };
-    let mut steps = Vec::new();
-    block_on(beam_search(&model, &[17567], &options, &params, &mut |s| {
-        steps.push(s)
-    }))
-    .unwrap();
-    let Step::Beams { beams } = &steps[0] else {
-        panic!("not a beam step")
+    let step = first_step_after_refuses(&model, &params);
+    let Step::Beams { beams } = &step else {
+        unreachable!()
     };
     let groups: Vec<usize> = beams.iter().map(|b| b.group).collect();
     assert!(groups.windows(2).all(|w| w[0] <= w[1]), "{groups:?}");
@@ -160,18 +105,13 @@ fn steps_report_each_beams_group() {
     assert!(beams
         .iter()
         .any(|b| b.group == 0 && b.finished && b.ids == [EOS]));
-    let json = serde_json::to_value(&steps[0]).unwrap();
+    let json = serde_json::to_value(&step).unwrap();
     assert_eq!(json["beams"][0]["group"], 0);
 }
 
 #[test]
 fn invalid_group_settings_are_clear_errors() {
     let model = model_for(&fixture("tiny"));
-    let options = GenerateOptions {
-        max_new_tokens: 4,
-        min_new_tokens: 0,
-        eos_token_id: Some(EOS),
-    };
     let beams = |num_beams, num_beam_groups, diversity_penalty| BeamParams {
         num_beams,
         num_beam_groups,
@@ -206,12 +146,7 @@ fn invalid_group_settings_are_clear_errors() {
         ),
     ];
     for (params, message) in cases {
-        let err = params.validate().unwrap_err();
-        assert!(err.is_bad_input());
-        assert!(err.to_string().starts_with(message), "{err}");
-        let err =
-            block_on(beam_search(&model, &[1, 2], &options, &params, &mut |_| {})).unwrap_err();
-        assert!(err.to_string().starts_with(message), "{err}");
+        assert_refused(&model, &params, message);
     }
     // A zero penalty is allowed: the groups then search alike.
     assert!(beams(4, 2, 0.0).validate().is_ok());

@@ -3,142 +3,17 @@
 //! the same support and probabilities within 1e-5 for every chain, then the
 //! edge cases and properties that hold for any logits.
 
-use std::collections::BTreeSet;
+mod common;
 
+use common::processors::{check_cases, processor_fixture, support};
 use engine::decoding::steps::Cut;
-use engine::decoding::{argmax, log_softmax, Processed, SamplingParams};
+use engine::decoding::{argmax, log_softmax, SamplingParams};
 use proptest::prelude::*;
-use serde_json::Value;
-
-const TOLERANCE: f32 = 1e-5;
-
-fn load_fixture() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/processors.json"
-    );
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Fixture logits: shortest float32 decimals, parsed as f64 then rounded to f32.
-fn logits(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| match x.as_str() {
-            Some("-inf") => f32::NEG_INFINITY,
-            _ => x.as_f64().unwrap() as f32,
-        })
-        .collect()
-}
-
-fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
-
-fn params(v: &Value) -> SamplingParams {
-    let f = |k: &str| v.get(k).map(|x| x.as_f64().unwrap() as f32);
-    let n = |k: &str| v.get(k).map(|x| x.as_u64().unwrap() as usize);
-    SamplingParams {
-        temperature: f("temperature").unwrap_or(1.0),
-        top_k: n("top_k"),
-        top_p: f("top_p"),
-        min_p: f("min_p"),
-        repetition_penalty: f("repetition_penalty"),
-        no_repeat_ngram_size: n("no_repeat_ngram_size"),
-        ..SamplingParams::default()
-    }
-}
-
-fn support(p: &Processed) -> Vec<u32> {
-    (0..p.probs.len() as u32)
-        .filter(|&i| p.probs[i as usize] > 0.0)
-        .collect()
-}
-
-/// Same support, probabilities within [`TOLERANCE`]; returns the max difference.
-fn compare(name: &str, p: &Processed, ids: &[u32], probs: &[f32]) -> f32 {
-    let got = support(p);
-    if let Some(i) = (0..got.len().max(ids.len())).find(|&i| got.get(i) != ids.get(i)) {
-        panic!(
-            "{name}: support differs at position {i}: engine {:?} vs transformers {:?} \
-             (sizes {} vs {})",
-            got.get(i),
-            ids.get(i),
-            got.len(),
-            ids.len()
-        );
-    }
-    let (mut max_diff, mut worst) = (0f32, 0);
-    for (&id, &want) in ids.iter().zip(probs) {
-        let d = (p.probs[id as usize] - want).abs();
-        if d > max_diff {
-            (max_diff, worst) = (d, id);
-        }
-    }
-    assert!(
-        max_diff < TOLERANCE,
-        "{name}: max |Δp| = {max_diff:e} at id {worst}"
-    );
-    max_diff
-}
 
 #[test]
 fn every_chain_matches_transformers() {
-    let fx = load_fixture();
-    let mut overall = 0f32;
-    for case in fx["chains"].as_array().unwrap() {
-        let name = format!("{} {}", case["logits"], case["params"]);
-        let x = logits(&fx["logits"][case["logits"].as_str().unwrap()]);
-        let p = params(&case["params"]);
-        p.validate().unwrap();
-        let processed = p.process(&x, &u32s(&case["context"]));
-        let total: f32 = processed.probs.iter().sum();
-        assert!(
-            (total - 1.0).abs() < 1e-4,
-            "{name}: probabilities sum to {total}"
-        );
-        let probs = |k: &str| -> Vec<f32> {
-            case[k]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap() as f32)
-                .collect()
-        };
-        let d = if case.get("tie_rule_support").is_some() {
-            // transformers' unstable sort chose among tied tokens: the same count
-            // survives, and the ids differ only within one tie.
-            let (ours, theirs) = (support(&processed), u32s(&case["support"]));
-            assert_eq!(ours.len(), theirs.len(), "{name}: support size");
-            let a: BTreeSet<u32> = ours.iter().copied().collect();
-            let b: BTreeSet<u32> = theirs.iter().copied().collect();
-            let tied: BTreeSet<u32> = a
-                .symmetric_difference(&b)
-                .map(|&i| x[i as usize].to_bits())
-                .collect();
-            assert!(tied.len() <= 1, "{name}: support differs beyond one tie");
-            compare(
-                &name,
-                &processed,
-                &u32s(&case["tie_rule_support"]),
-                &probs("tie_rule_probs"),
-            )
-        } else {
-            compare(&name, &processed, &u32s(&case["support"]), &probs("probs"))
-        };
-        println!(
-            "{name}: support {}, max |Δp| = {d:e}",
-            support(&processed).len()
-        );
-        overall = overall.max(d);
-    }
-    println!("all chains: max |Δp| = {overall:e}");
+    let worst = check_cases(&processor_fixture(), "chains");
+    println!("all chains: max |Δp| = {worst:e}");
 }
 
 #[test]

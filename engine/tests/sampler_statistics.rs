@@ -6,89 +6,20 @@
 //! chi-square and binomial tests at p = 0.001 (`common/stats.rs`). And the
 //! runner gives the penalties each row's own context.
 
+mod common;
 #[path = "common/stats.rs"]
 mod stats;
 
 use std::collections::BTreeMap;
 
-use engine::backend::{
-    block_on, check_forward, Hidden, HiddenRequest, KvCache, LanguageModel, Logits,
-};
-use engine::config::Gpt2Config;
+use common::fixed::{fixed, Fixed};
+use engine::backend::block_on;
 use engine::decoding::processors::mirostat;
 use engine::decoding::steps::Cut;
 use engine::decoding::{
     sample, Dry, GenerateOptions, Mirostat, SamplingParams, Step, StepInputs, Xtc,
 };
-use engine::Result;
 use stats::{assert_binomial, assert_fits, critical, pearson};
-
-/// A model whose next-token logits are always `row`, whatever the context.
-struct Fixed {
-    config: Gpt2Config,
-    row: Vec<f32>,
-}
-
-struct FixedCache {
-    len: usize,
-    rows: usize,
-}
-
-impl KvCache for FixedCache {
-    fn len(&self) -> usize {
-        self.len
-    }
-    fn rows(&self) -> usize {
-        self.rows
-    }
-    fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
-    }
-    fn reorder(&mut self, rows: &[usize]) -> Result<()> {
-        self.rows = rows.len();
-        Ok(())
-    }
-}
-
-impl LanguageModel for Fixed {
-    type Cache = FixedCache;
-    fn config(&self) -> &Gpt2Config {
-        &self.config
-    }
-    fn new_cache(&self, rows: usize) -> Result<FixedCache> {
-        Ok(FixedCache { len: 0, rows })
-    }
-    async fn forward(
-        &self,
-        cache: &mut FixedCache,
-        tokens: &[&[u32]],
-        last: usize,
-    ) -> Result<Logits> {
-        let n = check_forward(&self.config, cache.len, cache.rows, tokens, last)?;
-        cache.len += n;
-        Ok(Logits {
-            rows: tokens.len(),
-            positions: 1,
-            vocab: self.row.len(),
-            data: self.row.repeat(tokens.len()),
-        })
-    }
-    async fn forward_hidden(
-        &self,
-        _: &mut FixedCache,
-        _: &[&[u32]],
-        _: usize,
-        _: &HiddenRequest<'_>,
-    ) -> Result<Hidden> {
-        Err(engine::Error::input("a fixed row has no hidden states"))
-    }
-}
-
-fn fixed(row: Vec<f32>) -> Fixed {
-    let mut config = Gpt2Config::new(1, 1, 8, 64);
-    config.vocab_size = row.len();
-    Fixed { config, row }
-}
 
 /// The events of `rows` rows sampled for 40 steps with `seed`.
 fn draws(model: &Fixed, params: &SamplingParams, seed: u64, rows: usize) -> Vec<Step> {

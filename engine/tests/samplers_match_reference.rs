@@ -8,48 +8,25 @@
 //! several steps with given chosen tokens; then properties that hold for any
 //! logits.
 
+mod common;
+
 use std::collections::BTreeMap;
 
+use common::processors::{compare, floats, params, support};
+use common::{ids, json_fixture};
 use engine::decoding::processors::mirostat;
 use engine::decoding::steps::Cut;
-use engine::decoding::{Dry, Mirostat, Processed, SamplingParams, StepInputs, Xtc};
+use engine::decoding::{Mirostat, Processed, SamplingParams, StepInputs, Xtc};
 use proptest::prelude::*;
 use serde_json::Value;
 
-const TOLERANCE: f32 = 1e-5;
 /// μ is a float32 updated once a step; the reference runs in float64.
 const MU_TOLERANCE: f32 = 1e-4;
-
-fn load(name: &str) -> Value {
-    let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Shortest float32 decimals parsed as f64 then rounded, "-inf" for -inf.
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| match x.as_str() {
-            Some("-inf") => f32::NEG_INFINITY,
-            _ => x.as_f64().unwrap() as f32,
-        })
-        .collect()
-}
-
-fn u32s(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
-}
 
 /// Every logit vector by name: the fixture's own and those it shares with
 /// `processors.json`.
 fn all_logits(fx: &Value) -> BTreeMap<String, Vec<f32>> {
-    let shared = load(fx["shared_logits"].as_str().unwrap());
+    let shared = json_fixture(fx["shared_logits"].as_str().unwrap());
     shared["logits"]
         .as_object()
         .unwrap()
@@ -59,73 +36,13 @@ fn all_logits(fx: &Value) -> BTreeMap<String, Vec<f32>> {
         .collect()
 }
 
-fn params(v: &Value) -> SamplingParams {
-    let f = |k: &str| v.get(k).map(|x| x.as_f64().unwrap() as f32);
-    let n = |k: &str| v.get(k).map(|x| x.as_u64().unwrap() as usize);
-    SamplingParams {
-        temperature: f("temperature").unwrap_or(1.0),
-        top_k: n("top_k"),
-        top_p: f("top_p"),
-        min_p: f("min_p"),
-        repetition_penalty: f("repetition_penalty"),
-        top_n_sigma: f("top_n_sigma"),
-        presence_penalty: f("presence_penalty"),
-        frequency_penalty: f("frequency_penalty"),
-        xtc: v.get("xtc").map(|x| Xtc {
-            threshold: x["threshold"].as_f64().unwrap() as f32,
-            probability: x["probability"].as_f64().unwrap() as f32,
-        }),
-        dry: v.get("dry").map(|d| Dry {
-            multiplier: d["multiplier"].as_f64().unwrap() as f32,
-            base: d["base"].as_f64().unwrap() as f32,
-            allowed_length: d["allowed_length"].as_u64().unwrap() as usize,
-            penalty_last_n: d["penalty_last_n"].as_u64().unwrap() as usize,
-            breakers: u32s(&d["breakers"]),
-        }),
-        mirostat: v.get("mirostat").map(|m| Mirostat {
-            tau: m["tau"].as_f64().unwrap() as f32,
-            eta: m["eta"].as_f64().unwrap() as f32,
-        }),
-        ..Default::default()
-    }
-}
-
-fn support(p: &Processed) -> Vec<u32> {
-    (0..p.probs.len() as u32)
-        .filter(|&i| p.probs[i as usize] > 0.0)
-        .collect()
-}
-
-/// Same support, probabilities within [`TOLERANCE`]; returns the max |Δp|.
-fn compare(name: &str, p: &Processed, case: &Value) -> f32 {
-    let (ids, probs) = (u32s(&case["support"]), floats(&case["probs"]));
-    let got = support(p);
-    if got != ids {
-        let ours: Vec<_> = got.iter().filter(|i| !ids.contains(i)).collect();
-        let theirs: Vec<_> = ids.iter().filter(|i| !got.contains(i)).collect();
-        panic!(
-            "{name}: support differs (sizes {} vs {}): only the engine keeps {ours:?}, \
-             only the reference keeps {theirs:?}",
-            got.len(),
-            ids.len()
-        );
-    }
-    let (mut max_diff, mut worst) = (0f32, 0);
-    for (&id, &want) in ids.iter().zip(&probs) {
-        let d = (p.probs[id as usize] - want).abs();
-        if d > max_diff {
-            (max_diff, worst) = (d, id);
-        }
-    }
-    assert!(
-        max_diff < TOLERANCE,
-        "{name}: max |Δp| = {max_diff:e} at id {worst}"
-    );
-    max_diff
+/// Same support as the case's, probabilities within the tolerance; returns the max |Δp|.
+fn compare_case(name: &str, p: &Processed, case: &Value) -> f32 {
+    compare(name, p, &ids(&case["support"]), &floats(&case["probs"]))
 }
 
 fn step(params: &SamplingParams, x: &[f32], case: &Value, mu: Option<f32>) -> Processed {
-    let context = case.get("context").map(u32s).unwrap_or_default();
+    let context = case.get("context").map(ids).unwrap_or_default();
     let prompt_len = case
         .get("prompt_len")
         .map_or(0, |v| v.as_u64().unwrap() as usize);
@@ -142,7 +59,7 @@ fn step(params: &SamplingParams, x: &[f32], case: &Value, mu: Option<f32>) -> Pr
 
 #[test]
 fn every_case_matches_the_reference() {
-    let fx = load("sampler_references.json");
+    let fx = json_fixture("sampler_references.json");
     let logits = all_logits(&fx);
     let mut worst: BTreeMap<&str, f32> = BTreeMap::new();
     for case in fx["cases"].as_array().unwrap() {
@@ -157,7 +74,7 @@ fn every_case_matches_the_reference() {
         let processed = step(&p, x, case, mu);
         let total: f32 = processed.probs.iter().sum();
         assert!((total - 1.0).abs() < 1e-4, "{name}: sums to {total}");
-        let d = compare(&name, &processed, case);
+        let d = compare_case(&name, &processed, case);
         println!(
             "{name}: support {}, max |Δp| = {d:e}",
             support(&processed).len()
@@ -183,7 +100,7 @@ fn every_case_matches_the_reference() {
 
 #[test]
 fn mirostat_mu_follows_the_chosen_tokens() {
-    let fx = load("sampler_references.json");
+    let fx = json_fixture("sampler_references.json");
     let logits = all_logits(&fx);
     let (mut worst_p, mut worst_mu) = (0f32, 0f32);
     for run in fx["mirostat_runs"].as_array().unwrap() {
@@ -200,7 +117,7 @@ fn mirostat_mu_follows_the_chosen_tokens() {
             worst_mu = worst_mu.max(d_mu);
             let x = &logits[s["logits"].as_str().unwrap()];
             let processed = step(&p, x, s, Some(mu));
-            worst_p = worst_p.max(compare(&name, &processed, s));
+            worst_p = worst_p.max(compare_case(&name, &processed, s));
             let chosen = s["chosen"].as_u64().unwrap() as usize;
             mu = mirostat::update(mu, &m, processed.probs[chosen]);
         }

@@ -8,16 +8,11 @@ mod common;
 #[path = "common/stats.rs"]
 mod stats;
 
-use std::cell::RefCell;
-
+use common::fixed::fixed;
 use common::{fixture, ids, model_for};
-use engine::backend::{
-    block_on, check_forward, Hidden, HiddenRequest, KvCache, LanguageModel, Logits,
-};
-use engine::config::Gpt2Config;
+use engine::backend::{block_on, LanguageModel};
 use engine::decoding::steps::Cut;
 use engine::decoding::{sample, GenerateOptions, Generated, Rng, SamplingParams, Step};
-use engine::Result;
 use stats::assert_fits;
 
 fn random_logits(n: usize, seed: u64) -> Vec<f32> {
@@ -249,79 +244,10 @@ fn invalid_options_are_clear_errors() {
     assert!(e.to_string().contains("prompt is empty"), "{e}");
 }
 
-/// A model whose next token is uniform over 0..7 or end-of-text (7) with
-/// probability `e / (7 + e)`; it records how many rows each forward ran.
-struct Dice {
-    config: Gpt2Config,
-    rows_seen: RefCell<Vec<usize>>,
-}
-
-struct DiceCache {
-    len: usize,
-    rows: usize,
-}
-
-impl KvCache for DiceCache {
-    fn len(&self) -> usize {
-        self.len
-    }
-    fn rows(&self) -> usize {
-        self.rows
-    }
-    fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
-    }
-    fn reorder(&mut self, rows: &[usize]) -> Result<()> {
-        assert!(rows.iter().all(|&r| r < self.rows));
-        self.rows = rows.len();
-        Ok(())
-    }
-}
-
-impl LanguageModel for Dice {
-    type Cache = DiceCache;
-    fn config(&self) -> &Gpt2Config {
-        &self.config
-    }
-    fn new_cache(&self, rows: usize) -> Result<DiceCache> {
-        Ok(DiceCache { len: 0, rows })
-    }
-    async fn forward(
-        &self,
-        cache: &mut DiceCache,
-        tokens: &[&[u32]],
-        last: usize,
-    ) -> Result<Logits> {
-        let n = check_forward(&self.config, cache.len, cache.rows, tokens, last)?;
-        cache.len += n;
-        self.rows_seen.borrow_mut().push(tokens.len());
-        let row = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0];
-        Ok(Logits {
-            rows: tokens.len(),
-            positions: 1,
-            vocab: 8,
-            data: row.repeat(tokens.len()),
-        })
-    }
-    async fn forward_hidden(
-        &self,
-        _: &mut DiceCache,
-        _: &[&[u32]],
-        _: usize,
-        _: &HiddenRequest<'_>,
-    ) -> Result<Hidden> {
-        Err(engine::Error::input("the dice have no hidden states"))
-    }
-}
-
 #[test]
 fn rows_stop_at_end_of_text_independently() {
-    let mut config = Gpt2Config::new(1, 1, 8, 64);
-    config.vocab_size = 8;
-    let model = Dice {
-        config,
-        rows_seen: RefCell::new(Vec::new()),
-    };
+    // Uniform over 0..7, or end-of-text (7) with probability e / (7 + e).
+    let model = fixed(vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
     let options = GenerateOptions {
         max_new_tokens: 30,
         min_new_tokens: 3,

@@ -1,9 +1,9 @@
 """Beam-search fixtures from Hugging Face `transformers`, for the engine's
 `decoding::beam_search` (test: `engine/tests/beam_matches_transformers.rs`).
 
-The seeded random checkpoints `tiny` and `odd` are built exactly as
-`tests/golden/make_fixtures.py` builds them (its recipes and generator are
-imported), `transformers` runs `model.generate(..., num_beams=K, ...)` on them
+The seeded random checkpoints `tiny` and `odd` are those of
+`tests/golden/checkpoints.py` (loaded by `transformers_runs.py`, shared with the
+other fixture scripts), `transformers` runs `model.generate(..., num_beams=K, ...)` on them
 for each setting below, and `tests/fixtures/beam.json` records the prompt ids,
 the setting, and every returned sequence's new ids and `sequences_scores`.
 
@@ -23,24 +23,22 @@ hypotheses for `early_stopping` True, False and "never" to differ, so the last
 cases make a frequent token the end token (`eos_token_id`, padding stays 50256).
 """
 
-import json
 import os
 import sys
-import tempfile
 
 import torch
 import transformers
-from transformers import GPT2LMHeadModel, GPT2TokenizerFast
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import CHECKPOINTS, FIXTURES, generate_checkpoint  # noqa: E402
+from transformers_runs import (  # noqa: E402
+    BEAM_DEFAULTS, EOS, cut_after, describe_beams, generate, run_cases, write_fixture,
+)
 
 assert transformers.__version__ == "5.23.0", transformers.__version__
 assert torch.__version__.startswith("2.15."), torch.__version__
 
-EOS = 50256  # end-of-text, and always the padding; a few cases pick another end token
-
-# (checkpoint, prompt, settings). Settings left out take transformers' defaults:
+# (checkpoint, prompt, settings). End-of-text is always the padding; a few cases
+# pick another end token. Settings left out take transformers' defaults:
 # length_penalty 1.0, early_stopping False, num_return_sequences 1, no n-gram
 # rule, min_new_tokens 0; end-of-text is 50256 unless eos_token_id says otherwise.
 CASES = [
@@ -76,34 +74,16 @@ CASES = [
     ("odd", "See you", dict(num_beams=3, early_stopping=False, num_return_sequences=3, max_new_tokens=10, eos_token_id=1311)),
 ]
 
-DEFAULTS = dict(
-    length_penalty=1.0,
-    early_stopping=False,
-    num_return_sequences=1,
-    no_repeat_ngram_size=None,
-    min_new_tokens=0,
-    eos_token_id=EOS,
-)
-
 
 def beam_case(model, prompt_ids, settings):
-    settings = {**DEFAULTS, **settings}
+    settings = {**BEAM_DEFAULTS, **settings}
     kwargs = dict(settings)
     if kwargs["no_repeat_ngram_size"] is None:
         del kwargs["no_repeat_ngram_size"]
     if kwargs["num_beams"] == 1:
         # Greedy search in transformers: the beam options do not apply.
         del kwargs["length_penalty"], kwargs["early_stopping"]
-    with torch.no_grad():
-        out = model.generate(
-            torch.tensor([prompt_ids]),
-            attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
-            do_sample=False,
-            output_scores=True,
-            return_dict_in_generate=True,
-            pad_token_id=EOS,
-            **kwargs,
-        )
+    out = generate(model, prompt_ids, output_scores=True, return_dict_in_generate=True, pad_token_id=EOS, **kwargs)
     n = len(prompt_ids)
     sequences = []
     for i in range(out.sequences.shape[0]):
@@ -116,47 +96,20 @@ def beam_case(model, prompt_ids, settings):
             score = float(out.sequences_scores[i])
         else:
             # Greedy: no sequences_scores; the padding after end-of-text is cut.
-            eos = settings["eos_token_id"]
-            if eos in new:
-                new = new[: new.index(eos) + 1]
+            new = cut_after(new, settings["eos_token_id"])
             score = None
         sequences.append({"new_ids": new, "score": score})
     return {"prompt_ids": prompt_ids, "settings": settings, "sequences": sequences}
 
 
 def main():
-    fixture = {
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-        "checkpoints": {},
-        "cases": [],
-    }
-    names = sorted({c[0] for c in CASES}, key=[c[0] for c in CASES].index)
-    for name in names:
-        recipe = CHECKPOINTS[name]
-        with tempfile.TemporaryDirectory() as folder:
-            sha = generate_checkpoint(recipe, folder)
-            tok = GPT2TokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"))
-            model = GPT2LMHeadModel.from_pretrained(
-                folder, dtype=torch.float32, attn_implementation="eager"
-            ).eval()
-        fixture["checkpoints"][name] = {"checkpoint": recipe, "sha256": sha}
-        for checkpoint, prompt, settings in CASES:
-            if checkpoint != name:
-                continue
-            case = {"checkpoint": name, "prompt": prompt, **beam_case(model, tok(prompt)["input_ids"], settings)}
-            fixture["cases"].append(case)
-            eos = case["settings"]["eos_token_id"]
-            ends = sum(1 for s in case["sequences"] if s["new_ids"][-1:] == [eos])
-            shown = {k: v for k, v in case["settings"].items() if DEFAULTS.get(k, "-") != v}
-            print(f"{name} {prompt!r} {shown}: {len(case['sequences'])} returned, {ends} ending with {eos}",
-                  file=sys.stderr)
+    def run_case(model, tok, recipe, prompt, settings):
+        return {"prompt": prompt, **beam_case(model, tok(prompt)["input_ids"], settings)}
+
+    fixture = run_cases(CASES, run_case, describe_beams)
     assert any(s["new_ids"][-1:] == [EOS] for c in fixture["cases"] for s in c["sequences"]), \
         "no case finished a hypothesis with end-of-text"
-    path = os.path.join(FIXTURES, "beam.json")
-    with open(path, "w") as f:
-        json.dump(fixture, f, indent=1)
-        f.write("\n")
-    print(f"wrote {path}: {len(fixture['cases'])} cases", file=sys.stderr)
+    write_fixture("beam.json", fixture)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ assert transformers.__version__ == "5.23.0", transformers.__version__
 assert torch.__version__.startswith("2.15."), torch.__version__
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import CHECKPOINTS, FIXTURES, generate_checkpoint  # noqa: E402
+from checkpoints import CHECKPOINTS, FIXTURES, generate_checkpoint  # noqa: E402
 
 EXPERT = CHECKPOINTS["odd"]
 AMATEUR = dict(layers=1, heads=2, embd=32, positions=64, seed=7, dtype="f32", layout="transformers")

@@ -18,17 +18,15 @@ import json
 import math
 import os
 import sys
-import tempfile
 
 import torch
 import transformers
-from transformers import GPT2LMHeadModel, GPT2TokenizerFast
 
 assert transformers.__version__.startswith("5.23."), transformers.__version__
 assert torch.__version__.startswith("2.15."), torch.__version__
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checkpoints import CHECKPOINTS, FIXTURES, generate_checkpoint  # noqa: E402
+from transformers_runs import CHECKPOINTS, FIXTURES, generate, load_checkpoint, min_top2_gap  # noqa: E402
 
 PROMPTS = [
     "See you",
@@ -76,31 +74,22 @@ def score_case(model, ids):
 
 
 def greedy_case(model, ids, max_new_tokens, min_new_tokens=0):
-    with torch.no_grad():
-        out = model.generate(
-            torch.tensor([ids]),
-            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-            do_sample=False,
-            max_new_tokens=max_new_tokens,
-            min_new_tokens=min_new_tokens,
-            pad_token_id=50256,
-            eos_token_id=50256,
-            output_scores=True,
-            return_dict_in_generate=True,
-        )
-    new = out.sequences[0, len(ids):].tolist()
-    # The smallest gap between the best and second-best logit over the steps:
-    # how far the engine's numerics are from flipping a greedy choice.
-    gaps = []
-    for step in out.scores:
-        best = torch.topk(step[0].float(), 2).values
-        gaps.append(float(best[0] - best[1]))
+    out = generate(
+        model,
+        ids,
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=min_new_tokens,
+        pad_token_id=50256,
+        eos_token_id=50256,
+        output_scores=True,
+        return_dict_in_generate=True,
+    )
     return {
         "prompt_ids": ids,
         "max_new_tokens": max_new_tokens,
         "min_new_tokens": min_new_tokens,
-        "new_ids": new,
-        "min_top2_gap": min(gaps),
+        "new_ids": out.sequences[0, len(ids):].tolist(),
+        "min_top2_gap": min_top2_gap(out.scores),
     }
 
 
@@ -111,26 +100,21 @@ def main():
     for name, recipe in CHECKPOINTS.items():
         if only and name not in only:
             continue
-        with tempfile.TemporaryDirectory() as folder:
-            sha = generate_checkpoint(recipe, folder)
-            tok = GPT2TokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"))
-            model = GPT2LMHeadModel.from_pretrained(
-                folder, dtype=torch.float32, attn_implementation="eager"
-            ).eval()
-            encode = lambda text: tok(text)["input_ids"]
-            n_pos = recipe["positions"]
-            fixture = {
-                "checkpoint": recipe,
-                "sha256": sha,
-                "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-                "next": [next_case(model, encode(p)) for p in PROMPTS],
-                "score": [score_case(model, encode(t)) for t in TEXTS],
-                "greedy": [greedy_case(model, encode(p), GREEDY_TOKENS) for p in PROMPTS],
-            }
-            # Up to the end of the context, and with end-of-text held back.
-            first = encode(PROMPTS[0])
-            fixture["greedy"].append(greedy_case(model, first, n_pos - len(first)))
-            fixture["greedy"].append(greedy_case(model, first, 8, min_new_tokens=8))
+        sha, tok, model = load_checkpoint(recipe)
+        encode = lambda text: tok(text)["input_ids"]
+        n_pos = recipe["positions"]
+        fixture = {
+            "checkpoint": recipe,
+            "sha256": sha,
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+            "next": [next_case(model, encode(p)) for p in PROMPTS],
+            "score": [score_case(model, encode(t)) for t in TEXTS],
+            "greedy": [greedy_case(model, encode(p), GREEDY_TOKENS) for p in PROMPTS],
+        }
+        # Up to the end of the context, and with end-of-text held back.
+        first = encode(PROMPTS[0])
+        fixture["greedy"].append(greedy_case(model, first, n_pos - len(first)))
+        fixture["greedy"].append(greedy_case(model, first, 8, min_new_tokens=8))
         path = os.path.join(FIXTURES, f"golden_{name}.json")
         with open(path, "w") as f:
             json.dump(fixture, f, indent=1)

@@ -37,23 +37,19 @@ record its own length (`generated_len`, the end token included) as its beam
 indices; the search itself is untouched.
 """
 
-import json
 import os
 import sys
-import tempfile
 
 import torch
 import transformers
-from transformers import GenerationConfig, GPT2LMHeadModel, GPT2TokenizerFast
+from transformers import GenerationConfig
 from transformers.generation.beam_search import BeamHypotheses
 
 assert transformers.__version__ == "4.55.4", transformers.__version__
 assert torch.__version__.startswith("2.15."), torch.__version__
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checkpoints import CHECKPOINTS, FIXTURES, generate_checkpoint  # noqa: E402
-
-EOS = 50256
+from transformers_runs import BEAM_DEFAULTS, EOS, describe_beams, generate, run_cases, write_fixture  # noqa: E402
 
 # (checkpoint, prompt, settings). Settings left out take transformers' defaults:
 # length_penalty 1.0, early_stopping False, num_return_sequences 1, no n-gram
@@ -89,15 +85,6 @@ CASES = [
     ("odd", "See you", dict(num_beams=6, num_beam_groups=3, diversity_penalty=0.0, early_stopping=False, num_return_sequences=6, max_new_tokens=10, eos_token_id=1311)),
 ]
 
-DEFAULTS = dict(
-    length_penalty=1.0,
-    early_stopping=False,
-    num_return_sequences=1,
-    no_repeat_ngram_size=None,
-    min_new_tokens=0,
-    eos_token_id=EOS,
-)
-
 _validate = GenerationConfig.validate
 
 
@@ -127,20 +114,12 @@ BeamHypotheses.add = add_recording_length
 
 
 def group_beam_case(model, prompt_ids, settings):
-    settings = {**DEFAULTS, **settings}
+    settings = {**BEAM_DEFAULTS, **settings}
     kwargs = dict(settings)
     if kwargs["no_repeat_ngram_size"] is None:
         del kwargs["no_repeat_ngram_size"]
-    with torch.no_grad():
-        out = model.generate(
-            torch.tensor([prompt_ids]),
-            attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
-            do_sample=False,
-            output_scores=True,
-            return_dict_in_generate=True,
-            pad_token_id=settings["eos_token_id"],
-            **kwargs,
-        )
+    out = generate(model, prompt_ids, output_scores=True, return_dict_in_generate=True,
+                   pad_token_id=settings["eos_token_id"], **kwargs)
     n = len(prompt_ids)
     eos = settings["eos_token_id"]
     sequences = []
@@ -157,37 +136,10 @@ def group_beam_case(model, prompt_ids, settings):
 
 
 def main():
-    fixture = {
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-        "checkpoints": {},
-        "cases": [],
-    }
-    names = sorted({c[0] for c in CASES}, key=[c[0] for c in CASES].index)
-    for name in names:
-        recipe = CHECKPOINTS[name]
-        with tempfile.TemporaryDirectory() as folder:
-            sha = generate_checkpoint(recipe, folder)
-            tok = GPT2TokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"))
-            model = GPT2LMHeadModel.from_pretrained(
-                folder, torch_dtype=torch.float32, attn_implementation="eager"
-            ).eval()
-        fixture["checkpoints"][name] = {"checkpoint": recipe, "sha256": sha}
-        for checkpoint, prompt, settings in CASES:
-            if checkpoint != name:
-                continue
-            case = {"checkpoint": name, "prompt": prompt, **group_beam_case(model, tok(prompt)["input_ids"], settings)}
-            fixture["cases"].append(case)
-            eos = case["settings"]["eos_token_id"]
-            ends = sum(1 for s in case["sequences"] if s["new_ids"][-1:] == [eos])
-            distinct = len({tuple(s["new_ids"]) for s in case["sequences"]})
-            shown = {k: v for k, v in case["settings"].items() if DEFAULTS.get(k, "-") != v}
-            print(f"{name} {prompt!r} {shown}: {len(case['sequences'])} returned ({distinct} distinct), "
-                  f"{ends} ending with {eos}", file=sys.stderr)
-    path = os.path.join(FIXTURES, "group_beam.json")
-    with open(path, "w") as f:
-        json.dump(fixture, f, indent=1)
-        f.write("\n")
-    print(f"wrote {path}: {len(fixture['cases'])} cases", file=sys.stderr)
+    def run_case(model, tok, recipe, prompt, settings):
+        return {"prompt": prompt, **group_beam_case(model, tok(prompt)["input_ids"], settings)}
+
+    write_fixture("group_beam.json", run_cases(CASES, run_case, describe_beams))
 
 
 if __name__ == "__main__":

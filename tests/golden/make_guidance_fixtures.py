@@ -2,8 +2,8 @@
 engine's guidance (Sanchez et al. 2023, arXiv:2306.17806; test:
 `engine/tests/guidance_matches_transformers.rs`).
 
-The seeded random checkpoints are built exactly as `tests/golden/make_fixtures.py`
-builds them (its recipes and generator are imported), and `transformers` runs
+The seeded random checkpoints are those of `tests/golden/checkpoints.py`
+(loaded by `transformers_runs.py`, shared with the other fixture scripts), and `transformers` runs
 greedy search with guidance on them:
 
     model.generate(ids, do_sample=False, guidance_scale=G, negative_prompt_ids=neg, ...)
@@ -22,22 +22,18 @@ Run from the repository root (pinned: torch 2.15, transformers 5.23.0):
     ../venv/bin/python tests/golden/make_guidance_fixtures.py
 """
 
-import json
 import os
 import sys
-import tempfile
 
 import torch
 import transformers
-from transformers import GPT2LMHeadModel, GPT2TokenizerFast
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import CHECKPOINTS, FIXTURES, generate_checkpoint  # noqa: E402
+from transformers_runs import EOS, cut_after, generate, min_top2_gap, run_cases, write_fixture  # noqa: E402
 
 assert transformers.__version__ == "5.23.0", transformers.__version__
 assert torch.__version__.startswith("2.15."), torch.__version__
 
-EOS = 50256
 
 # (checkpoint, prompt, negative prompt or None, settings). `max_new_tokens`
 # None: up to the end of the model's context. With random weights end-of-text
@@ -71,61 +67,29 @@ def guided_case(model, n_positions, prompt_ids, negative_ids, settings):
     kwargs = dict(settings)
     if negative_ids is not None:
         kwargs["negative_prompt_ids"] = torch.tensor([negative_ids])
-    with torch.no_grad():
-        out = model.generate(
-            torch.tensor([prompt_ids]),
-            attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
-            do_sample=False,
-            output_scores=True,
-            return_dict_in_generate=True,
-            pad_token_id=EOS,
-            eos_token_id=EOS,
-            **kwargs,
-        )
-    new = out.sequences[0, len(prompt_ids):].tolist()
-    if EOS in new:
-        new = new[: new.index(EOS) + 1]
-    gaps = [float(s[0].topk(2).values[0] - s[0].topk(2).values[1]) for s in out.scores]
+    out = generate(model, prompt_ids, output_scores=True, return_dict_in_generate=True,
+                   pad_token_id=EOS, eos_token_id=EOS, **kwargs)
     return {
         "prompt_ids": prompt_ids,
         "negative_prompt_ids": negative_ids,
         "settings": settings,
-        "new_ids": new,
-        "min_top2_gap": min(gaps),
+        "new_ids": cut_after(out.sequences[0, len(prompt_ids):].tolist(), EOS),
+        "min_top2_gap": min_top2_gap(out.scores),
     }
 
 
 def main():
-    fixture = {
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-        "checkpoints": {},
-        "cases": [],
-    }
-    names = sorted({c[0] for c in CASES}, key=[c[0] for c in CASES].index)
-    for name in names:
-        recipe = CHECKPOINTS[name]
-        with tempfile.TemporaryDirectory() as folder:
-            sha = generate_checkpoint(recipe, folder)
-            tok = GPT2TokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"))
-            model = GPT2LMHeadModel.from_pretrained(
-                folder, dtype=torch.float32, attn_implementation="eager"
-            ).eval()
-        fixture["checkpoints"][name] = {"checkpoint": recipe, "sha256": sha}
-        for checkpoint, prompt, negative, settings in CASES:
-            if checkpoint != name:
-                continue
-            negative_ids = None if negative is None else tok(negative)["input_ids"]
-            case = guided_case(model, recipe["positions"], tok(prompt)["input_ids"], negative_ids, settings)
-            case = {"checkpoint": name, "prompt": prompt, "negative_prompt": negative, **case}
-            fixture["cases"].append(case)
-            print(f"{name} {prompt!r} / {negative!r} {case['settings']}: {len(case['new_ids'])} new, "
-                  f"ends with end-of-text: {case['new_ids'][-1:] == [EOS]}, "
-                  f"smallest top-2 gap {case['min_top2_gap']:.2e}", file=sys.stderr)
-    path = os.path.join(FIXTURES, "guidance.json")
-    with open(path, "w") as f:
-        json.dump(fixture, f, indent=1)
-        f.write("\n")
-    print(f"wrote {path}: {len(fixture['cases'])} cases", file=sys.stderr)
+    def run_case(model, tok, recipe, prompt, negative, settings):
+        negative_ids = None if negative is None else tok(negative)["input_ids"]
+        case = guided_case(model, recipe["positions"], tok(prompt)["input_ids"], negative_ids, settings)
+        return {"prompt": prompt, "negative_prompt": negative, **case}
+
+    def describe(case):
+        return (f"{case['prompt']!r} / {case['negative_prompt']!r} {case['settings']}: "
+                f"{len(case['new_ids'])} new, ends with end-of-text: {case['new_ids'][-1:] == [EOS]}, "
+                f"smallest top-2 gap {case['min_top2_gap']:.2e}")
+
+    write_fixture("guidance.json", run_cases(CASES, run_case, describe))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 //! Running the `gpt2` command line from the tests.
+#![allow(dead_code)]
 
 use std::process::Command;
 
@@ -14,4 +15,22 @@ pub fn gpt2(args: &[&str]) -> (i32, String, String) {
         text(&out.stdout),
         text(&out.stderr),
     )
+}
+
+/// The JSON a run printed, once it exited 0.
+pub fn json_out((code, stdout, stderr): (i32, String, String)) -> serde_json::Value {
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// Asserts that `gpt2 args` fails as bad input should: exit status 2 and
+/// `needle` in what it says, never a panic.
+pub fn assert_bad_input(args: &[&str], needle: &str) {
+    let (code, _, stderr) = gpt2(args);
+    assert_eq!(code, 2, "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: expected {needle:?} in {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -2,7 +2,11 @@
 //! random checkpoints they were made from.
 #![allow(dead_code)]
 
+pub mod beam;
+pub mod fixed;
 pub mod processors;
+#[cfg(feature = "wgpu")]
+pub mod search;
 
 use std::path::{Path, PathBuf};
 
@@ -22,11 +26,16 @@ pub fn fixtures_dir() -> PathBuf {
     }
 }
 
-/// A golden fixture written by `tests/golden/make_fixtures.py`.
-pub fn fixture(name: &str) -> Value {
-    let path = fixtures_dir().join(format!("golden_{name}.json"));
+/// The JSON fixture `tests/fixtures/{file}`.
+pub fn json_fixture(file: &str) -> Value {
+    let path = fixtures_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
+}
+
+/// A golden fixture written by `tests/golden/make_fixtures.py`.
+pub fn fixture(name: &str) -> Value {
+    json_fixture(&format!("golden_{name}.json"))
 }
 
 /// The recipe recorded in a fixture.

@@ -1,26 +1,26 @@
-//! The processor fixture (`tests/fixtures/processors.json`, written by
-//! `tests/golden/make_processor_fixtures.py`) and the comparison of one
-//! processed distribution with `transformers`' own.
+//! The processor fixtures (`tests/fixtures/processors.json`, written by
+//! `tests/golden/make_processor_fixtures.py`, and
+//! `tests/fixtures/sampler_references.json`) and the comparison of one
+//! processed distribution with `transformers`' or a written reference's.
 
 use std::collections::BTreeSet;
 
-use engine::decoding::{Guidance, Processed, SamplingParams, StepInputs};
+use engine::decoding::{Dry, Guidance, Mirostat, Processed, SamplingParams, StepInputs, Xtc};
 use serde_json::Value;
 
-use super::{fixtures_dir, ids};
+use super::{ids, json_fixture};
 
 /// Probabilities must agree within this, on the same support.
 pub const TOLERANCE: f32 = 1e-5;
 
 /// The whole fixture.
 pub fn processor_fixture() -> Value {
-    let path = fixtures_dir().join("processors.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
+    json_fixture("processors.json")
 }
 
-/// Fixture logits: shortest float32 decimals, parsed as f64 then rounded to f32.
-pub fn logits(v: &Value) -> Vec<f32> {
+/// Fixture logits or probabilities: shortest float32 decimals, parsed as f64
+/// then rounded to f32; "-inf" for -inf.
+pub fn floats(v: &Value) -> Vec<f32> {
     v.as_array()
         .unwrap()
         .iter()
@@ -31,7 +31,8 @@ pub fn logits(v: &Value) -> Vec<f32> {
         .collect()
 }
 
-/// The engine's settings for a case's `params` (`greedy`: temperature 0).
+/// The engine's settings for a case's `params` (`greedy`: temperature 0),
+/// with the same names as the engine's fields.
 pub fn params(v: &Value) -> SamplingParams {
     let f = |k: &str| v.get(k).map(|x| x.as_f64().unwrap() as f32);
     let n = |k: &str| v.get(k).map(|x| x.as_u64().unwrap() as usize);
@@ -55,6 +56,24 @@ pub fn params(v: &Value) -> SamplingParams {
             scale,
             negative_prompt: Vec::new(),
         }),
+        top_n_sigma: f("top_n_sigma"),
+        presence_penalty: f("presence_penalty"),
+        frequency_penalty: f("frequency_penalty"),
+        xtc: v.get("xtc").map(|x| Xtc {
+            threshold: x["threshold"].as_f64().unwrap() as f32,
+            probability: x["probability"].as_f64().unwrap() as f32,
+        }),
+        dry: v.get("dry").map(|d| Dry {
+            multiplier: d["multiplier"].as_f64().unwrap() as f32,
+            base: d["base"].as_f64().unwrap() as f32,
+            allowed_length: d["allowed_length"].as_u64().unwrap() as usize,
+            penalty_last_n: d["penalty_last_n"].as_u64().unwrap() as usize,
+            breakers: ids(&d["breakers"]),
+        }),
+        mirostat: v.get("mirostat").map(|m| Mirostat {
+            tau: m["tau"].as_f64().unwrap() as f32,
+            eta: m["eta"].as_f64().unwrap() as f32,
+        }),
         ..SamplingParams::default()
     }
 }
@@ -66,15 +85,16 @@ pub fn support(p: &Processed) -> Vec<u32> {
         .collect()
 }
 
-/// Same support, probabilities within [`TOLERANCE`]; returns the max difference.
+/// Same support as the reference's `ids`, probabilities within [`TOLERANCE`]
+/// of its `probs`; returns the max difference.
 pub fn compare(name: &str, p: &Processed, ids: &[u32], probs: &[f32]) -> f32 {
     let got = support(p);
-    if let Some(i) = (0..got.len().max(ids.len())).find(|&i| got.get(i) != ids.get(i)) {
+    if got != ids {
+        let ours: Vec<_> = got.iter().filter(|i| !ids.contains(i)).collect();
+        let theirs: Vec<_> = ids.iter().filter(|i| !got.contains(i)).collect();
         panic!(
-            "{name}: support differs at position {i}: engine {:?} vs transformers {:?} \
-             (sizes {} vs {})",
-            got.get(i),
-            ids.get(i),
+            "{name}: support differs (sizes {} vs {}): only the engine keeps {ours:?}, \
+             only the reference keeps {theirs:?}",
             got.len(),
             ids.len()
         );
@@ -98,13 +118,13 @@ pub fn compare(name: &str, p: &Processed, ids: &[u32], probs: &[f32]) -> f32 {
 /// checks it against transformers; prints each case and returns the largest
 /// difference.
 pub fn check_cases(fx: &Value, key: &str) -> f32 {
-    let unconditional = logits(&fx["logits"]["unconditional"]);
+    let unconditional = floats(&fx["logits"]["unconditional"]);
     let mut overall = 0f32;
     let cases = fx[key].as_array().unwrap();
     assert!(!cases.is_empty(), "{key}: no cases");
     for case in cases {
         let name = format!("{} {}", case["logits"], case["params"]);
-        let x = logits(&fx["logits"][case["logits"].as_str().unwrap()]);
+        let x = floats(&fx["logits"][case["logits"].as_str().unwrap()]);
         let p = params(&case["params"]);
         p.validate().unwrap();
         let context = ids(&case["context"]);
@@ -120,14 +140,6 @@ pub fn check_cases(fx: &Value, key: &str) -> f32 {
             (total - 1.0).abs() < 1e-4,
             "{name}: probabilities sum to {total}"
         );
-        let probs = |k: &str| -> Vec<f32> {
-            case[k]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap() as f32)
-                .collect()
-        };
         let d = if case.get("tie_rule_support").is_some() {
             // transformers' unstable sort (or topk) chose among tied tokens:
             // the same count survives, and the ids differ only within one tie.
@@ -140,10 +152,18 @@ pub fn check_cases(fx: &Value, key: &str) -> f32 {
                 .map(|&i| x[i as usize].to_bits())
                 .collect();
             assert!(tied.len() <= 1, "{name}: support differs beyond one tie");
-            let (ids_, probs_) = (ids(&case["tie_rule_support"]), probs("tie_rule_probs"));
+            let (ids_, probs_) = (
+                ids(&case["tie_rule_support"]),
+                floats(&case["tie_rule_probs"]),
+            );
             compare(&name, &processed, &ids_, &probs_)
         } else {
-            compare(&name, &processed, &ids(&case["support"]), &probs("probs"))
+            compare(
+                &name,
+                &processed,
+                &ids(&case["support"]),
+                &floats(&case["probs"]),
+            )
         };
         println!(
             "{name}: support {}, max |Δp| = {d:e}",
