@@ -30,7 +30,7 @@ fn tiny_config() -> Gpt2Config {
     }
 }
 
-/// A valid config: every size in range, any epsilon, a tanh GELU.
+/// A valid config: every size in range, any positive finite epsilon, a tanh GELU.
 fn valid_config() -> impl Strategy<Value = Gpt2Config> {
     (
         (
@@ -53,7 +53,11 @@ fn valid_config() -> impl Strategy<Value = Gpt2Config> {
                 Gpt2Config {
                     vocab_size: vocab,
                     n_inner: inner,
-                    layer_norm_epsilon: if eps.is_finite() { eps } else { 1e-5 },
+                    layer_norm_epsilon: if eps.is_finite() && eps > 0.0 {
+                        eps
+                    } else {
+                        1e-5
+                    },
                     activation_function: ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"][act].into(),
                     bos_token_id: bos,
                     eos_token_id: eos,
