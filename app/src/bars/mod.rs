@@ -85,15 +85,15 @@ pub fn chart(step: &TokenStep<'_>, current: Option<&SamplingParams>, n: usize) -
             recomputed: true,
         },
         _ => Chart {
-            bars: own_bars(step.candidates, step.chosen, n),
+            bars: top_bars(step.candidates, step.chosen, n),
             recomputed: false,
         },
     }
 }
 
-/// The engine's candidates as bars: the `n` first by raw probability, and
-/// the chosen token.
-fn own_bars(candidates: &[StepCandidate], chosen: u32, n: usize) -> Vec<Bar> {
+/// Candidates (sorted by raw probability) as bars: the `n` first, and the
+/// chosen token.
+fn top_bars(candidates: &[StepCandidate], chosen: u32, n: usize) -> Vec<Bar> {
     candidates
         .iter()
         .enumerate()
@@ -120,23 +120,9 @@ pub fn bars(
     n: usize,
 ) -> Vec<Bar> {
     let processed = params.process_step(logits, inputs);
-    let mut candidates = processed.step_candidates(n, chosen);
     // `step_candidates` adds the most likely kept tokens: keep the raw top n
     // (and the chosen token) only, so the chart keeps its rows when sliders move.
-    let mut raw_rank: Vec<u32> = candidates.iter().map(|c| c.id).collect();
-    raw_rank.truncate(n);
-    candidates.retain(|c| raw_rank.contains(&c.id) || c.id == chosen);
-    candidates
-        .into_iter()
-        .map(|c| Bar {
-            id: c.id,
-            raw: c.raw_prob,
-            scaled: c.scaled_prob,
-            prob: c.prob,
-            cut: c.cut,
-            chosen: c.id == chosen,
-        })
-        .collect()
+    top_bars(&processed.step_candidates(n, chosen), chosen, n)
 }
 
 /// What a redraw under `params` means for the stages that depend on more
