@@ -129,32 +129,36 @@ impl SamplingParams {
         let mut x = logits.to_vec();
         let mut cut = vec![None; n];
         let greedy = self.is_greedy();
-        // `scaled`: the logits with only the stages that shift or scale them,
-        // up to the first warper that cuts.
-        let mut shifted = Some(x.clone());
+        // `scaled`: the softmax of the logits with only the stages that shift
+        // or scale them, up to the first warper that cuts. `x` serves until a
+        // cut (an n-gram ban, a ban) comes first: from there a copy without
+        // the cuts follows the shifting stages.
         let mut scaled = None;
+        let mut uncut: Option<Vec<f32>> = None;
         let mut banned = false;
         for &stage in self.order.iter().filter(|&&s| self.is_set(s)) {
             if stage.is_warper() && greedy {
                 continue;
             }
+            if scaled.is_none() {
+                if stage.is_warper() && stage.cuts() {
+                    scaled = Some(softmax(uncut.as_deref().unwrap_or(&x)));
+                    uncut = None;
+                } else if stage.cuts() || (stage.is_warper() && !banned && !inputs.bans.is_empty())
+                {
+                    uncut.get_or_insert_with(|| x.clone());
+                }
+            }
             if stage.is_warper() && !banned {
                 ban(&mut x, &mut cut, inputs.bans);
                 banned = true;
             }
-            if let Some(mut s) = shifted.take() {
-                if stage.is_warper() && stage.cuts() {
-                    scaled = Some(softmax(&s));
-                } else {
-                    if !stage.cuts() {
-                        self.apply(stage, &mut s, &mut vec![None; n], inputs);
-                    }
-                    shifted = Some(s);
-                }
+            if let Some(u) = uncut.as_mut().filter(|_| !stage.cuts()) {
+                self.apply(stage, u, &mut [], inputs);
             }
             self.apply(stage, &mut x, &mut cut, inputs);
         }
-        let scaled = scaled.unwrap_or_else(|| softmax(shifted.as_deref().unwrap_or(&x)));
+        let scaled = scaled.unwrap_or_else(|| softmax(uncut.as_deref().unwrap_or(&x)));
         if !banned {
             ban(&mut x, &mut cut, inputs.bans);
         }

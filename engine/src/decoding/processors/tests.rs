@@ -163,3 +163,23 @@ fn top_n_sigma_keeps_the_same_tokens_at_any_temperature() {
     // Mean 0.25, σ 2.25: logits ≥ 3 − 2.25 stay.
     assert_eq!(at(1.0), vec![0, 1, 2, 3]);
 }
+
+#[test]
+fn scaled_has_the_shifts_but_none_of_the_cuts() {
+    // Token 2 completes a repeated bigram; end-of-text (7) is banned.
+    let params = SamplingParams {
+        temperature: 2.0,
+        repetition_penalty: Some(1.5),
+        no_repeat_ngram_size: Some(2),
+        top_k: Some(3),
+        ..SamplingParams::default()
+    };
+    let context = [1, 2, 1];
+    let out = params.process_with_bans(&logits(), &context, &[(7, Cut::MinNewTokens)]);
+    let mut shifted = logits();
+    penalties::repetition_penalty(&mut shifted, &context, 1.5);
+    let expected = softmax(&shifted.iter().map(|v| v / 2.0).collect::<Vec<_>>());
+    assert_eq!(out.scaled, expected);
+    assert_eq!(out.cut[2], Some(Cut::NoRepeatNgram));
+    assert_eq!(out.cut[7], Some(Cut::MinNewTokens));
+}
