@@ -188,6 +188,12 @@ pub async fn load_model(
     let device = match settings.device {
         DeviceChoice::WebGpu => Device::Wgpu(Default::default()),
         DeviceChoice::Cpu => Device::Cpu,
+        DeviceChoice::Server => {
+            return Err(LoadError::Other(format!(
+                "{repo} is on the server's disk, not fetched: the page loads a server's models \
+                 by connecting to it"
+            )))
+        }
     };
     let loaded = match SafetensorsFile::from_bytes(weights, weights_url.clone()) {
         Ok(file) => loading::load(&config, tokenizer, file, &device, Precision::F32).await,

@@ -192,7 +192,8 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
             name,
             name,
             "https?://[a-z0-9.:]{1,12}(/[a-z]{1,5}){0,2}",
-            any::<bool>(),
+            0usize..DeviceChoice::ALL.len(),
+            "wss?://[a-z0-9.:]{1,12}",
         ),
         (
             0usize..Strategy::ALL.len(),
@@ -215,7 +216,7 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
     )
         .prop_map(
             |(
-                (model, second, hub, cpu),
+                (model, second, hub, device, server),
                 (strategy, prompt, temperature, top_k, top_p, min_p),
                 rest,
                 chain,
@@ -225,11 +226,8 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
                     model,
                     second,
                     hub,
-                    device: if cpu {
-                        DeviceChoice::Cpu
-                    } else {
-                        DeviceChoice::WebGpu
-                    },
+                    device: DeviceChoice::ALL[device],
+                    server,
                     strategy: Strategy::ALL[strategy],
                     prompt,
                     temperature,

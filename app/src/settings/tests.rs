@@ -290,3 +290,47 @@ fn prompt_lookup_drafts_without_a_second_model() {
     assert!(matches!(p.draft, DraftSource::PromptLookup { .. }));
     assert_eq!(decoding.second_model(), None);
 }
+
+#[test]
+fn a_server_is_a_device_with_an_address_and_its_token_stays_out_of_the_url() {
+    let (s, problems) =
+        Settings::from_query("?model=gpt2-xl&device=server&server=ws://127.0.0.1:9000/");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(s.device, DeviceChoice::Server);
+    assert_eq!(s.server, "ws://127.0.0.1:9000");
+    assert_eq!(
+        s.to_query(),
+        "?model=gpt2-xl&device=server&server=ws%3A%2F%2F127.0.0.1%3A9000"
+    );
+    for bad in [
+        "http://127.0.0.1:9000",
+        "ws://",
+        "ws://a b",
+        "127.0.0.1:8765",
+    ] {
+        let (s, problems) = Settings::from_query(&format!("?server={bad}"));
+        assert_eq!(s.server, DEFAULT_SERVER, "?server={bad}");
+        assert_eq!(problems.len(), 1, "?server={bad}: {problems:?}");
+        assert!(problems[0].contains("ws://"), "{problems:?}");
+    }
+    let (_, problems) = Settings::from_query("?device=cuda");
+    assert!(
+        problems[0].contains("webgpu, cpu or server"),
+        "{problems:?}"
+    );
+    // A token in the query is not a setting (it belongs in the fragment).
+    let (_, problems) = Settings::from_query("?token=abc");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+}
+
+#[test]
+fn the_token_comes_from_the_fragment() {
+    assert_eq!(token_from_fragment("#token=ab12"), Some("ab12".into()));
+    assert_eq!(token_from_fragment("token=ab12&x=1"), Some("ab12".into()));
+    assert_eq!(
+        token_from_fragment("#x=1&token=%20ab12%20"),
+        Some("ab12".into())
+    );
+    assert_eq!(token_from_fragment("#token="), None);
+    assert_eq!(token_from_fragment(""), None);
+}
