@@ -87,7 +87,7 @@ fn every_strategy_over_the_socket_gives_the_local_ids() {
     let server = Server::start(&["odd", "tiny"], &[]);
     let target = common::model_for(&common::fixture("odd"));
     let second = common::model_for(&common::fixture("tiny"));
-    let remote = Remote::connect(&server.url, &server.token).unwrap();
+    let remote = block_on(Remote::connect(&server.url, &server.token)).unwrap();
     assert_eq!(remote.models().len(), 2);
     assert_eq!(remote.models()[0].device, "cpu");
     let (r_target, r_second) = (remote.model(0).unwrap(), remote.model(1).unwrap());
@@ -120,7 +120,7 @@ fn every_strategy_over_the_socket_gives_the_local_ids() {
     }
     // The caches each run made were released with the next pass, or are
     // the last run's: far below one per pass.
-    let (sessions, caches) = remote.stats().unwrap();
+    let (sessions, caches) = block_on(remote.stats()).unwrap();
     assert_eq!(sessions, 1);
     assert!(caches <= 4, "{caches} caches held after the runs");
 }
@@ -129,7 +129,7 @@ fn every_strategy_over_the_socket_gives_the_local_ids() {
 fn logits_and_summaries_cross_the_socket_bit_for_bit() {
     let server = Server::start(&["odd"], &[]);
     let local = common::model_for(&common::fixture("odd"));
-    let remote = Remote::connect(&server.url, &server.token).unwrap();
+    let remote = block_on(Remote::connect(&server.url, &server.token)).unwrap();
     let model = remote.model(0).unwrap();
     let (mut lc, mut rc) = (local.new_cache(2).unwrap(), model.new_cache(2).unwrap());
     rc.reserve(16).unwrap();

@@ -10,6 +10,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use async_lock::Mutex as AsyncMutex;
+
 use super::protocol::{
     decode_logits, decode_top, CacheOp, ErrorKind, ModelInfo, Pass, Reply, Request, ServerLimits,
     VERSION,
@@ -23,7 +25,9 @@ use crate::{Error, Result};
 
 /// One connection to `gpt2 serve`, shared by the models it serves.
 pub struct Remote {
-    transport: Mutex<Transport>,
+    /// Held for one exchange at a time, across its await.
+    transport: AsyncMutex<Transport>,
+    url: String,
     /// Caches dropped since the last pass, released with the next one.
     freed: Mutex<Vec<u64>>,
     next_id: AtomicU64,
@@ -34,19 +38,20 @@ pub struct Remote {
 impl Remote {
     /// Connects to `url` (`ws://HOST:PORT`) and shows `token`, as `gpt2 serve`
     /// printed them on its `ready` line.
-    pub fn connect(url: &str, token: &str) -> Result<Arc<Remote>> {
-        let mut transport = Transport::connect(url)?;
+    pub async fn connect(url: &str, token: &str) -> Result<Arc<Remote>> {
+        let mut transport = Transport::connect(url).await?;
         let hello = Request::Hello {
             version: VERSION,
             token: token.to_string(),
         };
-        match read_reply(transport.exchange(to_json(&hello))?)? {
+        match read_reply(transport.exchange(to_json(&hello)).await?)? {
             Reply::Welcome {
                 version,
                 models,
                 limits,
             } if version == VERSION => Ok(Arc::new(Remote {
-                transport: Mutex::new(transport),
+                transport: AsyncMutex::new(transport),
+                url: url.to_string(),
                 freed: Mutex::new(Vec::new()),
                 next_id: AtomicU64::new(1),
                 models,
@@ -82,9 +87,9 @@ impl Remote {
     }
 
     /// (sessions, caches) open on the server, this connection included.
-    pub fn stats(&self) -> Result<(usize, usize)> {
+    pub async fn stats(&self) -> Result<(usize, usize)> {
         let id = self.next_id();
-        match read_reply(self.exchange(&Request::Stats { id })?)? {
+        match read_reply(self.exchange(&Request::Stats { id }).await?)? {
             Reply::Stats {
                 sessions, caches, ..
             } => Ok((sessions, caches)),
@@ -96,9 +101,14 @@ impl Remote {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn exchange(&self, request: &Request) -> Result<Frame> {
-        let mut transport = self.transport.lock().unwrap_or_else(|p| p.into_inner());
-        transport.exchange(to_json(request))
+    /// The address connected to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn exchange(&self, request: &Request) -> Result<Frame> {
+        let text = to_json(request);
+        self.transport.lock().await.exchange(text).await
     }
 
     /// The releases queued by dropped caches, then `cache`'s own operations.
@@ -125,6 +135,11 @@ impl RemoteModel {
     /// Where the model runs and what it is, as the server says.
     pub fn info(&self) -> &ModelInfo {
         &self.remote.models[self.index]
+    }
+
+    /// Where the model runs, for people: `server ws://HOST:PORT: cpu`.
+    pub fn device_name(&self) -> String {
+        format!("server {}: {}", self.remote.url, self.info().device)
     }
 
     /// The connection this model is served over.
@@ -242,7 +257,7 @@ impl LanguageModel for RemoteModel {
         let pass = self.pass(cache, tokens, last)?;
         let n = tokens[0].len();
         let id = self.remote.next_id();
-        let logits = match self.remote.exchange(&Request::Forward { id, pass })? {
+        let logits = match self.remote.exchange(&Request::Forward { id, pass }).await? {
             Frame::Binary(bytes) => decode_logits(id, &bytes)?,
             Frame::Text(text) => return Err(unexpected(&parse_reply(&text)?)),
         };
@@ -268,7 +283,7 @@ impl LanguageModel for RemoteModel {
             k: k.min(MAX_TOP),
             extra: extra.to_vec(),
         };
-        let top = match self.remote.exchange(&request)? {
+        let top = match self.remote.exchange(&request).await? {
             Frame::Binary(bytes) => decode_top(id, &bytes)?,
             Frame::Text(text) => return Err(unexpected(&parse_reply(&text)?)),
         };
