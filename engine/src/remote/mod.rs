@@ -3,6 +3,7 @@
 //! contract over it, so every strategy runs unchanged against a native
 //! server — from the command line and from the page alike.
 
+mod frames;
 mod model;
 pub mod protocol;
 mod transport;

@@ -13,12 +13,13 @@ use std::sync::{Arc, Mutex};
 use async_lock::Mutex as AsyncMutex;
 
 use super::protocol::{
-    decode_logits, decode_top, CacheOp, ErrorKind, ModelInfo, Pass, Reply, Request, ServerLimits,
-    VERSION,
+    decode_hidden, decode_logits, decode_tokenizer, decode_top, CacheOp, ErrorKind, ModelInfo,
+    Pass, Reply, Request, ServerLimits, VERSION,
 };
 use super::transport::{Frame, Transport};
-use crate::backend::{check_forward, check_reorder, check_top, KvCache, LanguageModel, Logits};
+use crate::backend::{check_forward, check_hidden, check_reorder, check_top, KvCache};
 use crate::backend::{Hidden, HiddenRequest, TopLogits, MAX_TOP};
+use crate::backend::{LanguageModel, Logits};
 use crate::config::Gpt2Config;
 use crate::decoding::limits;
 use crate::{Error, Result};
@@ -73,12 +74,7 @@ impl Remote {
 
     /// The server's model `index` as a [`LanguageModel`].
     pub fn model(self: &Arc<Self>, index: usize) -> Result<RemoteModel> {
-        let info = self.models.get(index).ok_or_else(|| {
-            Error::input(format!(
-                "the server holds {} model(s); there is no model {index}",
-                self.models.len()
-            ))
-        })?;
+        let info = self.check_index(index)?;
         Ok(RemoteModel {
             remote: Arc::clone(self),
             index,
@@ -99,6 +95,29 @@ impl Remote {
 
     fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The bytes of the `tokenizer.json` the server loaded for model
+    /// `index`, to tokenize for it here.
+    pub async fn tokenizer(&self, index: usize) -> Result<Vec<u8>> {
+        self.check_index(index)?;
+        let id = self.next_id();
+        match self
+            .exchange(&Request::Tokenizer { id, model: index })
+            .await?
+        {
+            Frame::Binary(bytes) => decode_tokenizer(id, &bytes),
+            Frame::Text(text) => Err(unexpected(&parse_reply(&text)?)),
+        }
+    }
+
+    fn check_index(&self, index: usize) -> Result<&ModelInfo> {
+        self.models.get(index).ok_or_else(|| {
+            Error::input(format!(
+                "the server holds {} model(s); there is no model {index}",
+                self.models.len()
+            ))
+        })
     }
 
     /// The address connected to.
@@ -291,20 +310,36 @@ impl LanguageModel for RemoteModel {
         Ok(top)
     }
 
-    /// Protocol version 1 carries logits and their summaries only: the
-    /// strategies that read hidden states (contrastive search, DoLa) run on
-    /// a local model.
     async fn forward_hidden(
         &self,
-        _: &mut RemoteCache,
-        _: &[&[u32]],
-        _: usize,
-        _: &HiddenRequest<'_>,
+        cache: &mut RemoteCache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
     ) -> Result<Hidden> {
-        Err(Error::input(
-            "contrastive search and DoLa read the model's hidden states, which gpt2 serve's \
-             protocol (version 1) does not carry: run them with a local model",
-        ))
+        // Checked before `pass` takes the queued cache operations.
+        check_forward(&self.config, cache.len, cache.rows, tokens, last)?;
+        check_hidden(&self.config, want, tokens[0].len())?;
+        let pass = self.pass(cache, tokens, last)?;
+        let n = tokens[0].len();
+        let id = self.remote.next_id();
+        let request = Request::ForwardHidden {
+            id,
+            pass,
+            layers: want.layers.to_vec(),
+            positions: if want.layers.is_empty() {
+                0
+            } else {
+                want.positions
+            },
+            heads: want.heads.to_vec(),
+        };
+        let hidden = match self.remote.exchange(&request).await? {
+            Frame::Binary(bytes) => decode_hidden(id, &bytes)?,
+            Frame::Text(text) => return Err(unexpected(&parse_reply(&text)?)),
+        };
+        cache.len += n;
+        Ok(hidden)
     }
 }
 
