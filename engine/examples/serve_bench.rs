@@ -189,7 +189,7 @@ fn main() {
     );
 
     // The socket's overhead: one client, local and remote runs in turn.
-    let remote = Remote::connect(&url, &token).unwrap();
+    let remote = block_on(Remote::connect(&url, &token)).unwrap();
     let one = Timed::new(remote.model(0).unwrap());
     assert_eq!(
         greedy(&one, args.tokens),
@@ -226,7 +226,7 @@ fn main() {
                 let (url, token, expected, warm_rss) = (&url, &token, &expected, &warm_rss);
                 let pid = server.id();
                 scope.spawn(move || {
-                    let remote = Remote::connect(url, token).unwrap();
+                    let remote = block_on(Remote::connect(url, token)).unwrap();
                     let model = Timed::new(remote.model(0).unwrap());
                     let (mut runs, mut wrong) = (0, 0);
                     while Instant::now() < deadline {

@@ -69,7 +69,7 @@ fn authenticated(server: &Server) -> Socket {
 fn wait_stats(remote: &Remote, sessions: usize, caches: usize) {
     let start = Instant::now();
     loop {
-        let now = remote.stats().unwrap();
+        let now = block_on(remote.stats()).unwrap();
         if now == (sessions, caches) {
             return;
         }
@@ -102,13 +102,16 @@ fn greedy(model: &impl LanguageModel, on_step: &mut dyn FnMut(Step)) -> Vec<u32>
 #[test]
 fn a_wrong_token_is_refused_and_the_right_one_served() {
     let server = Server::start(&["tiny"], &[]);
-    let err = Remote::connect(&server.url, "0123456789abcdef0123456789abcdef")
-        .err()
-        .unwrap();
+    let err = block_on(Remote::connect(
+        &server.url,
+        "0123456789abcdef0123456789abcdef",
+    ))
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("wrong token"), "{err}");
     server.wait_log("wrong token");
-    let remote = Remote::connect(&server.url, &server.token).unwrap();
-    assert_eq!(remote.stats().unwrap(), (1, 0));
+    let remote = block_on(Remote::connect(&server.url, &server.token)).unwrap();
+    assert_eq!(block_on(remote.stats()).unwrap(), (1, 0));
 }
 
 #[test]
@@ -153,7 +156,7 @@ fn a_connection_without_the_token_is_closed_after_ten_seconds() {
 #[test]
 fn bad_and_oversized_frames_are_errors_to_that_client_only() {
     let mut server = Server::start(&["tiny"], &[]);
-    let watcher = Remote::connect(&server.url, &server.token).unwrap();
+    let watcher = block_on(Remote::connect(&server.url, &server.token)).unwrap();
     let mut socket = authenticated(&server);
     socket.send(Message::text("not a request")).unwrap();
     match reply(&mut socket) {
@@ -207,7 +210,7 @@ fn bad_and_oversized_frames_are_errors_to_that_client_only() {
 #[test]
 fn a_client_vanishing_mid_request_frees_its_caches() {
     let server = Server::start(&["tiny"], &[]);
-    let watcher = Remote::connect(&server.url, &server.token).unwrap();
+    let watcher = block_on(Remote::connect(&server.url, &server.token)).unwrap();
     let mut socket = authenticated(&server);
     let new = CacheOp::New {
         cache: 1,
@@ -244,7 +247,7 @@ fn a_second_client_is_served_while_the_first_is_mid_run() {
     let server = Server::start(&["tiny"], &[]);
     let local = common::model_for(&common::fixture("tiny"));
     let expected = greedy(&local, &mut |_| {});
-    let first = Remote::connect(&server.url, &server.token).unwrap();
+    let first = block_on(Remote::connect(&server.url, &server.token)).unwrap();
     let ((paused_tx, paused), (go, go_rx)) = (channel(), channel::<()>());
     let (url, token) = (server.url.clone(), server.token.clone());
     let first = &first;
@@ -261,9 +264,9 @@ fn a_second_client_is_served_while_the_first_is_mid_run() {
             })
         });
         paused.recv().unwrap();
-        let second = Remote::connect(&url, &token).unwrap();
+        let second = block_on(Remote::connect(&url, &token)).unwrap();
         assert_eq!(
-            second.stats().unwrap(),
+            block_on(second.stats()).unwrap(),
             (2, 1),
             "the first run holds its cache"
         );

@@ -10,6 +10,7 @@ use super::{
     TopLogits,
 };
 use crate::config::Gpt2Config;
+use crate::remote::{RemoteCache, RemoteModel};
 use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
 
@@ -46,6 +47,8 @@ pub enum Model {
     Candle(CandleModel),
     #[cfg(feature = "wgpu")]
     Wgpu(WgpuModel),
+    /// A model of a `gpt2 serve` server, over its WebSocket.
+    Remote(RemoteModel),
 }
 
 /// The cache of a [`Model`].
@@ -55,6 +58,7 @@ pub enum Cache {
     Candle(CandleCache),
     #[cfg(feature = "wgpu")]
     Wgpu(WgpuCache),
+    Remote(RemoteCache),
 }
 
 impl Model {
@@ -159,6 +163,7 @@ impl Model {
             Model::Wgpu(m) if m.f16_weights() => format!("wgpu: {} (f16)", m.device_info()),
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => format!("wgpu: {}", m.device_info()),
+            Model::Remote(m) => m.device_name(),
         }
     }
 }
@@ -188,6 +193,7 @@ impl KvCache for Cache {
             Cache::Candle(c) => c.len(),
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.len(),
+            Cache::Remote(c) => c.len(),
         }
     }
 
@@ -197,6 +203,7 @@ impl KvCache for Cache {
             Cache::Candle(c) => c.rows(),
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.rows(),
+            Cache::Remote(c) => c.rows(),
         }
     }
 
@@ -206,6 +213,7 @@ impl KvCache for Cache {
             Cache::Candle(c) => c.truncate(len),
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.truncate(len),
+            Cache::Remote(c) => c.truncate(len),
         }
     }
 
@@ -215,6 +223,7 @@ impl KvCache for Cache {
             Cache::Candle(c) => c.reorder(rows),
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.reorder(rows),
+            Cache::Remote(c) => c.reorder(rows),
         }
     }
 
@@ -224,6 +233,7 @@ impl KvCache for Cache {
             Cache::Candle(c) => c.reserve(positions),
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.reserve(positions),
+            Cache::Remote(c) => c.reserve(positions),
         }
     }
 }
@@ -237,6 +247,7 @@ impl LanguageModel for Model {
             Model::Candle(m) => m.config(),
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => m.config(),
+            Model::Remote(m) => m.config(),
         }
     }
 
@@ -246,6 +257,7 @@ impl LanguageModel for Model {
             Model::Candle(m) => Cache::Candle(m.new_cache(rows)?),
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => Cache::Wgpu(m.new_cache(rows)?),
+            Model::Remote(m) => Cache::Remote(m.new_cache(rows)?),
         })
     }
 
@@ -255,7 +267,7 @@ impl LanguageModel for Model {
             (Model::Candle(m), Cache::Candle(c)) => m.forward(c, tokens, last).await,
             #[cfg(feature = "wgpu")]
             (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward(c, tokens, last).await,
-            #[allow(unreachable_patterns)]
+            (Model::Remote(m), Cache::Remote(c)) => m.forward(c, tokens, last).await,
             _ => Err(Error::input(
                 "this cache belongs to a model on another device: use the model's own new_cache",
             )),
@@ -275,7 +287,7 @@ impl LanguageModel for Model {
             (Model::Candle(m), Cache::Candle(c)) => m.forward_top(c, tokens, last, k, extra).await,
             #[cfg(feature = "wgpu")]
             (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward_top(c, tokens, last, k, extra).await,
-            #[allow(unreachable_patterns)]
+            (Model::Remote(m), Cache::Remote(c)) => m.forward_top(c, tokens, last, k, extra).await,
             _ => Err(Error::input(
                 "this cache belongs to a model on another device: use the model's own new_cache",
             )),
@@ -294,7 +306,7 @@ impl LanguageModel for Model {
             (Model::Candle(m), Cache::Candle(c)) => m.forward_hidden(c, tokens, last, want).await,
             #[cfg(feature = "wgpu")]
             (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward_hidden(c, tokens, last, want).await,
-            #[allow(unreachable_patterns)]
+            (Model::Remote(m), Cache::Remote(c)) => m.forward_hidden(c, tokens, last, want).await,
             _ => Err(Error::input(
                 "this cache belongs to a model on another device: use the model's own new_cache",
             )),
@@ -307,6 +319,7 @@ impl LanguageModel for Model {
             Model::Candle(m) => m.device_work(),
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => m.device_work(),
+            Model::Remote(m) => m.device_work(),
         }
     }
 }

@@ -10,20 +10,25 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use async_lock::Mutex as AsyncMutex;
+
 use super::protocol::{
-    decode_logits, decode_top, CacheOp, ErrorKind, ModelInfo, Pass, Reply, Request, ServerLimits,
-    VERSION,
+    decode_hidden, decode_logits, decode_tokenizer, decode_top, CacheOp, ErrorKind, ModelInfo,
+    Pass, Reply, Request, ServerLimits, VERSION,
 };
 use super::transport::{Frame, Transport};
-use crate::backend::{check_forward, check_reorder, check_top, KvCache, LanguageModel, Logits};
+use crate::backend::{check_forward, check_hidden, check_reorder, check_top, KvCache};
 use crate::backend::{Hidden, HiddenRequest, TopLogits, MAX_TOP};
+use crate::backend::{LanguageModel, Logits};
 use crate::config::Gpt2Config;
 use crate::decoding::limits;
 use crate::{Error, Result};
 
 /// One connection to `gpt2 serve`, shared by the models it serves.
 pub struct Remote {
-    transport: Mutex<Transport>,
+    /// Held for one exchange at a time, across its await.
+    transport: AsyncMutex<Transport>,
+    url: String,
     /// Caches dropped since the last pass, released with the next one.
     freed: Mutex<Vec<u64>>,
     next_id: AtomicU64,
@@ -34,19 +39,20 @@ pub struct Remote {
 impl Remote {
     /// Connects to `url` (`ws://HOST:PORT`) and shows `token`, as `gpt2 serve`
     /// printed them on its `ready` line.
-    pub fn connect(url: &str, token: &str) -> Result<Arc<Remote>> {
-        let mut transport = Transport::connect(url)?;
+    pub async fn connect(url: &str, token: &str) -> Result<Arc<Remote>> {
+        let mut transport = Transport::connect(url).await?;
         let hello = Request::Hello {
             version: VERSION,
             token: token.to_string(),
         };
-        match read_reply(transport.exchange(to_json(&hello))?)? {
+        match read_reply(transport.exchange(to_json(&hello)).await?)? {
             Reply::Welcome {
                 version,
                 models,
                 limits,
             } if version == VERSION => Ok(Arc::new(Remote {
-                transport: Mutex::new(transport),
+                transport: AsyncMutex::new(transport),
+                url: url.to_string(),
                 freed: Mutex::new(Vec::new()),
                 next_id: AtomicU64::new(1),
                 models,
@@ -68,12 +74,7 @@ impl Remote {
 
     /// The server's model `index` as a [`LanguageModel`].
     pub fn model(self: &Arc<Self>, index: usize) -> Result<RemoteModel> {
-        let info = self.models.get(index).ok_or_else(|| {
-            Error::input(format!(
-                "the server holds {} model(s); there is no model {index}",
-                self.models.len()
-            ))
-        })?;
+        let info = self.check_index(index)?;
         Ok(RemoteModel {
             remote: Arc::clone(self),
             index,
@@ -82,9 +83,9 @@ impl Remote {
     }
 
     /// (sessions, caches) open on the server, this connection included.
-    pub fn stats(&self) -> Result<(usize, usize)> {
+    pub async fn stats(&self) -> Result<(usize, usize)> {
         let id = self.next_id();
-        match read_reply(self.exchange(&Request::Stats { id })?)? {
+        match read_reply(self.exchange(&Request::Stats { id }).await?)? {
             Reply::Stats {
                 sessions, caches, ..
             } => Ok((sessions, caches)),
@@ -96,9 +97,37 @@ impl Remote {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn exchange(&self, request: &Request) -> Result<Frame> {
-        let mut transport = self.transport.lock().unwrap_or_else(|p| p.into_inner());
-        transport.exchange(to_json(request))
+    /// The bytes of the `tokenizer.json` the server loaded for model
+    /// `index`, to tokenize for it here.
+    pub async fn tokenizer(&self, index: usize) -> Result<Vec<u8>> {
+        self.check_index(index)?;
+        let id = self.next_id();
+        match self
+            .exchange(&Request::Tokenizer { id, model: index })
+            .await?
+        {
+            Frame::Binary(bytes) => decode_tokenizer(id, &bytes),
+            Frame::Text(text) => Err(unexpected(&parse_reply(&text)?)),
+        }
+    }
+
+    fn check_index(&self, index: usize) -> Result<&ModelInfo> {
+        self.models.get(index).ok_or_else(|| {
+            Error::input(format!(
+                "the server holds {} model(s); there is no model {index}",
+                self.models.len()
+            ))
+        })
+    }
+
+    /// The address connected to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn exchange(&self, request: &Request) -> Result<Frame> {
+        let text = to_json(request);
+        self.transport.lock().await.exchange(text).await
     }
 
     /// The releases queued by dropped caches, then `cache`'s own operations.
@@ -125,6 +154,11 @@ impl RemoteModel {
     /// Where the model runs and what it is, as the server says.
     pub fn info(&self) -> &ModelInfo {
         &self.remote.models[self.index]
+    }
+
+    /// Where the model runs, for people: `server ws://HOST:PORT: cpu`.
+    pub fn device_name(&self) -> String {
+        format!("server {}: {}", self.remote.url, self.info().device)
     }
 
     /// The connection this model is served over.
@@ -242,7 +276,7 @@ impl LanguageModel for RemoteModel {
         let pass = self.pass(cache, tokens, last)?;
         let n = tokens[0].len();
         let id = self.remote.next_id();
-        let logits = match self.remote.exchange(&Request::Forward { id, pass })? {
+        let logits = match self.remote.exchange(&Request::Forward { id, pass }).await? {
             Frame::Binary(bytes) => decode_logits(id, &bytes)?,
             Frame::Text(text) => return Err(unexpected(&parse_reply(&text)?)),
         };
@@ -268,7 +302,7 @@ impl LanguageModel for RemoteModel {
             k: k.min(MAX_TOP),
             extra: extra.to_vec(),
         };
-        let top = match self.remote.exchange(&request)? {
+        let top = match self.remote.exchange(&request).await? {
             Frame::Binary(bytes) => decode_top(id, &bytes)?,
             Frame::Text(text) => return Err(unexpected(&parse_reply(&text)?)),
         };
@@ -276,20 +310,36 @@ impl LanguageModel for RemoteModel {
         Ok(top)
     }
 
-    /// Protocol version 1 carries logits and their summaries only: the
-    /// strategies that read hidden states (contrastive search, DoLa) run on
-    /// a local model.
     async fn forward_hidden(
         &self,
-        _: &mut RemoteCache,
-        _: &[&[u32]],
-        _: usize,
-        _: &HiddenRequest<'_>,
+        cache: &mut RemoteCache,
+        tokens: &[&[u32]],
+        last: usize,
+        want: &HiddenRequest<'_>,
     ) -> Result<Hidden> {
-        Err(Error::input(
-            "contrastive search and DoLa read the model's hidden states, which gpt2 serve's \
-             protocol (version 1) does not carry: run them with a local model",
-        ))
+        // Checked before `pass` takes the queued cache operations.
+        check_forward(&self.config, cache.len, cache.rows, tokens, last)?;
+        check_hidden(&self.config, want, tokens[0].len())?;
+        let pass = self.pass(cache, tokens, last)?;
+        let n = tokens[0].len();
+        let id = self.remote.next_id();
+        let request = Request::ForwardHidden {
+            id,
+            pass,
+            layers: want.layers.to_vec(),
+            positions: if want.layers.is_empty() {
+                0
+            } else {
+                want.positions
+            },
+            heads: want.heads.to_vec(),
+        };
+        let hidden = match self.remote.exchange(&request).await? {
+            Frame::Binary(bytes) => decode_hidden(id, &bytes)?,
+            Frame::Text(text) => return Err(unexpected(&parse_reply(&text)?)),
+        };
+        cache.len += n;
+        Ok(hidden)
     }
 }
 

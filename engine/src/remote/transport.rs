@@ -1,15 +1,15 @@
-//! The socket under [`super::Remote`]: natively a blocking tungstenite
-//! WebSocket. (In the browser a `web-sys` WebSocket will take its place
-//! behind the same two calls.)
+//! The socket under [`super::Remote`]: one request sent, its answer awaited.
+//! Natively a blocking tungstenite WebSocket (`transport_native.rs`); in the
+//! browser a `web_sys::WebSocket` (`transport_web.rs`), behind the same calls
+//! and with the same answers and errors.
 
-use std::net::TcpStream;
-
-use tungstenite::protocol::WebSocketConfig;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
-
-use super::protocol::{MAX_REPLY_BYTES, MAX_REQUEST_BYTES};
+use super::protocol::MAX_REQUEST_BYTES;
 use crate::{Error, Result};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use super::transport_native::Transport;
+#[cfg(target_arch = "wasm32")]
+pub use super::transport_web::Transport;
 
 /// What came back for a request: a JSON text or a binary frame.
 pub enum Frame {
@@ -17,66 +17,19 @@ pub enum Frame {
     Binary(Vec<u8>),
 }
 
-/// One open WebSocket to `gpt2 serve`.
-pub struct Transport {
-    socket: WebSocket<MaybeTlsStream<TcpStream>>,
-    url: String,
+/// Refuses a request larger than the server reads, before it is sent.
+pub fn check_request(text: &str) -> Result<()> {
+    if text.len() > MAX_REQUEST_BYTES {
+        return Err(Error::input(format!(
+            "a request of {} bytes is more than gpt2 serve reads ({MAX_REQUEST_BYTES}): \
+             send fewer tokens or rows at once",
+            text.len()
+        )));
+    }
+    Ok(())
 }
 
-impl Transport {
-    /// Opens `url` (`ws://HOST:PORT`).
-    pub fn connect(url: &str) -> Result<Transport> {
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_REPLY_BYTES + 1024))
-            .max_frame_size(Some(MAX_REPLY_BYTES + 1024));
-        let (socket, _) =
-            tungstenite::client::connect_with_config(url, Some(config), 0).map_err(|e| {
-                Error::input(format!(
-                    "cannot open {url}: {e}; is `gpt2 serve` running there?"
-                ))
-            })?;
-        if let MaybeTlsStream::Plain(tcp) = socket.get_ref() {
-            // Requests are small and answered one at a time: send them at once.
-            let _ = tcp.set_nodelay(true);
-        }
-        Ok(Transport {
-            socket,
-            url: url.to_string(),
-        })
-    }
-
-    /// Sends one text frame and waits for the answer.
-    pub fn exchange(&mut self, text: String) -> Result<Frame> {
-        if text.len() > MAX_REQUEST_BYTES {
-            return Err(Error::input(format!(
-                "a request of {} bytes is more than gpt2 serve reads ({MAX_REQUEST_BYTES}): \
-                 send fewer tokens or rows at once",
-                text.len()
-            )));
-        }
-        self.socket
-            .send(Message::text(text))
-            .map_err(|e| self.lost(e))?;
-        loop {
-            match self.socket.read().map_err(|e| self.lost(e))? {
-                Message::Text(t) => return Ok(Frame::Text(t.as_str().to_string())),
-                Message::Binary(b) => return Ok(Frame::Binary(b.to_vec())),
-                Message::Close(frame) => {
-                    let why = frame.map_or(String::new(), |f| format!(": {}", f.reason));
-                    return Err(Error::Backend(format!(
-                        "gpt2 serve at {} closed the connection{why}",
-                        self.url
-                    )));
-                }
-                _ => continue,
-            }
-        }
-    }
-
-    fn lost(&self, e: tungstenite::Error) -> Error {
-        Error::Backend(format!(
-            "the connection to gpt2 serve at {} was lost: {e}",
-            self.url
-        ))
-    }
+/// The server closed the connection (`why`: ": its reason", or empty).
+pub fn closed(url: &str, why: &str) -> Error {
+    Error::Backend(format!("gpt2 serve at {url} closed the connection{why}"))
 }

@@ -71,6 +71,11 @@ impl Server {
         }
     }
 
+    /// The folder of model `i` (its `config.json`, `tokenizer.json`, ...).
+    pub fn model_dir(&self, i: usize) -> &std::path::Path {
+        self._dirs[i].path()
+    }
+
     /// Everything the server wrote to stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

@@ -1,5 +1,7 @@
 //! Turning `--model` / `--device` / `--prompt` into a loaded model and token ids.
 
+use std::path::PathBuf;
+
 use engine::backend::{block_on, Device, Model};
 use engine::config::Gpt2Config;
 use engine::hub::{self, BarProgress, NoProgress, Progress};
@@ -14,21 +16,29 @@ pub use engine::loading::LoadedModel as Loaded;
 
 /// Finds (downloading if needed), checks and loads the model.
 pub fn load(args: &ModelArgs) -> Result<Loaded> {
-    load_named(&args.model, args)
+    load_named(&args.model, args).map(|(loaded, _)| loaded)
 }
 
 /// The second model of contrastive (`role` = "amateur") or speculative ("draft")
 /// decoding, on the same device as the first.
 pub fn load_second(name: &str, args: &ModelArgs, role: &str) -> Result<Model> {
-    load_named(name, args)
-        .map(|l| l.model)
-        .map_err(|e| match e {
-            Error::Input(m) => Error::Input(format!("--{role}: {m}")),
-            e => e,
-        })
+    load_served(name, args, Some(role)).map(|(model, _)| model)
 }
 
-fn load_named(name: &str, args: &ModelArgs) -> Result<Loaded> {
+/// A model `gpt2 serve` serves, and the bytes of the `tokenizer.json` it was
+/// loaded with (clients ask for them); `role` names a second model's flag.
+pub fn load_served(name: &str, args: &ModelArgs, role: Option<&str>) -> Result<(Model, Vec<u8>)> {
+    let (loaded, tokenizer) = load_named(name, args).map_err(|e| match (e, role) {
+        (Error::Input(m), Some(role)) => Error::Input(format!("--{role}: {m}")),
+        (e, _) => e,
+    })?;
+    let json =
+        std::fs::read(&tokenizer).map_err(|e| Error::checkpoint(&tokenizer, e.to_string()))?;
+    Ok((loaded.model, json))
+}
+
+/// The loaded model and the path of its `tokenizer.json`.
+fn load_named(name: &str, args: &ModelArgs) -> Result<(Loaded, PathBuf)> {
     let device =
         match args.device {
             DeviceArg::Cpu => Device::Cpu,
@@ -52,13 +62,14 @@ fn load_named(name: &str, args: &ModelArgs) -> Result<Loaded> {
     let tokenizer = Tokenizer::from_file(&files.tokenizer)?;
     check_vocabulary(&config, &tokenizer)
         .map_err(|e| Error::checkpoint(&files.tokenizer, e.to_string()))?;
-    block_on(engine::loading::load(
+    let loaded = block_on(engine::loading::load(
         &config,
         tokenizer,
         SafetensorsFile::open(&files.weights)?,
         &device,
         args.dtype.precision(),
-    ))
+    ))?;
+    Ok((loaded, files.tokenizer))
 }
 
 /// The prompt's token ids (ids given directly are used as they are).

@@ -18,7 +18,7 @@ use engine::remote::protocol::{ModelInfo, ServerLimits, MAX_REPLY_BYTES, MAX_REQ
 use engine::{Error, Result};
 
 use crate::args::ServeArgs;
-use crate::load::{load, load_second};
+use crate::load::load_served;
 use crate::serve_conn::{handle, Shared, MAX_SESSIONS};
 use crate::serve_worker::{Worker, MAX_CACHES_PER_SESSION};
 
@@ -44,10 +44,10 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     // The models are made, used and dropped on the model thread.
     std::thread::scope(|scope| {
         scope.spawn(move || match load_models(args) {
-            Ok(models) => {
+            Ok((models, tokenizers)) => {
                 let info = model_info(args, &models);
                 let _ = loaded_tx.send(Ok(info));
-                Worker::new(models).serve(queue);
+                Worker::new(models, tokenizers).serve(queue);
             }
             Err(e) => {
                 let _ = loaded_tx.send(Err(e));
@@ -122,13 +122,14 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     })
 }
 
-/// The first model, and the second when `--second` names one.
-fn load_models(args: &ServeArgs) -> Result<Vec<Model>> {
-    let mut models = vec![load(&args.model)?.model];
+/// The first model, and the second when `--second` names one; with the
+/// bytes of their `tokenizer.json`s.
+fn load_models(args: &ServeArgs) -> Result<(Vec<Model>, Vec<Vec<u8>>)> {
+    let mut loaded = vec![load_served(&args.model.model, &args.model, None)?];
     if let Some(second) = &args.second {
-        models.push(load_second(second, &args.model, "second")?);
+        loaded.push(load_served(second, &args.model, Some("second"))?);
     }
-    Ok(models)
+    Ok(loaded.into_iter().unzip())
 }
 
 fn model_info(args: &ServeArgs, models: &[Model]) -> Vec<ModelInfo> {

@@ -10,8 +10,8 @@ use std::sync::mpsc::{channel, Sender};
 use std::time::{Duration, Instant};
 
 use engine::remote::protocol::{
-    encode_logits, encode_top, ErrorKind, Reply, Request, ServerLimits, AUTH_TIMEOUT_SECS,
-    MAX_REQUEST_BYTES, VERSION,
+    encode_hidden, encode_logits, encode_tokenizer, encode_top, ErrorKind, Reply, Request,
+    ServerLimits, AUTH_TIMEOUT_SECS, MAX_REQUEST_BYTES, VERSION,
 };
 use tungstenite::handshake::server::{ErrorResponse, Request as HttpRequest, Response};
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -218,6 +218,8 @@ fn send(socket: &mut WebSocket<TcpStream>, answer: Answer) -> tungstenite::Resul
     match answer {
         Answer::Logits(id, logits) => socket.send(Message::binary(encode_logits(id, &logits))),
         Answer::Top(id, top) => socket.send(Message::binary(encode_top(id, &top))),
+        Answer::Hidden(id, hidden) => socket.send(Message::binary(encode_hidden(id, &hidden))),
+        Answer::Tokenizer(id, json) => socket.send(Message::binary(encode_tokenizer(id, &json))),
         Answer::Text(reply) => send_text(socket, &reply),
     }
 }

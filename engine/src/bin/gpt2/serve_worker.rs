@@ -6,11 +6,14 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
 
-use engine::backend::{block_on, Cache, KvCache, LanguageModel, Logits, Model, TopLogits};
+use engine::backend::{block_on, check_hidden, Cache, Hidden, HiddenRequest, KvCache};
+use engine::backend::{LanguageModel, Logits, Model, TopLogits};
 use engine::decoding::limits::{self, RunSize};
 use engine::remote::protocol::{
-    logits_frame_bytes, CacheOp, ErrorKind, Pass, Reply, Request, MAX_REPLY_BYTES,
+    hidden_frame_bytes, logits_frame_bytes, tokenizer_frame_bytes, CacheOp, ErrorKind, Pass, Reply,
+    Request, MAX_REPLY_BYTES,
 };
 use engine::Error;
 
@@ -36,6 +39,9 @@ pub enum Job {
 pub enum Answer {
     Logits(u64, Logits),
     Top(u64, TopLogits),
+    Hidden(u64, Hidden),
+    /// A model's `tokenizer.json` bytes.
+    Tokenizer(u64, Arc<[u8]>),
     Text(Reply),
 }
 
@@ -55,13 +61,16 @@ struct Held {
 /// The models and the caches of every open session.
 pub struct Worker {
     models: Vec<Model>,
+    /// Each model's `tokenizer.json`, as loaded.
+    tokenizers: Vec<Arc<[u8]>>,
     sessions: HashMap<u64, HashMap<u64, Held>>,
 }
 
 impl Worker {
-    pub fn new(models: Vec<Model>) -> Worker {
+    pub fn new(models: Vec<Model>, tokenizers: Vec<Vec<u8>>) -> Worker {
         Worker {
             models,
+            tokenizers: tokenizers.into_iter().map(Arc::from).collect(),
             sessions: HashMap::new(),
         }
     }
@@ -126,6 +135,41 @@ impl Worker {
                 )?;
                 Ok(Answer::Top(id, top))
             }
+            Request::ForwardHidden {
+                id,
+                pass,
+                layers,
+                positions,
+                heads,
+            } => {
+                let want = HiddenRequest {
+                    layers: &layers,
+                    positions,
+                    heads: &heads,
+                };
+                let p = self.prepare(session, &pass)?;
+                check_hidden_reply(p.model.config(), &pass, &want)?;
+                let hidden =
+                    block_on(p.model.forward_hidden(p.cache, &p.tokens, pass.last, &want))?;
+                Ok(Answer::Hidden(id, hidden))
+            }
+            Request::Tokenizer { id, model } => {
+                let json = self.tokenizers.get(model).ok_or_else(|| {
+                    protocol(format!(
+                        "there is no model {model} (the server holds {})",
+                        self.tokenizers.len()
+                    ))
+                })?;
+                if tokenizer_frame_bytes(json.len()) > MAX_REPLY_BYTES {
+                    return Err(Failure::from(Error::input(format!(
+                        "model {model}'s tokenizer.json ({} bytes) is more than the {} MiB a \
+                         reply may carry",
+                        json.len(),
+                        MAX_REPLY_BYTES >> 20
+                    ))));
+                }
+                Ok(Answer::Tokenizer(id, Arc::clone(json)))
+            }
             Request::Stats { id } => Ok(Answer::Text(Reply::Stats {
                 id,
                 sessions: self.sessions.len(),
@@ -183,6 +227,35 @@ impl Worker {
             tokens,
         })
     }
+}
+
+/// Checks a hidden-states request against the model, and its reply against
+/// the size a reply may have, before the pass.
+fn check_hidden_reply(
+    config: &engine::config::Gpt2Config,
+    pass: &Pass,
+    want: &HiddenRequest,
+) -> Result<(), Failure> {
+    let (rows, n) = (pass.tokens.len(), pass.tokens.first().map_or(0, Vec::len));
+    check_hidden(config, want, n)?;
+    let positions = if want.layers.is_empty() {
+        0
+    } else {
+        want.positions
+    };
+    let shape = [rows, pass.last.min(n), config.vocab_size, config.n_embd];
+    let bytes = hidden_frame_bytes(shape, want.layers.len(), positions, want.heads.len());
+    if bytes.is_none_or(|b| b > MAX_REPLY_BYTES) {
+        return Err(Failure::from(Error::input(format!(
+            "the logits and hidden states asked for ({} layer(s) at {positions} position(s), \
+             {} early exit(s), {rows} row(s)) are more than the {} MiB a reply may carry: \
+             ask for fewer layers, exits, positions or rows at once",
+            want.layers.len(),
+            want.heads.len(),
+            MAX_REPLY_BYTES >> 20
+        ))));
+    }
+    Ok(())
 }
 
 /// The session's cache `id`.
