@@ -9,10 +9,13 @@ use leptos::task::spawn_local;
 use crate::bench::{self, BenchState};
 use crate::loader::{load_model, LoadError, Source};
 use crate::runner::{run, token_text, Tracked};
+use crate::server;
+use crate::settings::{DeviceChoice, Settings};
 use crate::state::{AppState, Loaded, ScoredText, Status};
 
 /// Loads the main model named by the settings (or the local folder given),
-/// replacing the one loaded.
+/// replacing the one loaded: fetched from the Hub onto this browser's
+/// device, or a native server's, connected to anew.
 pub fn load_main(state: AppState, local: Option<Source>) {
     state.status.set(Status::Loading);
     state.error.set(None);
@@ -29,8 +32,16 @@ pub fn load_main(state: AppState, local: Option<Source>) {
     });
     spawn_local(async move {
         let settings = state.settings.get_untracked();
-        let source = local.unwrap_or_else(|| Source::hub(&settings.hub, &settings.model));
-        match load_model(state, &settings, &source).await {
+        let loaded = match local {
+            None if settings.device == DeviceChoice::Server => {
+                load_from_server(state, &settings).await
+            }
+            local => {
+                let source = local.unwrap_or_else(|| Source::hub(&settings.hub, &settings.model));
+                load_model(state, &settings, &source).await
+            }
+        };
+        match loaded {
             Ok(loaded) => {
                 state.device.set(loaded.model.device_name());
                 let loaded = Rc::new(loaded);
@@ -51,6 +62,20 @@ pub fn load_main(state: AppState, local: Option<Source>) {
             }
         }
     });
+}
+
+/// The main model from the server the settings name: a new connection, and
+/// the server's model of the settings' name (else its first, which the
+/// settings then name).
+async fn load_from_server(state: AppState, settings: &Settings) -> Result<Loaded, LoadError> {
+    let token = state.token.get_untracked();
+    let remote = server::connect(state, &settings.server, &token).await?;
+    let index = server::pick_main(&state.server_models.get_untracked(), &settings.model);
+    let loaded = server::load(&remote, index).await?;
+    if loaded.name != settings.model {
+        state.settings.update(|s| s.model = loaded.name.clone());
+    }
+    Ok(loaded)
 }
 
 /// `?bench=1`: the benchmark on the model just loaded, the page running meanwhile.
@@ -128,16 +153,26 @@ pub fn generate(state: AppState) {
 }
 
 /// The amateur / draft model, loaded on first use (and again when its name changes).
-async fn second_model(
-    state: AppState,
-    settings: &crate::settings::Settings,
-) -> Result<Rc<Loaded>, LoadError> {
+async fn second_model(state: AppState, settings: &Settings) -> Result<Rc<Loaded>, LoadError> {
     let have = state.models.with_value(|m| m.second.borrow().clone());
     if let Some(s) = have.filter(|s| s.name == settings.second) {
         return Ok(s);
     }
-    let source = Source::hub(&settings.hub, &settings.second);
-    let loaded = Rc::new(load_model(state, settings, &source).await?);
+    let loaded = if settings.device == DeviceChoice::Server {
+        let remote = server::open_connection(state)
+            .ok_or_else(|| LoadError::Other("not connected to the server: press Connect".into()))?;
+        let names = state.server_models.get_untracked();
+        let index = server::pick_second(&names, &settings.model, &settings.second)
+            .map_err(LoadError::Other)?;
+        let loaded = server::load(&remote, index).await?;
+        if loaded.name != settings.second {
+            state.settings.update(|s| s.second = loaded.name.clone());
+        }
+        Rc::new(loaded)
+    } else {
+        let source = Source::hub(&settings.hub, &settings.second);
+        Rc::new(load_model(state, settings, &source).await?)
+    };
     let main_vocab = state.main_model().map(|m| m.tokenizer.vocab_size());
     if main_vocab != Some(loaded.tokenizer.vocab_size()) {
         return Err(LoadError::Other(format!(

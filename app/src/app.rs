@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::actions::load_main;
-use crate::settings::{Settings, Strategy};
+use crate::settings::{token_from_fragment, Settings, Strategy};
 use crate::state::AppState;
 use crate::views::bench_panel::BenchPanel;
 use crate::views::chart::StepChart;
@@ -20,9 +20,16 @@ pub fn App() -> impl IntoView {
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();
     let (settings, notices) = Settings::from_query(&query);
-    let state = AppState::new(settings, notices);
+    // A link to a server carries its token in the fragment, which the
+    // address written back below leaves out.
+    let token = web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .and_then(|fragment| token_from_fragment(&fragment))
+        .unwrap_or_default();
+    let state = AppState::new(settings, notices, token);
     provide_context(state);
-    // The address always holds the settings, so a view can be shared.
+    // The address always holds the settings, so a view can be shared (and
+    // never the token: the fragment goes).
     Effect::new(move |_| {
         let query = state.settings.with(|s| s.to_query());
         if let Some(w) = web_sys::window() {

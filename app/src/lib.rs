@@ -4,7 +4,8 @@
 //!
 //! Layers: [`settings`] (what the user chose; the URL holds it), [`state`]
 //! (signals shared by the components), [`fetch`] and [`loader`] (model files
-//! with progress and Cache Storage, onto the device), [`runner`] and
+//! with progress and Cache Storage, onto the device), [`server`] (a native
+//! `gpt2 serve`'s models over a WebSocket instead), [`runner`] and
 //! [`actions`] (strategies streamed into the state), [`speed`] and [`bench`]
 //! (tokens/s of runs, `?bench=1`'s benchmark), [`bars`] (a step's chart from
 //! its logits and the sliders), [`views`] (the components).
@@ -16,6 +17,7 @@ pub mod bench;
 pub mod fetch;
 pub mod loader;
 pub mod runner;
+pub mod server;
 pub mod settings;
 pub mod speed;
 pub mod state;

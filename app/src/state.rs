@@ -131,6 +131,8 @@ pub struct Loaded {
 pub struct Models {
     pub main: RefCell<Option<Rc<Loaded>>>,
     pub second: RefCell<Option<Rc<Loaded>>>,
+    /// The connection to `gpt2 serve`, when the models are a server's.
+    pub server: RefCell<Option<crate::server::Connection>>,
     /// Set by Stop; the running strategy ends at its next forward pass.
     pub stop: Rc<Cell<bool>>,
 }
@@ -159,12 +161,17 @@ pub struct AppState {
     /// The step the chart and views show; `None` follows the latest.
     pub selected: RwSignal<Option<usize>>,
     pub scores: RwSignal<Vec<ScoredText>>,
+    /// `gpt2 serve`'s token: from the URL's fragment or typed in, never
+    /// written into the URL.
+    pub token: RwSignal<String>,
+    /// The models the connected server holds, by name.
+    pub server_models: RwSignal<Vec<String>>,
     pub models: StoredValue<Models, LocalStorage>,
 }
 
 impl AppState {
     /// Fresh state for `settings`.
-    pub fn new(settings: Settings, notices: Vec<String>) -> Self {
+    pub fn new(settings: Settings, notices: Vec<String>, token: String) -> Self {
         let bench = settings
             .bench
             .then(|| BenchState::Running("waiting for the model".into()));
@@ -182,6 +189,8 @@ impl AppState {
             bench: RwSignal::new(bench),
             selected: RwSignal::new(None),
             scores: RwSignal::new(Vec::new()),
+            token: RwSignal::new(token),
+            server_models: RwSignal::new(Vec::new()),
             models: StoredValue::new_local(Models::default()),
         }
     }

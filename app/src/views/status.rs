@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::actions::load_main;
 use crate::loader::Source;
-use crate::settings::{DeviceChoice, MODELS};
+use crate::settings::{server_address, DeviceChoice, MODELS};
 use crate::speed::figure;
 use crate::state::{AppState, Status};
 
@@ -27,8 +27,13 @@ pub fn human_bytes(n: f64) -> String {
 pub fn ModelBar() -> impl IntoView {
     let state = expect_context::<AppState>();
     let model = move || state.settings.with(|s| s.model.clone());
+    let on_server = move || state.settings.with(|s| s.device == DeviceChoice::Server);
     let options = move || {
-        let mut names: Vec<String> = MODELS.iter().map(|m| m.to_string()).collect();
+        let mut names: Vec<String> = if on_server() {
+            state.server_models.get()
+        } else {
+            MODELS.iter().map(|m| m.to_string()).collect()
+        };
         if !names.contains(&model()) {
             names.insert(0, model());
         }
@@ -43,6 +48,7 @@ pub fn ModelBar() -> impl IntoView {
     });
     view! {
         <div class="model-bar">
+            <EnginePicker/>
             <label for="model">"Model"</label>
             <select id="model" data-testid="model" disabled=move || state.status.get() == Status::Running
                 on:change=move |ev| {
@@ -55,7 +61,7 @@ pub fn ModelBar() -> impl IntoView {
                     view! { <option value=m.clone() selected=selected>{m.clone()}</option> }
                 }).collect_view()}
             </select>
-            <label class="file-button">
+            <label class="file-button" class:hidden=on_server>
                 "Open a folder…"
                 <input type="file" data-testid="local-folder" node_ref=folder multiple=true
                     on:change=move |ev| {
@@ -75,6 +81,49 @@ pub fn ModelBar() -> impl IntoView {
             </label>
             <span class="device" data-testid="device">{move || state.device.get()}</span>
         </div>
+    }
+}
+
+/// Where the model runs: this browser's GPU or CPU, or a native server, with
+/// the server's address and token.
+#[component]
+fn EnginePicker() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let device = move || state.settings.with(|s| s.device);
+    let idle = move || state.status.get() != Status::Running;
+    view! {
+        <label for="engine">"Engine"</label>
+        <select id="engine" data-testid="engine" disabled=move || !idle()
+            on:change=move |ev| {
+                if let Some(d) = DeviceChoice::parse(&event_target_value(&ev)) {
+                    state.settings.update(|s| s.device = d);
+                    // A server waits for its address and token: Connect loads.
+                    if d != DeviceChoice::Server {
+                        load_main(state, None);
+                    }
+                }
+            }>
+            {DeviceChoice::ALL.into_iter().map(|d| view! {
+                <option value=d.name() selected=move || device() == d>{d.label()}</option>
+            }).collect_view()}
+        </select>
+        <Show when=move || device() == DeviceChoice::Server>
+            <form class="server" on:submit=move |ev| { ev.prevent_default(); load_main(state, None); }>
+                <input type="text" data-testid="server-address" aria-label="Server address" size="22"
+                    title="gpt2 serve's address, as its ready line prints it"
+                    prop:value=move || state.settings.with(|s| s.server.clone())
+                    on:change=move |ev| match server_address(&event_target_value(&ev)) {
+                        Ok(address) => state.settings.update(|s| s.server = address),
+                        Err(why) => state.fail(format!("the server's address {why}")),
+                    }/>
+                <input type="password" data-testid="server-token" aria-label="Token" size="12"
+                    placeholder="token" autocomplete="off"
+                    title="The token gpt2 serve printed on its ready line; it never enters the page's address"
+                    prop:value=move || state.token.get()
+                    on:change=move |ev| state.token.set(event_target_value(&ev).trim().to_string())/>
+                <button type="submit" data-testid="connect" disabled=move || !idle()>"Connect"</button>
+            </form>
+        </Show>
     }
 }
 

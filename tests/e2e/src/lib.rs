@@ -13,10 +13,12 @@
 //! - [`webdriver`]: Chromium through WebDriver's HTTP protocol;
 //! - [`page`]: test hooks, waits and screenshots of any page;
 //! - [`playground`]: the playground page's contract (`CONTRACT.md`) as calls;
-//! - [`expected`]: the native reference.
+//! - [`expected`]: the native reference;
+//! - [`native_server`]: `gpt2 serve` and `gpt2 generate` on the mirror's folders.
 
 pub mod expected;
 pub mod mirror;
+pub mod native_server;
 pub mod page;
 pub mod playground;
 pub mod server;
@@ -73,6 +75,11 @@ impl Fixture {
             .extend_pairs(params.iter().copied().chain([("hub", hub.as_str())]))
             .finish();
         format!("{}/?{query}", self.server.url())
+    }
+
+    /// The page's URL with `params` and `fragment` (after a `#`).
+    pub fn page_url_with_fragment(&self, params: &[(&str, &str)], fragment: &str) -> String {
+        format!("{}#{fragment}", self.page_url(params))
     }
 
     /// The mirror's tiny model, loaded natively on the CPU.
