@@ -39,6 +39,9 @@ pub struct Remote {
 impl Remote {
     /// Connects to `url` (`ws://HOST:PORT`) and shows `token`, as `gpt2 serve`
     /// printed them on its `ready` line.
+    // One API on every target: in the browser (one thread) the Arc is never
+    // shared across threads.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn connect(url: &str, token: &str) -> Result<Arc<Remote>> {
         let mut transport = Transport::connect(url).await?;
         let hello = Request::Hello {

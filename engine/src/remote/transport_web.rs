@@ -35,6 +35,10 @@ pub struct Transport {
     url: String,
     /// Why the connection ended, once it has: every later exchange says so.
     ended: Option<String>,
+    /// Requests sent whose answer has not been read: more than the current
+    /// one when a caller stopped awaiting (a dropped future); their answers
+    /// are read and dropped first, so each request gets its own.
+    unanswered: usize,
     // The callbacks live as long as the socket that calls them.
     _on_open: Closure<dyn FnMut(JsValue)>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
@@ -71,6 +75,7 @@ impl Transport {
             events,
             url: url.to_string(),
             ended: None,
+            unanswered: 0,
             _on_open: on_open,
             _on_message: on_message,
             _on_error: on_error,
@@ -102,6 +107,7 @@ impl Transport {
                 js_text(&e)
             ))
         })?;
+        self.unanswered += 1;
         loop {
             match self.next().await {
                 Some(Event::Message(Frame::Binary(b))) if b.len() > MAX_REPLY_BYTES + 1024 => {
@@ -110,7 +116,12 @@ impl Transport {
                         b.len()
                     )));
                 }
-                Some(Event::Message(frame)) => return Ok(frame),
+                Some(Event::Message(frame)) => {
+                    self.unanswered -= 1;
+                    if self.unanswered == 0 {
+                        return Ok(frame);
+                    }
+                }
                 // The close event that follows an error says what happened.
                 Some(Event::Open | Event::Error) => continue,
                 Some(Event::Close { code, reason }) => {
