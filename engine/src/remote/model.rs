@@ -6,6 +6,11 @@
 //! applies them to its own length and row count at once and queues them;
 //! the next pass sends them ahead of its tokens. Dropping a cache queues its
 //! release the same way; closing the connection frees them all.
+//!
+//! Natively and in the browser alike (`Remote::connect(url, token).await`).
+//! A pass whose caller stops awaiting it still runs on the server: its
+//! answer is dropped unread, and its cache, now out of step with the
+//! server's, is for dropping only.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

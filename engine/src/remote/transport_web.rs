@@ -17,7 +17,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, ErrorEvent, MessageEvent, WebSocket};
 
 use super::protocol::MAX_REPLY_BYTES;
-use super::transport::{check_request, closed, Frame};
+use super::transport::{check_request, check_url, closed, Frame};
 use crate::{Error, Result};
 
 /// What the socket's callbacks report.
@@ -49,6 +49,7 @@ pub struct Transport {
 impl Transport {
     /// Opens `url` (`ws://HOST:PORT`) and waits until it is open.
     pub async fn connect(url: &str) -> Result<Transport> {
+        check_url(url)?;
         let socket = WebSocket::new(url).map_err(|e| {
             Error::input(format!(
                 "cannot open {url}: {}; give the address `gpt2 serve` printed (ws://HOST:PORT)",
