@@ -194,6 +194,61 @@ fn bad_and_oversized_frames_are_errors_to_that_client_only() {
         }
         other => panic!("{other:?}"),
     }
+    // Protocol v2's requests, raw: the server checks what a client did not.
+    let new = CacheOp::New {
+        cache: 10,
+        model: 0,
+        rows: 1,
+    };
+    let pass = Pass {
+        model: 0,
+        cache: 10,
+        ops: vec![new],
+        tokens: vec![vec![1, 2]],
+        last: 1,
+    };
+    let hidden = |id, pass, layers: Vec<usize>, positions| Request::ForwardHidden {
+        id,
+        pass,
+        layers,
+        positions,
+        heads: vec![],
+    };
+    send(&mut socket, &hidden(7, pass.clone(), vec![9], 1));
+    match reply(&mut socket) {
+        Some(Reply::Error {
+            id: 7,
+            kind,
+            message,
+        }) => {
+            assert_eq!(kind, ErrorKind::Input);
+            assert!(message.contains("hidden state 9"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let again = Pass {
+        ops: vec![],
+        ..pass
+    };
+    send(&mut socket, &hidden(8, again, vec![1], 3));
+    match reply(&mut socket) {
+        Some(Reply::Error { id: 8, message, .. }) => {
+            assert!(message.contains("last 3 of 2 new positions"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    send(&mut socket, &Request::Tokenizer { id: 9, model: 3 });
+    match reply(&mut socket) {
+        Some(Reply::Error {
+            id: 9,
+            kind,
+            message,
+        }) => {
+            assert_eq!(kind, ErrorKind::Protocol);
+            assert!(message.contains("no model 3"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
     // 17 MiB: more than a request may be. The connection is closed.
     let _ = socket.send(Message::text("x".repeat(17 << 20)));
     if let Some(Reply::Error { message, .. }) = reply(&mut socket) {

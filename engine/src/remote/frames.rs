@@ -5,11 +5,9 @@
 //! words. Each decoder checks the kind, version, id and every size against
 //! the header before reading: a malformed frame is an error, never a panic.
 
+use super::protocol::VERSION;
 use crate::backend::{Hidden, Logits, TopLogits};
 use crate::{Error, Result};
-
-/// The protocol's version, carried by every frame (see [`super::protocol`]).
-use super::protocol::VERSION;
 
 /// `u32` words before a binary frame's numbers.
 pub const HEADER_WORDS: usize = 8;

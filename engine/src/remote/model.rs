@@ -6,6 +6,11 @@
 //! applies them to its own length and row count at once and queues them;
 //! the next pass sends them ahead of its tokens. Dropping a cache queues its
 //! release the same way; closing the connection frees them all.
+//!
+//! Natively and in the browser alike (`Remote::connect(url, token).await`).
+//! A pass whose caller stops awaiting it still runs on the server: its
+//! answer is dropped unread, and its cache, now out of step with the
+//! server's, is for dropping only.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +44,9 @@ pub struct Remote {
 impl Remote {
     /// Connects to `url` (`ws://HOST:PORT`) and shows `token`, as `gpt2 serve`
     /// printed them on its `ready` line.
+    // One API on every target: in the browser (one thread) the Arc is never
+    // shared across threads.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub async fn connect(url: &str, token: &str) -> Result<Arc<Remote>> {
         let mut transport = Transport::connect(url).await?;
         let hello = Request::Hello {

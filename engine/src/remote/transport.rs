@@ -17,6 +17,18 @@ pub enum Frame {
     Binary(Vec<u8>),
 }
 
+/// Refuses an address that is not a WebSocket's, before opening anything
+/// (a browser would read `localhost:8765` as a path on this page's host).
+pub fn check_url(url: &str) -> Result<()> {
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("ws://") || lower.starts_with("wss://")) {
+        return Err(Error::input(format!(
+            "cannot open {url:?}: give the address `gpt2 serve` printed (ws://HOST:PORT)"
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses a request larger than the server reads, before it is sent.
 pub fn check_request(text: &str) -> Result<()> {
     if text.len() > MAX_REQUEST_BYTES {

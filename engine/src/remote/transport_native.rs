@@ -9,7 +9,7 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use super::protocol::MAX_REPLY_BYTES;
-use super::transport::{check_request, closed, Frame};
+use super::transport::{check_request, check_url, closed, Frame};
 use crate::{Error, Result};
 
 /// One open WebSocket to `gpt2 serve`.
@@ -21,6 +21,7 @@ pub struct Transport {
 impl Transport {
     /// Opens `url` (`ws://HOST:PORT`).
     pub async fn connect(url: &str) -> Result<Transport> {
+        check_url(url)?;
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_REPLY_BYTES + 1024))
             .max_frame_size(Some(MAX_REPLY_BYTES + 1024));

@@ -17,7 +17,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, ErrorEvent, MessageEvent, WebSocket};
 
 use super::protocol::MAX_REPLY_BYTES;
-use super::transport::{check_request, closed, Frame};
+use super::transport::{check_request, check_url, closed, Frame};
 use crate::{Error, Result};
 
 /// What the socket's callbacks report.
@@ -35,6 +35,10 @@ pub struct Transport {
     url: String,
     /// Why the connection ended, once it has: every later exchange says so.
     ended: Option<String>,
+    /// Requests sent whose answer has not been read: more than the current
+    /// one when a caller stopped awaiting (a dropped future); their answers
+    /// are read and dropped first, so each request gets its own.
+    unanswered: usize,
     // The callbacks live as long as the socket that calls them.
     _on_open: Closure<dyn FnMut(JsValue)>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
@@ -45,6 +49,7 @@ pub struct Transport {
 impl Transport {
     /// Opens `url` (`ws://HOST:PORT`) and waits until it is open.
     pub async fn connect(url: &str) -> Result<Transport> {
+        check_url(url)?;
         let socket = WebSocket::new(url).map_err(|e| {
             Error::input(format!(
                 "cannot open {url}: {}; give the address `gpt2 serve` printed (ws://HOST:PORT)",
@@ -71,6 +76,7 @@ impl Transport {
             events,
             url: url.to_string(),
             ended: None,
+            unanswered: 0,
             _on_open: on_open,
             _on_message: on_message,
             _on_error: on_error,
@@ -102,6 +108,7 @@ impl Transport {
                 js_text(&e)
             ))
         })?;
+        self.unanswered += 1;
         loop {
             match self.next().await {
                 Some(Event::Message(Frame::Binary(b))) if b.len() > MAX_REPLY_BYTES + 1024 => {
@@ -110,7 +117,12 @@ impl Transport {
                         b.len()
                     )));
                 }
-                Some(Event::Message(frame)) => return Ok(frame),
+                Some(Event::Message(frame)) => {
+                    self.unanswered -= 1;
+                    if self.unanswered == 0 {
+                        return Ok(frame);
+                    }
+                }
                 // The close event that follows an error says what happened.
                 Some(Event::Open | Event::Error) => continue,
                 Some(Event::Close { code, reason }) => {
