@@ -46,7 +46,11 @@ fn bad_method_values_are_reported_and_replaced_by_defaults() {
     assert_eq!(s, Settings::default());
     assert_eq!(problems.len(), 5, "{problems:?}");
     assert!(problems[0].contains("between 0 and 1"), "{}", problems[0]);
-    assert!(problems[1].contains("low, high or layer numbers"), "{}", problems[1]);
+    assert!(
+        problems[1].contains("low, high or layer numbers"),
+        "{}",
+        problems[1]
+    );
     for p in &problems {
         assert!(p.ends_with("the default is used"), "{p}");
     }
@@ -59,7 +63,11 @@ fn contrastive_search_shares_top_k_and_defaults_where_it_is_off() {
     let Ok(Decoding::ContrastiveSearch(p)) = s.decoding(None) else {
         panic!("{s:?}")
     };
-    assert_eq!((p.penalty_alpha, p.top_k), (0.4, 4), "top_k 0: the engine's k");
+    assert_eq!(
+        (p.penalty_alpha, p.top_k),
+        (0.4, 4),
+        "top_k 0: the engine's k"
+    );
     let (s, _) = Settings::from_query("?strategy=contrastive-search&top_k=6");
     let Ok(Decoding::ContrastiveSearch(p)) = s.decoding(None) else {
         panic!("{s:?}")
@@ -80,17 +88,22 @@ fn dola_reads_the_layers_and_the_chains_repetition_penalty() {
     let Ok(Decoding::Dola(p)) = s.decoding(None) else {
         panic!("{s:?}")
     };
-    assert_eq!((p.layers, p.repetition_penalty), (DolaLayers::High, Some(1.2)));
+    assert_eq!(
+        (p.layers, p.repetition_penalty),
+        (DolaLayers::High, Some(1.2))
+    );
 }
 
 #[test]
 fn group_beam_search_and_prompt_lookup_reach_the_engine() {
-    let (s, problems) = Settings::from_query(
-        "?strategy=beam&beams=4&num_beam_groups=2&diversity_penalty=0.5",
-    );
+    let (s, problems) =
+        Settings::from_query("?strategy=beam&beams=4&num_beam_groups=2&diversity_penalty=0.5");
     assert!(problems.is_empty(), "{problems:?}");
     let b = s.beam();
-    assert_eq!((b.num_beams, b.num_beam_groups, b.diversity_penalty), (4, 2, 0.5));
+    assert_eq!(
+        (b.num_beams, b.num_beam_groups, b.diversity_penalty),
+        (4, 2, 0.5)
+    );
     assert_eq!(s.problem(), None);
 
     let (s, _) = Settings::from_query(
@@ -111,8 +124,14 @@ fn group_beam_search_and_prompt_lookup_reach_the_engine() {
 fn rules_across_settings_are_the_engines() {
     // Each URL value is in range; together they break one of the engine's rules.
     for (query, words) in [
-        ("?strategy=beam&beams=4&num_beam_groups=3", "must divide --num-beams"),
-        ("?strategy=beam&diversity_penalty=0.5", "needs --num-beam-groups above 1"),
+        (
+            "?strategy=beam&beams=4&num_beam_groups=3",
+            "must divide --num-beams",
+        ),
+        (
+            "?strategy=beam&diversity_penalty=0.5",
+            "needs --num-beam-groups above 1",
+        ),
         ("?strategy=contrastive-search&top_k=2000", "--top-k"),
     ] {
         let (s, problems) = Settings::from_query(query);

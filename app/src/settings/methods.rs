@@ -54,9 +54,7 @@ impl MethodSettings {
             }
             "num_beam_groups" => self.num_beam_groups = within(num(value)?, 1, 16)?,
             "diversity_penalty" => self.diversity_penalty = within(num(value)?, 0.0, 10.0)?,
-            "max_matching_ngram_size" => {
-                self.max_matching_ngram_size = within(num(value)?, 1, 16)?
-            }
+            "max_matching_ngram_size" => self.max_matching_ngram_size = within(num(value)?, 1, 16)?,
             _ => return Ok(false),
         }
         Ok(true)

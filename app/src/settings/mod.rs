@@ -9,11 +9,11 @@ use engine::decoding::{
 };
 use engine::tokenizer::Tokenizer;
 
-#[cfg(all(test, not(target_arch = "wasm32")))]
-mod properties;
 #[cfg(test)]
 mod method_tests;
 pub mod methods;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod properties;
 pub mod sampling;
 #[cfg(test)]
 mod tests;
