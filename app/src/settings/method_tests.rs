@@ -104,7 +104,7 @@ fn group_beam_search_and_prompt_lookup_reach_the_engine() {
         (b.num_beams, b.num_beam_groups, b.diversity_penalty),
         (4, 2, 0.5)
     );
-    assert_eq!(s.problem(), None);
+    assert_eq!(s.problem(None), None);
 
     let (s, _) = Settings::from_query(
         "?strategy=speculative&second=prompt-lookup&max_matching_ngram_size=4",
@@ -136,10 +136,25 @@ fn rules_across_settings_are_the_engines() {
     ] {
         let (s, problems) = Settings::from_query(query);
         assert!(problems.is_empty(), "{query}: {problems:?}");
-        let problem = s.problem().unwrap_or_else(|| panic!("{query}: no problem"));
+        let problem = s
+            .problem(None)
+            .unwrap_or_else(|| panic!("{query}: no problem"));
         assert!(problem.contains(words), "{query}: {problem}");
     }
     // The same settings under another strategy are fine.
     let (s, _) = Settings::from_query("?strategy=greedy&beams=4&num_beam_groups=3");
-    assert_eq!(s.problem(), None);
+    assert_eq!(s.problem(None), None);
+}
+
+#[test]
+fn dolas_layers_are_checked_against_the_loaded_model() {
+    let (s, problems) = Settings::from_query("?strategy=dola&dola_layers=0,5");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(s.problem(None), None, "no model: checked when a run starts");
+    let problem = s.problem(Some(2)).expect("layer 5 of a 2-layer model");
+    assert!(
+        problem.contains("layer 5 is not a premature layer"),
+        "{problem}"
+    );
+    assert_eq!(s.problem(Some(12)), None);
 }

@@ -284,13 +284,19 @@ impl Settings {
     }
 
     /// Why these settings cannot run, in the engine's words (its checks of
-    /// every parameter and of the rules between them), or `None`. Checks of
-    /// the model itself (DoLa's layers) come when a run starts.
-    pub fn problem(&self) -> Option<String> {
-        self.decoding(None)
-            .and_then(|d| d.validate())
-            .err()
-            .map(|e| e.to_string())
+    /// every parameter and of the rules between them), or `None`. With the
+    /// loaded model's `n_layer`, DoLa's layers are checked against it too
+    /// (without, when a run starts).
+    pub fn problem(&self, n_layer: Option<usize>) -> Option<String> {
+        let check = || -> engine::Result<()> {
+            let decoding = self.decoding(None)?;
+            decoding.validate()?;
+            if let (Decoding::Dola(params), Some(n_layer)) = (&decoding, n_layer) {
+                params.layers.candidates(n_layer)?;
+            }
+            Ok(())
+        };
+        check().err().map(|e| e.to_string())
     }
 
     /// Contrastive decoding's α and λ.

@@ -7,7 +7,7 @@ use crate::actions::{can_start, generate, stop};
 use crate::settings::{Strategy, MAX_NEW_TOKENS};
 use crate::state::{AppState, Status};
 use crate::views::fields::{Number, Slider};
-use crate::views::method_controls::MethodControls;
+use crate::views::method_controls::{settings_problem, MethodControls};
 use crate::views::sampler_controls::SamplerControls;
 
 /// The form on the left: prompt, strategy, its controls, Generate and Stop.
@@ -89,7 +89,7 @@ pub fn Controls() -> impl IntoView {
             <Number id="max-new-tokens" label="Max new tokens" min=1 max=MAX_NEW_TOKENS as u64
                 get={|s| s.max_new_tokens as u64} set={|s, v| s.max_new_tokens = v as usize}/>
             <div class="buttons">
-                <button type="submit" data-testid="generate" disabled=move || !can_start(state) || state.settings.with(|s| s.problem().is_some())>"Generate"</button>
+                <button type="submit" data-testid="generate" disabled=move || !can_start(state) || settings_problem(state).is_some()>"Generate"</button>
                 <button type="button" data-testid="stop" disabled=move || !running()
                     on:click=move |_| stop(state)>"Stop"</button>
             </div>

@@ -2,6 +2,7 @@
 //! lookup (each shown for its method only), and the engine's word on the
 //! settings when they cannot run together.
 
+use engine::backend::LanguageModel;
 use engine::decoding::DraftSource;
 use leptos::prelude::*;
 
@@ -19,6 +20,15 @@ const DIVERSE_BEAM: &str = "https://arxiv.org/abs/1610.02424";
 /// Prompt lookup decoding, as transformers takes it.
 const PROMPT_LOOKUP: &str = "https://github.com/apoorvumang/prompt-lookup-decoding";
 
+/// Why the settings cannot run with the loaded model (see
+/// [`crate::settings::Settings::problem`]), followed as the settings change
+/// and as a model loads.
+pub fn settings_problem(state: AppState) -> Option<String> {
+    state.status.track();
+    let n_layer = state.main_model().map(|m| m.model.config().n_layer);
+    state.settings.with(|s| s.problem(n_layer))
+}
+
 /// The methods' own controls and, below them, why the settings cannot run.
 #[component]
 pub fn MethodControls() -> impl IntoView {
@@ -29,7 +39,7 @@ pub fn MethodControls() -> impl IntoView {
             .settings
             .with(|s| s.strategy == Strategy::Speculative && s.second == DraftSource::PROMPT_LOOKUP)
     };
-    let problem = move || state.settings.with(|s| s.problem());
+    let problem = move || settings_problem(state);
     view! {
         <Show when=move || strategy() == Strategy::ContrastiveSearch>
             <Slider id="penalty-alpha" label="Degeneration penalty α" min=0.0 max=1.0 step=0.05
@@ -51,7 +61,7 @@ pub fn MethodControls() -> impl IntoView {
             <Slider id="repetition-penalty" label="Repetition penalty" min=0.5 max=2.0 step=0.05
                 get={|s| s.chain.repetition_penalty} set={|s, v| s.chain.repetition_penalty = v}
                 show={|v| if v == 1.0 { "off".into() } else { format!("{v:.2}") }}
-                hint="Applied to the contrast of the tokens already in the text (the paper suggests 1.2)"
+                hint="Applied to the contrast of the tokens already in the text (transformers recommends 1.2)"
                 source="https://arxiv.org/abs/1909.05858"/>
         </Show>
         <Show when=move || strategy() == Strategy::Beam>

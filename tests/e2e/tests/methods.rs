@@ -137,6 +137,7 @@ fn the_four_methods_run_as_the_engine_does_with_their_settings() {
             settings.push(("top-k", "0"));
         }
         let ids = generate(&page, &settings);
+        page.screenshot(&format!("methods-{name}"));
         let (outcome, steps) = native.run(PROMPT, NEW_TOKENS, &strategy);
         let expected = &outcome.sequences[0].ids;
         let (other, _) = native.run(PROMPT, NEW_TOKENS, &defaults);
@@ -153,7 +154,14 @@ fn the_four_methods_run_as_the_engine_does_with_their_settings() {
             "{name}: the defaults give the same ids on this prompt, so the check cannot tell them apart"
         );
         match name {
-            "dola" => assert_eq!(page.values("dola-layers"), ["0,1"], "dola-layers"),
+            "dola" => {
+                assert_eq!(page.values("dola-layers"), ["0,1"], "dola-layers");
+                // Layer 5 of a 2-layer model: the engine's check, before a run.
+                page.set_input("dola-layers", "0,5");
+                let problem = wait_for_problem(&page, "dola-layers 0,5");
+                assert!(problem.contains("not a premature layer"), "{problem:?}");
+                page.set_input("dola-layers", "0,1");
+            }
             "beam" => {
                 check_beam_groups(&page, &steps);
                 // D itself: with D = 0 the groups' scores differ from those shown.
@@ -186,12 +194,7 @@ fn the_four_methods_run_as_the_engine_does_with_their_settings() {
     // G = 3 does not divide 4 beams: the engine's message, and no Generate.
     page.set_input("strategy", "beam");
     page.set_input("num-beam-groups", "3");
-    page.wait_for(
-        |p| p.exists("settings-problem"),
-        LONG,
-        "settings-problem with 3 groups of 4 beams",
-    );
-    let problem = page.text("settings-problem").unwrap_or_default();
+    let problem = wait_for_problem(&page, "3 groups of 4 beams");
     page.scroll_to("settings-problem");
     page.screenshot("methods-problem");
     assert!(
@@ -213,6 +216,16 @@ fn the_four_methods_run_as_the_engine_does_with_their_settings() {
         LONG,
         "settings-problem gone with 2 groups",
     );
+}
+
+/// The text of `settings-problem`, once it shows.
+fn wait_for_problem(page: &Page, settings: &str) -> String {
+    page.wait_for(
+        |p| p.exists("settings-problem"),
+        LONG,
+        &format!("settings-problem with {settings}"),
+    );
+    page.text("settings-problem").unwrap_or_default()
 }
 
 /// The beams of the engine's last beam step.
