@@ -1,19 +1,24 @@
 //! The page's settings — model, strategy, sliders, prompt — and their form in
 //! the URL's query string, so that a view can be shared by its address. The
-//! sampler chain's own settings are in [`sampling`].
+//! sampler chain's own settings are in [`sampling`], the other methods' in
+//! [`methods`].
 
 use engine::decoding::{
-    BeamParams, ContrastiveParams, ContrastiveSearchParams, DolaParams, DraftSource, EarlyStopping,
-    SamplingParams, SpeculativeParams, Strategy as Decoding,
+    BeamParams, ContrastiveParams, DraftSource, EarlyStopping, SamplingParams, SpeculativeParams,
+    Strategy as Decoding,
 };
 use engine::tokenizer::Tokenizer;
 
+#[cfg(test)]
+mod method_tests;
+pub mod methods;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod properties;
 pub mod sampling;
 #[cfg(test)]
 mod tests;
 
+pub use methods::MethodSettings;
 pub use sampling::ChainSettings;
 
 /// The decoding strategies the page offers, as the engine names them.
@@ -83,7 +88,7 @@ pub struct Settings {
     pub prompt: String,
     /// Softmax temperature; 0 means greedy.
     pub temperature: f32,
-    /// 0: no top-k cut.
+    /// 0: no top-k cut (contrastive search: its k, 0 for the engine's default).
     pub top_k: usize,
     /// 1: no top-p cut.
     pub top_p: f32,
@@ -102,6 +107,8 @@ pub struct Settings {
     pub bench: bool,
     /// The rest of the sampler chain: its other stages and their order.
     pub chain: ChainSettings,
+    /// Contrastive search, DoLa, diverse beam search and prompt lookup.
+    pub methods: MethodSettings,
 }
 
 impl Default for Settings {
@@ -126,6 +133,7 @@ impl Default for Settings {
             gamma: 4,
             bench: false,
             chain: ChainSettings::default(),
+            methods: MethodSettings::default(),
         }
     }
 }
@@ -170,7 +178,8 @@ impl Settings {
             "server" => self.server = server_address(value)?,
             "strategy" => {
                 self.strategy = Strategy::parse(value).ok_or_else(|| {
-                    "must be greedy, beam, sample, contrastive or speculative".to_string()
+                    let names: Vec<&str> = Strategy::ALL.iter().map(|m| m.name()).collect();
+                    format!("must be one of {}", names.join(", "))
                 })?
             }
             "prompt" => self.prompt = value.into(),
@@ -198,6 +207,7 @@ impl Settings {
                 }
             }
             _ if self.chain.set(key, value)? => {}
+            _ if self.methods.set(key, value)? => {}
             _ => return Err("unknown setting".into()),
         }
         Ok(())
@@ -242,6 +252,7 @@ impl Settings {
         add("lambda", self.lambda != d.lambda, self.lambda.to_string());
         add("gamma", self.gamma != d.gamma, self.gamma.to_string());
         pairs.extend(self.chain.query_pairs());
+        pairs.extend(self.methods.query_pairs());
         if self.bench != d.bench {
             pairs.push(("bench", "1".into()));
         }
@@ -270,7 +281,7 @@ impl Settings {
     }
 
     /// Beam search as `transformers` runs it by default, with this many beams
-    /// (one group: the page has no diverse beam search controls yet).
+    /// in this many groups (diverse beam search above one).
     pub fn beam(&self) -> BeamParams {
         BeamParams {
             num_beams: self.beams,
@@ -278,8 +289,8 @@ impl Settings {
             early_stopping: EarlyStopping::False,
             num_return_sequences: 1,
             no_repeat_ngram_size: None,
-            num_beam_groups: 1,
-            diversity_penalty: 0.0,
+            num_beam_groups: self.methods.num_beam_groups,
+            diversity_penalty: self.methods.diversity_penalty,
         }
     }
 
@@ -300,7 +311,7 @@ impl Settings {
                 gamma: self.gamma,
                 draft: match self.second.as_str() {
                     DraftSource::PROMPT_LOOKUP => DraftSource::PromptLookup {
-                        max_matching_ngram_size: DraftSource::DEFAULT_MAX_MATCHING_NGRAM_SIZE,
+                        max_matching_ngram_size: self.methods.max_matching_ngram_size,
                     },
                     _ => DraftSource::Model,
                 },
@@ -308,12 +319,27 @@ impl Settings {
                 seed: self.seed,
                 num_return_sequences: 1,
             }),
-            // Their controls are still to come: the documented defaults.
             Strategy::ContrastiveSearch => {
-                Decoding::ContrastiveSearch(ContrastiveSearchParams::default())
+                Decoding::ContrastiveSearch(self.methods.contrastive_search(self.top_k))
             }
-            Strategy::Dola => Decoding::Dola(DolaParams::default()),
+            Strategy::Dola => Decoding::Dola(self.methods.dola(self.chain.repetition_penalty)),
         })
+    }
+
+    /// Why these settings cannot run, in the engine's words (its checks of
+    /// every parameter and of the rules between them), or `None`. With the
+    /// loaded model's `n_layer`, DoLa's layers are checked against it too
+    /// (without, when a run starts).
+    pub fn problem(&self, n_layer: Option<usize>) -> Option<String> {
+        let check = || -> engine::Result<()> {
+            let decoding = self.decoding(None)?;
+            decoding.validate()?;
+            if let (Decoding::Dola(params), Some(n_layer)) = (&decoding, n_layer) {
+                params.layers.candidates(n_layer)?;
+            }
+            Ok(())
+        };
+        check().err().map(|e| e.to_string())
     }
 
     /// Contrastive decoding's α and λ.

@@ -6,12 +6,12 @@
 use proptest::prelude::*;
 use proptest::strategy::Strategy as _;
 
-use engine::decoding::Stage;
+use engine::decoding::{DolaLayers, Stage};
 
-use crate::settings::{ChainSettings, DeviceChoice, Settings, Strategy};
+use crate::settings::{ChainSettings, DeviceChoice, MethodSettings, Settings, Strategy};
 
 /// The keys the page reads, and a few it does not.
-const KEYS: [&str; 41] = [
+const KEYS: [&str; 46] = [
     "model",
     "second",
     "hub",
@@ -50,6 +50,11 @@ const KEYS: [&str; 41] = [
     "guidance_scale",
     "negative_prompt",
     "samplers",
+    "penalty_alpha",
+    "dola_layers",
+    "num_beam_groups",
+    "diversity_penalty",
+    "max_matching_ngram_size",
     "",
     "x",
     "model ",
@@ -83,6 +88,12 @@ fn value() -> impl prop::strategy::Strategy<Value = String> {
             "[1]",
             "top_k,temperature",
             "mirostat,top_k,top_k",
+            "low",
+            "high",
+            "0, 2",
+            "2,x",
+            ",",
+            "contrastive-search",
             "top_q",
             "+",
             "&",
@@ -184,6 +195,24 @@ fn valid_chain() -> impl prop::strategy::Strategy<Value = ChainSettings> {
         })
 }
 
+/// The methods' settings, each in the range the URL accepts.
+fn valid_methods() -> impl prop::strategy::Strategy<Value = MethodSettings> {
+    let layers = prop_oneof![
+        Just(DolaLayers::Low),
+        Just(DolaLayers::High),
+        prop::collection::vec(0usize..48, 1..5).prop_map(DolaLayers::List),
+    ];
+    (0f32..=1.0, layers, 1usize..=16, 0f32..=10.0, 1usize..=16).prop_map(
+        |(penalty_alpha, dola_layers, num_beam_groups, diversity_penalty, ngram)| MethodSettings {
+            penalty_alpha,
+            dola_layers,
+            num_beam_groups,
+            diversity_penalty,
+            max_matching_ngram_size: ngram,
+        },
+    )
+}
+
 /// Settings the page can hold: text trimmed as `set` leaves it, numbers in range.
 fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
     let name = "[a-zA-Z0-9_./-]{1,20}";
@@ -213,6 +242,7 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
             any::<bool>(),
         ),
         valid_chain(),
+        valid_methods(),
     )
         .prop_map(
             |(
@@ -220,6 +250,7 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
                 (strategy, prompt, temperature, top_k, top_p, min_p),
                 rest,
                 chain,
+                methods,
             )| {
                 let (beams, max_new_tokens, seed, alpha, lambda, gamma, bench) = rest;
                 Settings {
@@ -242,6 +273,7 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
                     gamma,
                     bench,
                     chain,
+                    methods,
                 }
             },
         )

@@ -1,5 +1,5 @@
-//! The prompt, the strategy picker and the controls that apply to it,
-//! Generate and Stop.
+//! The prompt, the strategy picker and the controls that apply to it
+//! (the methods' own in [`crate::views::method_controls`]), Generate and Stop.
 
 use leptos::prelude::*;
 
@@ -7,6 +7,7 @@ use crate::actions::{can_start, generate, stop};
 use crate::settings::{Strategy, MAX_NEW_TOKENS};
 use crate::state::{AppState, Status};
 use crate::views::fields::{Number, Slider};
+use crate::views::method_controls::{settings_problem, MethodControls};
 use crate::views::sampler_controls::SamplerControls;
 
 /// The form on the left: prompt, strategy, its controls, Generate and Stop.
@@ -84,10 +85,11 @@ pub fn Controls() -> impl IntoView {
                     <datalist id="draft-choices"><option value="prompt-lookup"/></datalist>
                 </Show>
             </Show>
+            <MethodControls/>
             <Number id="max-new-tokens" label="Max new tokens" min=1 max=MAX_NEW_TOKENS as u64
                 get={|s| s.max_new_tokens as u64} set={|s, v| s.max_new_tokens = v as usize}/>
             <div class="buttons">
-                <button type="submit" data-testid="generate" disabled=move || !can_start(state)>"Generate"</button>
+                <button type="submit" data-testid="generate" disabled=move || !can_start(state) || settings_problem(state).is_some()>"Generate"</button>
                 <button type="button" data-testid="stop" disabled=move || !running()
                     on:click=move |_| stop(state)>"Stop"</button>
             </div>

@@ -4,6 +4,7 @@ pub mod bench_panel;
 pub mod chart;
 pub mod controls;
 pub mod fields;
+pub mod method_controls;
 pub mod output;
 pub mod sampler_controls;
 pub mod sampler_order;

@@ -28,7 +28,8 @@ fn text(state: AppState, id: u32) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
-/// The live beams and the finished hypotheses after the selected step.
+/// The live beams and the finished hypotheses after the selected step; with
+/// diverse beam search, a column for each beam's group.
 #[component]
 pub fn BeamView() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -39,24 +40,35 @@ pub fn BeamView() -> impl IntoView {
         };
         Some((index, beams))
     };
+    let grouped = move || rows().is_some_and(|(_, beams)| beams.iter().any(|b| b.group > 0));
     view! {
         <Show when=move || rows().is_some()>
             <section class="view" data-testid="beam-view" aria-label="Beams">
                 <h2>{move || rows().map(|(i, _)| format!("Beams after step {}", i + 1))}</h2>
+                <Show when=grouped>
+                    <p class="hint">"Diverse beam search: each group searches after the ones before it, its scores lowered for the tokens they chose."</p>
+                </Show>
                 <table>
-                    <thead><tr><th>"#"</th><th>"Tokens"</th><th>"log p"</th></tr></thead>
+                    <thead><tr>
+                        {move || grouped().then(|| view! { <th>"Group"</th> })}
+                        <th>"#"</th><th>"Tokens"</th><th>"log p"</th>
+                    </tr></thead>
                     <tbody>
-                        {move || rows().map(|(_, beams)| beams.into_iter().enumerate().map(|(i, b)| {
-                            let tokens = b.ids.iter().map(|&id| text(state, id)).collect::<Vec<_>>().join(" ");
-                            view! {
-                                <tr data-testid="beam-row" data-score=b.logprob data-finished=b.finished.to_string()
-                                    class:finished=b.finished>
-                                    <td>{if b.finished { "done".to_string() } else { (i + 1).to_string() }}</td>
-                                    <td class="tokens">{tokens}</td>
-                                    <td class="num">{format!("{:.3}", b.logprob)}</td>
-                                </tr>
-                            }
-                        }).collect_view())}
+                        {move || rows().map(|(_, beams)| {
+                            let grouped = beams.iter().any(|b| b.group > 0);
+                            beams.into_iter().enumerate().map(|(i, b)| {
+                                let tokens = b.ids.iter().map(|&id| text(state, id)).collect::<Vec<_>>().join(" ");
+                                view! {
+                                    <tr data-testid="beam-row" data-score=b.logprob data-finished=b.finished.to_string()
+                                        data-group=b.group class:finished=b.finished class:odd-group=b.group % 2 == 1>
+                                        {grouped.then(|| view! { <td class="num">{b.group + 1}</td> })}
+                                        <td>{if b.finished { "done".to_string() } else { (i + 1).to_string() }}</td>
+                                        <td class="tokens">{tokens}</td>
+                                        <td class="num">{format!("{:.3}", b.logprob)}</td>
+                                    </tr>
+                                }
+                            }).collect_view()
+                        })}
                     </tbody>
                 </table>
             </section>

@@ -58,6 +58,20 @@ impl std::str::FromStr for DolaLayers {
     }
 }
 
+impl std::fmt::Display for DolaLayers {
+    /// The form `--dola-layers` takes: `low`, `high` or `0,2,4`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DolaLayers::Low => f.write_str("low"),
+            DolaLayers::High => f.write_str("high"),
+            DolaLayers::List(list) => {
+                let names: Vec<String> = list.iter().map(usize::to_string).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+    }
+}
+
 impl DolaLayers {
     /// The candidate layers in a model of `n_layer` layers with a tied head,
     /// as transformers 4.55 picks them.
@@ -281,6 +295,16 @@ mod tests {
         assert_eq!(list.candidates(3).unwrap(), [0, 2]);
         assert!(list.candidates(2).unwrap_err().is_bad_input());
         assert!("2,x".parse::<DolaLayers>().unwrap_err().is_bad_input());
+    }
+
+    #[test]
+    fn layers_are_written_as_the_flag_reads_them() {
+        for written in ["low", "high", "0", "0,2,4"] {
+            let layers: DolaLayers = written.parse().unwrap();
+            assert_eq!(layers.to_string(), written);
+        }
+        let spaced: DolaLayers = " 1, 3 ".parse().unwrap();
+        assert_eq!(spaced.to_string(), "1,3");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::process::Command;
 use engine::backend::{block_on, Device, LanguageModel, Model};
 use engine::config::Gpt2Config;
 use engine::decoding::{
-    beam_search, greedy, sample, score, BeamParams, EarlyStopping, GenerateOptions, SamplingParams,
-    Step,
+    beam_search, greedy, run, sample, score, BeamParams, EarlyStopping, GenerateOptions, Outcome,
+    SamplingParams, Step, Strategy,
 };
 use engine::tokenizer::Tokenizer;
 use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
@@ -119,6 +119,31 @@ impl Native {
         ))
         .unwrap_or_else(|e| panic!("beam search natively: {e}"));
         best.remove(0).ids
+    }
+
+    /// `strategy` run by the engine's one runner, as the page runs it (no
+    /// second model: prompt lookup drafts from the text), with every step.
+    pub fn run(
+        &self,
+        prompt: &str,
+        max_new_tokens: usize,
+        strategy: &Strategy,
+    ) -> (Outcome, Vec<Step>) {
+        let ids = self.encode(prompt);
+        let options = self.options(max_new_tokens);
+        let mut steps = Vec::new();
+        let mut on_step = |step| steps.push(step);
+        let second: Option<&Model> = None;
+        let outcome = block_on(run(
+            strategy,
+            &self.model,
+            second,
+            &ids,
+            &options,
+            &mut on_step,
+        ))
+        .unwrap_or_else(|e| panic!("{} natively: {e}", strategy.method().name()));
+        (outcome, steps)
     }
 
     /// The total log-probability of `text` after `<|endoftext|>`, as the page's
