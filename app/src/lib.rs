@@ -7,7 +7,8 @@
 //! with progress and Cache Storage, onto the device), [`runner`] and
 //! [`actions`] (strategies streamed into the state), [`speed`] and [`bench`]
 //! (tokens/s of runs, `?bench=1`'s benchmark), [`bars`] (a step's chart from
-//! its logits and the sliders), [`views`] (the components).
+//! its logits and the sliders), [`surprise`] (the prompt's log-probabilities
+//! from the run's first pass), [`views`] (the components).
 
 pub mod actions;
 pub mod app;
@@ -19,6 +20,7 @@ pub mod runner;
 pub mod settings;
 pub mod speed;
 pub mod state;
+pub mod surprise;
 pub mod views;
 pub mod webgpu;
 
