@@ -14,6 +14,7 @@ use leptos::prelude::*;
 use crate::bench::BenchState;
 use crate::settings::{Settings, Strategy};
 use crate::speed::Speed;
+use crate::surprise::PromptSurprise;
 
 /// Where the page is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +160,8 @@ pub struct AppState {
     /// The step the chart and views show; `None` follows the latest.
     pub selected: RwSignal<Option<usize>>,
     pub scores: RwSignal<Vec<ScoredText>>,
+    /// The last run's prompt, scored by its first pass.
+    pub surprise: RwSignal<Option<PromptSurprise>>,
     pub models: StoredValue<Models, LocalStorage>,
 }
 
@@ -182,6 +185,7 @@ impl AppState {
             bench: RwSignal::new(bench),
             selected: RwSignal::new(None),
             scores: RwSignal::new(Vec::new()),
+            surprise: RwSignal::new(None),
             models: StoredValue::new_local(Models::default()),
         }
     }

@@ -129,7 +129,12 @@ impl<M: LanguageModel> LanguageModel for KeepPrompt<'_, M> {
         self.model.new_cache(rows)
     }
 
-    async fn forward(&self, cache: &mut M::Cache, tokens: &[&[u32]], last: usize) -> Result<Logits> {
+    async fn forward(
+        &self,
+        cache: &mut M::Cache,
+        tokens: &[&[u32]],
+        last: usize,
+    ) -> Result<Logits> {
         let all = self.positions(cache, tokens, last);
         let logits = self.model.forward(cache, tokens, all).await?;
         Ok(match all == last {

@@ -20,7 +20,11 @@ fn the_first_token_has_no_number_and_the_others_theirs() {
     let numbers: Vec<_> = s.tokens.iter().map(|t| (t.id, t.logprob, t.rank)).collect();
     assert_eq!(
         numbers,
-        [(5, None, None), (6, Some(-2.0), Some(3)), (9, Some(-0.25), Some(1))]
+        [
+            (5, None, None),
+            (6, Some(-2.0), Some(3)),
+            (9, Some(-0.25), Some(1))
+        ]
     );
     assert!(s.tokens[0].alternatives.is_empty());
     assert_eq!(
@@ -48,10 +52,20 @@ fn a_refused_capture_shows_the_tokens_and_says_why() {
 
 #[test]
 fn bands_run_from_expected_to_surprising_and_the_legend_names_each() {
-    let bands: Vec<usize> = [0.0, -1.0, -1.01, -3.0, -5.9, -6.0, -10.0, -10.5, f32::NEG_INFINITY]
-        .iter()
-        .map(|&l| band(l))
-        .collect();
+    let bands: Vec<usize> = [
+        0.0,
+        -1.0,
+        -1.01,
+        -3.0,
+        -5.9,
+        -6.0,
+        -10.0,
+        -10.5,
+        f32::NEG_INFINITY,
+    ]
+    .iter()
+    .map(|&l| band(l))
+    .collect();
     assert_eq!(bands, [0, 0, 1, 1, 2, 2, 3, 4, 4]);
     let labels = band_labels();
     assert_eq!(labels.len(), BANDS.len() + 1);
@@ -79,8 +93,8 @@ mod passes {
     use super::*;
     use engine::backend::{block_on, Device, Model};
     use engine::decoding::{
-        run, score, BeamParams, ContrastiveSearchParams, DolaParams, DraftSource,
-        GenerateOptions, Outcome, SamplingParams, SpeculativeParams, Step, Strategy,
+        run, score, BeamParams, ContrastiveSearchParams, DolaParams, DraftSource, GenerateOptions,
+        Outcome, SamplingParams, SpeculativeParams, Step, Strategy,
     };
     use engine::weights::random::RandomCheckpoint;
     use engine::weights::{Gpt2Checkpoint, SafetensorsFile};

@@ -5,6 +5,7 @@ pub mod chart;
 pub mod controls;
 pub mod fields;
 pub mod output;
+pub mod prompt_surprise;
 pub mod sampler_controls;
 pub mod sampler_order;
 pub mod score_panel;
