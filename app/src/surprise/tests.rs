@@ -1,5 +1,8 @@
 use super::*;
 use engine::decoding::Candidate;
+// Natively plain tests; on wasm32 the same tests through wasm-bindgen-test.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 /// An `Expected` with `top` as (id, logprob).
 fn exp(logprob: f32, rank: usize, top: &[(u32, f32)]) -> Expected {
