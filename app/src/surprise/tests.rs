@@ -90,7 +90,7 @@ fn tail_keeps_the_last_positions_of_every_row() {
     assert_eq!(t.data, [4.0, 5.0, 10.0, 11.0]);
 }
 
-/// The adapter on real passes: a seeded random model on the CPU.
+/// The adapter on real passes: a seeded random model on the CPU (or wgpu).
 #[cfg(not(target_arch = "wasm32"))]
 mod passes {
     use super::*;
@@ -110,7 +110,12 @@ mod passes {
         let bytes = RandomCheckpoint::new(config.clone(), 5).safetensors_bytes();
         let file = SafetensorsFile::from_bytes(bytes, "model.safetensors").unwrap();
         let checkpoint = Gpt2Checkpoint::new(file, &config).unwrap();
-        block_on(Model::load(&checkpoint, &config, &Device::Cpu)).unwrap()
+        // `GPT2_TEST_DEVICE=wgpu`, as the engine's tests take it: Vulkan natively.
+        let device = match std::env::var("GPT2_TEST_DEVICE").as_deref() {
+            Ok("wgpu") => Device::Wgpu(Default::default()),
+            _ => Device::Cpu,
+        };
+        block_on(Model::load(&checkpoint, &config, &device)).unwrap()
     }
 
     fn strategies() -> Vec<Strategy> {
