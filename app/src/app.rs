@@ -9,6 +9,7 @@ use crate::views::bench_panel::BenchPanel;
 use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
 use crate::views::output::Output;
+use crate::views::prompt_surprise::PromptSurpriseView;
 use crate::views::score_panel::ScorePanel;
 use crate::views::status::{ModelBar, StatusBar};
 use crate::views::strategy_views::{BeamView, ContrastiveView, SpeculativeView};
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                 <BeamView/>
                 <SpeculativeView/>
                 <ContrastiveView/>
+                <PromptSurpriseView/>
                 <ScorePanel/>
             </div>
         </main>

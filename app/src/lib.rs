@@ -8,7 +8,8 @@
 //! `gpt2 serve`'s models over a WebSocket instead), [`runner`] and
 //! [`actions`] (strategies streamed into the state), [`speed`] and [`bench`]
 //! (tokens/s of runs, `?bench=1`'s benchmark), [`bars`] (a step's chart from
-//! its logits and the sliders), [`views`] (the components).
+//! its logits and the sliders), [`surprise`] (the prompt's log-probabilities
+//! from the run's first pass), [`views`] (the components).
 
 pub mod actions;
 pub mod app;
@@ -21,6 +22,7 @@ pub mod server;
 pub mod settings;
 pub mod speed;
 pub mod state;
+pub mod surprise;
 pub mod views;
 pub mod webgpu;
 

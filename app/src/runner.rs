@@ -17,6 +17,7 @@ use leptos::prelude::*;
 use crate::settings::{Settings, Strategy};
 use crate::speed::{PassTime, Speed};
 use crate::state::{AppState, Chip, Loaded, RunView, StepRecord};
+use crate::surprise::{KeepPrompt, PromptSurprise};
 
 /// A model as a strategy (or the benchmark) sees it in the page: every pass
 /// counted and timed, the browser given a turn before each CPU pass when
@@ -138,6 +139,7 @@ pub async fn run(
     )));
     state.selected.set(None);
     state.speed.set(None);
+    state.surprise.set(None);
     let options = GenerateOptions {
         max_new_tokens: settings.max_new_tokens,
         min_new_tokens: 0,
@@ -152,9 +154,19 @@ pub async fn run(
         passes: Some(&passes),
         yields: true,
     };
-    let model = tracked(&main.model);
+    let tracked_main = tracked(&main.model);
+    // The main model's first pass also scores the prompt, for its view.
+    let model = KeepPrompt::new(&tracked_main, &prompt);
+    let show_surprise = || {
+        if let Some(kept) = model.take() {
+            let text = |id| token_text(tokenizer, id);
+            let surprise = PromptSurprise::new(&settings.prompt, &prompt, kept, text);
+            state.surprise.set(Some(surprise));
+        }
+    };
     let second_model = second.as_ref().map(|s| tracked(&s.model));
     let mut on_step = |step: Step| {
+        show_surprise();
         state.run.update(|run| {
             if let Some(run) = run {
                 record(run, step, tokenizer);
@@ -171,6 +183,7 @@ pub async fn run(
         &mut on_step,
     )
     .await;
+    show_surprise();
     let summary = outcome
         .as_ref()
         .map(|o| summarize(state, settings.strategy, o, tokenizer))

@@ -14,6 +14,7 @@ use leptos::prelude::*;
 use crate::bench::BenchState;
 use crate::settings::{Settings, Strategy};
 use crate::speed::Speed;
+use crate::surprise::PromptSurprise;
 
 /// Where the page is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +167,8 @@ pub struct AppState {
     pub token: RwSignal<String>,
     /// The models the connected server holds, by name.
     pub server_models: RwSignal<Vec<String>>,
+    /// The last run's prompt, scored by its first pass.
+    pub surprise: RwSignal<Option<PromptSurprise>>,
     pub models: StoredValue<Models, LocalStorage>,
 }
 
@@ -191,6 +194,7 @@ impl AppState {
             scores: RwSignal::new(Vec::new()),
             token: RwSignal::new(token),
             server_models: RwSignal::new(Vec::new()),
+            surprise: RwSignal::new(None),
             models: StoredValue::new_local(Models::default()),
         }
     }

@@ -6,6 +6,7 @@ pub mod controls;
 pub mod fields;
 pub mod method_controls;
 pub mod output;
+pub mod prompt_surprise;
 pub mod sampler_controls;
 pub mod sampler_order;
 pub mod score_panel;

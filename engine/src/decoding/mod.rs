@@ -34,7 +34,7 @@ pub use processors::{Dry, Guidance, Mirostat, Processed, SamplingParams, Stage, 
 pub use prompt_lookup::prompt_lookup;
 pub use rng::Rng;
 pub use sample::sample;
-pub use score::{next_token_logprobs, score, Candidate};
+pub use score::{expected, next_token_logprobs, score, Candidate, Expected};
 pub use select::argmax;
 pub use speculative::{speculative, Drafter, SpeculativeStats, Verify};
 pub use steps::Step;

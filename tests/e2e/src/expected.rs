@@ -8,8 +8,8 @@ use std::process::Command;
 use engine::backend::{block_on, Device, LanguageModel, Model};
 use engine::config::Gpt2Config;
 use engine::decoding::{
-    beam_search, greedy, run, sample, score, BeamParams, EarlyStopping, GenerateOptions, Outcome,
-    SamplingParams, Step, Strategy,
+    beam_search, greedy, next_token_logprobs, run, sample, score, BeamParams, Candidate,
+    EarlyStopping, GenerateOptions, Outcome, SamplingParams, Step, Strategy,
 };
 use engine::tokenizer::Tokenizer;
 use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
@@ -156,6 +156,36 @@ impl Native {
         logprobs.iter().map(|&l| l as f64).sum()
     }
 
+    /// `gpt2 score --text TEXT`'s ids and per-token log-probabilities
+    /// (`log p(ids[i+1] | ids[..=i])`; the first token has none).
+    pub fn score_text(&self, text: &str) -> (Vec<u32>, Vec<f32>) {
+        let ids = self.encode(text);
+        let logprobs = block_on(score(&self.model, &ids))
+            .unwrap_or_else(|e| panic!("scoring {text:?} natively: {e}"));
+        (ids, logprobs)
+    }
+
+    /// The `top` most likely tokens after `ids`, most likely first.
+    pub fn next_tokens(&self, ids: &[u32], top: usize) -> Vec<Candidate> {
+        block_on(next_token_logprobs(&self.model, ids, top))
+            .unwrap_or_else(|e| panic!("the next token after {ids:?} natively: {e}"))
+    }
+
+    /// What `target/release/gpt2 score --text TEXT --json` prints as
+    /// `token_logprobs`, when that binary is built.
+    pub fn score_by_the_command_line(&self, text: &str) -> Option<Vec<f32>> {
+        let json = self.command_line(&["score", "--text", text, "--json"])?;
+        let logprobs = json["token_logprobs"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no token_logprobs in gpt2 score's output: {json}"));
+        Some(
+            logprobs
+                .iter()
+                .map(|v| v.as_f64().expect("a log-probability") as f32)
+                .collect(),
+        )
+    }
+
     /// What `target/release/gpt2 generate --strategy greedy --json` prints as
     /// ids, when that binary is built.
     pub fn greedy_by_the_command_line(
@@ -163,26 +193,17 @@ impl Native {
         prompt: &str,
         max_new_tokens: usize,
     ) -> Option<Vec<u32>> {
-        let binary = crate::repo_root().join("target/release/gpt2");
-        if !binary.is_file() {
-            return None;
-        }
-        let output = Command::new(&binary)
-            .arg("generate")
-            .arg("--model")
-            .arg(&self.dir)
-            .args(["--prompt", prompt, "--strategy", "greedy", "--json"])
-            .args(["--max-new-tokens", &max_new_tokens.to_string()])
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
-        assert!(
-            output.status.success(),
-            "{} generate failed: {}",
-            binary.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let json: Value = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("gpt2 --json printed no JSON ({e})"));
+        let max = max_new_tokens.to_string();
+        let json = self.command_line(&[
+            "generate",
+            "--prompt",
+            prompt,
+            "--strategy",
+            "greedy",
+            "--json",
+            "--max-new-tokens",
+            &max,
+        ])?;
         let ids = json["sequences"][0]["ids"]
             .as_array()
             .unwrap_or_else(|| panic!("no sequences[0].ids in gpt2's output: {json}"));
@@ -190,6 +211,33 @@ impl Native {
             ids.iter()
                 .map(|v| v.as_u64().expect("an id") as u32)
                 .collect(),
+        )
+    }
+
+    /// `target/release/gpt2 COMMAND --model DIR ARGS...`'s JSON output, when
+    /// that binary is built.
+    fn command_line(&self, args: &[&str]) -> Option<Value> {
+        let binary = crate::repo_root().join("target/release/gpt2");
+        if !binary.is_file() {
+            return None;
+        }
+        let output = Command::new(&binary)
+            .arg(args[0])
+            .arg("--model")
+            .arg(&self.dir)
+            .args(&args[1..])
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()));
+        assert!(
+            output.status.success(),
+            "{} {} failed: {}",
+            binary.display(),
+            args[0],
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Some(
+            serde_json::from_slice(&output.stdout)
+                .unwrap_or_else(|e| panic!("gpt2 {} --json printed no JSON ({e})", args[0])),
         )
     }
 }

@@ -221,6 +221,16 @@ impl Browser {
         )
     }
 
+    /// Resizes the window to `width` × `height` CSS pixels (a phone's 390 × 844).
+    pub fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
+        self.call(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .map(drop)
+    }
+
     /// The viewport as PNG bytes.
     pub fn screenshot_png(&self) -> Result<Vec<u8>> {
         use base64::Engine as _;
