@@ -8,10 +8,12 @@ use crate::state::AppState;
 use crate::views::bench_panel::BenchPanel;
 use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
+use crate::views::export::RunExport;
 use crate::views::output::Output;
 use crate::views::score_panel::ScorePanel;
 use crate::views::status::{ModelBar, StatusBar};
 use crate::views::strategy_views::{BeamView, ContrastiveView, SpeculativeView};
+use crate::views::timeline::Timeline;
 
 /// The whole page.
 #[component]
@@ -45,12 +47,14 @@ pub fn App() -> impl IntoView {
             <div class="results">
                 <BenchPanel/>
                 <Output/>
+                <Timeline/>
                 <Show when=move || state.settings.with(|s| matches!(s.strategy, Strategy::Greedy | Strategy::Sample))>
                     <StepChart/>
                 </Show>
                 <BeamView/>
                 <SpeculativeView/>
                 <ContrastiveView/>
+                <RunExport/>
                 <ScorePanel/>
             </div>
         </main>

@@ -7,18 +7,22 @@
 //! with progress and Cache Storage, onto the device), [`runner`] and
 //! [`actions`] (strategies streamed into the state), [`speed`] and [`bench`]
 //! (tokens/s of runs, `?bench=1`'s benchmark), [`bars`] (a step's chart from
-//! its logits and the sliders), [`views`] (the components).
+//! its logits and the sliders), [`timeline`] (each step's probability and
+//! entropy), [`export`] (the run as `gpt2 generate --json` writes it),
+//! [`views`] (the components).
 
 pub mod actions;
 pub mod app;
 pub mod bars;
 pub mod bench;
+pub mod export;
 pub mod fetch;
 pub mod loader;
 pub mod runner;
 pub mod settings;
 pub mod speed;
 pub mod state;
+pub mod timeline;
 pub mod views;
 pub mod webgpu;
 

@@ -10,6 +10,7 @@ use engine::tokenizer::Tokenizer;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod properties;
+pub mod command;
 pub mod sampling;
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 pub mod bench_panel;
 pub mod chart;
 pub mod controls;
+pub mod export;
 pub mod fields;
 pub mod output;
 pub mod sampler_controls;
@@ -10,3 +11,4 @@ pub mod sampler_order;
 pub mod score_panel;
 pub mod status;
 pub mod strategy_views;
+pub mod timeline;
