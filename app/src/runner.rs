@@ -183,8 +183,14 @@ pub async fn run(
         state.speed.set(Some(speed));
     }
     let outcome = outcome?;
-    let prefill: f64 = passes.borrow().iter().filter(|p| p.prefill).map(|p| p.seconds).sum();
-    let finished = crate::export::finished(&outcome, tokenizer, seconds, prefill, speed.decode_tps)?;
+    let prefill: f64 = passes
+        .borrow()
+        .iter()
+        .filter(|p| p.prefill)
+        .map(|p| p.seconds)
+        .sum();
+    let finished =
+        crate::export::finished(&outcome, tokenizer, seconds, prefill, speed.decode_tps)?;
     state.run.update(|run| {
         if let Some(run) = run {
             run.finished = Some(finished);

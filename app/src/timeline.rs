@@ -42,15 +42,25 @@ pub fn point(step: &Step) -> Option<Point> {
             prob: candidates.iter().find(|c| c.id == *chosen)?.raw_prob,
             entropy: logits.as_deref().map(|l| entropy(&log_softmax(l))),
         }),
-        Step::Contrastive { chosen, candidates } => {
-            only(candidates.iter().find(|c| c.id == *chosen)?.expert_logprob.exp())
-        }
+        Step::Contrastive { chosen, candidates } => only(
+            candidates
+                .iter()
+                .find(|c| c.id == *chosen)?
+                .expert_logprob
+                .exp(),
+        ),
         Step::ContrastiveSearch { chosen, candidates } => {
             only(candidates.iter().find(|c| c.id == *chosen)?.prob)
         }
         Step::Dola {
             chosen, candidates, ..
-        } => only(candidates.iter().find(|c| c.id == *chosen)?.final_logprob.exp()),
+        } => only(
+            candidates
+                .iter()
+                .find(|c| c.id == *chosen)?
+                .final_logprob
+                .exp(),
+        ),
         Step::Token { .. } | Step::Beams { .. } | Step::Speculative { .. } => None,
     }
 }
@@ -76,9 +86,13 @@ pub fn layout(
         .map(|(i, (_, p))| {
             let x = pad + w * i as f32 / last;
             let y = |v: f32| pad + h * (1.0 - v.clamp(0.0, 1.0));
-            let e = p
-                .entropy
-                .map(|e| y(if max_entropy > 0.0 { e / max_entropy } else { 0.0 }));
+            let e = p.entropy.map(|e| {
+                y(if max_entropy > 0.0 {
+                    e / max_entropy
+                } else {
+                    0.0
+                })
+            });
             (x, y(p.prob), e)
         })
         .collect()
@@ -113,7 +127,12 @@ mod tests {
         let p = point(&token(Some(logits.clone()), 2, candidates)).unwrap();
         let probs = engine::decoding::processors::softmax(&logits);
         assert_eq!(p.prob, processed.candidate(2).raw_prob);
-        assert!((p.prob - probs[2]).abs() < 1e-7, "{} vs {}", p.prob, probs[2]);
+        assert!(
+            (p.prob - probs[2]).abs() < 1e-7,
+            "{} vs {}",
+            p.prob,
+            probs[2]
+        );
         let h: f64 = probs
             .iter()
             .filter(|&&q| q > 0.0)
@@ -160,7 +179,11 @@ mod tests {
     #[test]
     fn the_layout_spans_the_chart_and_puts_the_largest_entropy_at_the_top() {
         let at = |prob, entropy| Point { prob, entropy };
-        let points = [(0, at(1.0, Some(2.0))), (1, at(0.5, Some(1.0))), (2, at(0.0, None))];
+        let points = [
+            (0, at(1.0, Some(2.0))),
+            (1, at(0.5, Some(1.0))),
+            (2, at(0.0, None)),
+        ];
         let xy = layout(&points, 100.0, 50.0, 5.0);
         assert_eq!(xy[0], (5.0, 5.0, Some(5.0)));
         assert_eq!(xy[1], (50.0, 25.0, Some(25.0)));

@@ -54,7 +54,9 @@ impl Settings {
                 // The page verifies by sampling above temperature 0, and
                 // runs the chain's processors at 0 too: `--sample` says both.
                 let mut sampled = Vec::new();
-                self.sampling_flags(true, &mut |name, value| sampled.push((name.to_string(), value)));
+                self.sampling_flags(true, &mut |name, value| {
+                    sampled.push((name.to_string(), value))
+                });
                 let greedy = self.temperature == 0.0 && sampled.len() == 1;
                 if !greedy {
                     flag("sample", String::new());

@@ -31,11 +31,16 @@ fn a_mirror_hub_is_the_command_lines_hf_endpoint_and_a_folder_replaces_the_repo(
     };
     let line = s.command_line(None);
     assert!(
-        line.starts_with("HF_ENDPOINT=http://127.0.0.1:8080/mirror gpt2 generate --model tiny-gpt2 "),
+        line.starts_with(
+            "HF_ENDPOINT=http://127.0.0.1:8080/mirror gpt2 generate --model tiny-gpt2 "
+        ),
         "{line}"
     );
     let local = s.command_line(Some("my model"));
-    assert!(local.starts_with("gpt2 generate --model 'my model' "), "{local}");
+    assert!(
+        local.starts_with("gpt2 generate --model 'my model' "),
+        "{local}"
+    );
 }
 
 #[test]
@@ -128,7 +133,11 @@ fn beam_contrastive_and_the_rest_take_their_own_flags_only() {
         s.command_args("m")[9..],
         words("--amateur distilgpt2 --alpha 0.2")[..]
     );
-    for strategy in [Strategy::Greedy, Strategy::ContrastiveSearch, Strategy::Dola] {
+    for strategy in [
+        Strategy::Greedy,
+        Strategy::ContrastiveSearch,
+        Strategy::Dola,
+    ] {
         s.strategy = strategy;
         assert_eq!(s.command_args("m").len(), 9, "{strategy:?}");
     }
@@ -198,7 +207,11 @@ fn shell_words(line: &str) -> Vec<String> {
         .arg(format!("printf '%s\\0' {line}"))
         .output()
         .expect("running sh");
-    assert!(out.status.success(), "sh: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("UTF-8 back from sh");
     text.split_terminator('\0').map(String::from).collect()
 }

@@ -8,9 +8,9 @@ use engine::decoding::{
 };
 use engine::tokenizer::Tokenizer;
 
+pub mod command;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod properties;
-pub mod command;
 pub mod sampling;
 #[cfg(test)]
 mod tests;

@@ -7,8 +7,8 @@ use engine::backend::block_on;
 use engine::backend::LanguageModel;
 use engine::decoding::{
     run as run_strategy, BeamParams, ContrastiveParams, ContrastiveSearchParams, DolaLayers,
-    DolaParams, EarlyStopping, GenerateOptions, SamplingParams, SecondModel, SpeculativeParams,
-    RunRecord, SequenceRecord, Step, Strategy as Decoding,
+    DolaParams, EarlyStopping, GenerateOptions, RunRecord, SamplingParams, SecondModel,
+    SequenceRecord, SpeculativeParams, Step, Strategy as Decoding,
 };
 use engine::{Error, Result};
 use serde_json::{json, Map, Value};
@@ -116,7 +116,10 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         steps: None,
     };
     if json {
-        println!("{}", record.with_steps(args.steps.then_some(steps)).to_json()?);
+        println!(
+            "{}",
+            record.with_steps(args.steps.then_some(steps)).to_json()?
+        );
     } else {
         print_for_people(args, &record, &steps, tokenizer)?;
     }

@@ -85,10 +85,7 @@ pub fn print_for_people(
     } else {
         println!();
         for (i, s) in sequences.iter().enumerate() {
-            let group = s
-                .group
-                .map(|g| format!(", group {g}"))
-                .unwrap_or_default();
+            let group = s.group.map(|g| format!(", group {g}")).unwrap_or_default();
             println!("--- sequence {} (score {:.4}{group})", i + 1, s.score);
             println!("{}", s.text);
         }

@@ -5,8 +5,8 @@
 //! `min(ε, √ε · exp(−H))`, `H` the entropy) are cut, the most likely kept.
 
 use super::{remove, softmax};
-use crate::decoding::{entropy, log_softmax};
 use crate::decoding::steps::Cut;
+use crate::decoding::{entropy, log_softmax};
 
 /// ε-sampling: cuts tokens with probability below `epsilon`.
 pub(super) fn epsilon(x: &mut [f32], cut: &mut [Option<Cut>], epsilon: f32) {

@@ -6,8 +6,8 @@
 //! kept too.
 
 use super::{remove, softmax};
-use crate::decoding::{entropy, log_softmax};
 use crate::decoding::steps::Cut;
+use crate::decoding::{entropy, log_softmax};
 
 pub(super) fn typical(x: &mut [f32], cut: &mut [Option<Cut>], mass: f32) {
     let n = x.len();
