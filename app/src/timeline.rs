@@ -65,15 +65,20 @@ pub fn point(step: &Step) -> Option<Point> {
     }
 }
 
+/// Where a point lies in the chart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placed {
+    pub x: f32,
+    /// The probability's height.
+    pub y: f32,
+    /// The entropy's height, when the step has one.
+    pub entropy_y: Option<f32>,
+}
+
 /// Where the points lie in a chart `width` × `height` (a margin of `pad`
 /// around): x by step, y = the probability (1 at the top), and the entropy
 /// scaled so that `max_entropy` is at the top.
-pub fn layout(
-    points: &[(usize, Point)],
-    width: f32,
-    height: f32,
-    pad: f32,
-) -> Vec<(f32, f32, Option<f32>)> {
+pub fn layout(points: &[(usize, Point)], width: f32, height: f32, pad: f32) -> Vec<Placed> {
     let max_entropy = points
         .iter()
         .filter_map(|(_, p)| p.entropy)
@@ -93,7 +98,11 @@ pub fn layout(
                     0.0
                 })
             });
-            (x, y(p.prob), e)
+            Placed {
+                x,
+                y: y(p.prob),
+                entropy_y: e,
+            }
         })
         .collect()
 }
@@ -185,9 +194,10 @@ mod tests {
             (2, at(0.0, None)),
         ];
         let xy = layout(&points, 100.0, 50.0, 5.0);
-        assert_eq!(xy[0], (5.0, 5.0, Some(5.0)));
-        assert_eq!(xy[1], (50.0, 25.0, Some(25.0)));
-        assert_eq!(xy[2], (95.0, 45.0, None));
-        assert_eq!(layout(&points[..1], 100.0, 50.0, 5.0)[0].0, 5.0);
+        let at = |x, y, entropy_y| Placed { x, y, entropy_y };
+        assert_eq!(xy[0], at(5.0, 5.0, Some(5.0)));
+        assert_eq!(xy[1], at(50.0, 25.0, Some(25.0)));
+        assert_eq!(xy[2], at(95.0, 45.0, None));
+        assert_eq!(layout(&points[..1], 100.0, 50.0, 5.0)[0].x, 5.0);
     }
 }

@@ -38,7 +38,7 @@ pub fn RunExport() -> impl IntoView {
     view! {
         <section class="export-panel" aria-label="Export and reproduce">
             <h2>"Reproduce"</h2>
-            <p class="hint">"The command line that runs these settings natively (on the CPU; the same ids):"</p>
+            <p class="hint">"The gpt2 command that reproduces the run natively (on the CPU, with the same ids):"</p>
             <pre class="command"><code data-testid="reproduce">{command}</code></pre>
             <Show when=move || url.with(Option::is_some)
                 fallback=|| view! { <p class="hint">"Once a run has finished, its steps can be downloaded as JSON."</p> }>

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 
 use crate::state::AppState;
-use crate::timeline::{layout, Point};
+use crate::timeline::{layout, Placed, Point};
 use crate::views::chart::percent;
 
 const WIDTH: f32 = 600.0;
@@ -40,17 +40,17 @@ pub fn Timeline() -> impl IntoView {
     let chart = move || {
         let points = points.get();
         let xy = layout(&points, WIDTH, HEIGHT, PAD);
-        let line = |f: &dyn Fn(&(f32, f32, Option<f32>)) -> Option<f32>| {
+        let line = |f: fn(&Placed) -> Option<f32>| {
             xy.iter()
-                .filter_map(|p| f(p).map(|y| format!("{:.1},{y:.1}", p.0)))
+                .filter_map(|p| f(p).map(|y| format!("{:.1},{y:.1}", p.x)))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let (prob_line, entropy_line) = (line(&|p| Some(p.1)), line(&|p| p.2));
+        let (prob_line, entropy_line) = (line(|p| Some(p.y)), line(|p| p.entropy_y));
         let dots = points
             .into_iter()
             .zip(xy)
-            .map(|((step, point), (x, y, e))| dot(state, step, point, (x, y, e), selected))
+            .map(|((step, point), placed)| dot(state, step, point, placed, selected))
             .collect_view();
         view! {
             <polyline class="prob-line" points=prob_line></polyline>
@@ -64,7 +64,7 @@ pub fn Timeline() -> impl IntoView {
             <section class="timeline-panel" aria-label="Timeline">
                 <h2>"Timeline"</h2>
                 <div class="legend" aria-hidden="true">
-                    <span class="key chosen"></span>"chosen token's probability under the model"
+                    <span class="key chosen"></span>"chosen token's probability under the model (0 at the bottom, 1 at the top)"
                     <Show when=has_entropy>
                         <span class="key entropy"></span>"entropy of the model's distribution (scaled to its largest)"
                     </Show>
@@ -84,7 +84,7 @@ fn dot(
     state: AppState,
     step: usize,
     point: Point,
-    (x, y, e): (f32, f32, Option<f32>),
+    Placed { x, y, entropy_y }: Placed,
     selected: impl Fn() -> Option<usize> + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let label = format!(
@@ -112,7 +112,7 @@ fn dot(
             }>
             <title>{title}</title>
             <circle class="prob-dot" cx=format!("{x:.1}") cy=format!("{y:.1}") r="3"></circle>
-            {e.map(|e| view! { <circle class="entropy-dot" cx=format!("{x:.1}") cy=format!("{e:.1}") r="2.5"></circle> })}
+            {entropy_y.map(|e| view! { <circle class="entropy-dot" cx=format!("{x:.1}") cy=format!("{e:.1}") r="2.5"></circle> })}
         </g>
     }
 }

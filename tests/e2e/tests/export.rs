@@ -243,6 +243,8 @@ fn the_reproduce_command_gives_the_pages_ids_and_the_export_reads_back() {
         })
         .collect();
     close(&entropies, &want, 1e-4, "the entropy");
+    page.scroll_to("timeline");
+    page.screenshot("timeline-sample");
 
     // The export: the command line's form, read back equal, the same steps.
     let text = exported(&page);
