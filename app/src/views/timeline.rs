@@ -64,9 +64,9 @@ pub fn Timeline() -> impl IntoView {
             <section class="timeline-panel" aria-label="Timeline">
                 <h2>"Timeline"</h2>
                 <div class="legend" aria-hidden="true">
-                    <span class="key chosen"></span>"chosen token's probability under the model (0 at the bottom, 1 at the top)"
+                    <span><span class="key chosen"></span>" chosen token's probability under the model (0 at the bottom, 1 at the top)"</span>
                     <Show when=has_entropy>
-                        <span class="key entropy"></span>"entropy of the model's distribution (scaled to its largest)"
+                        <span><span class="key entropy"></span>" entropy of the model's distribution (scaled to its largest)"</span>
                     </Show>
                 </div>
                 <svg class="timeline" data-testid="timeline" role="group"

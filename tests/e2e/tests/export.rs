@@ -124,13 +124,16 @@ fn exported(page: &Page) -> String {
 /// Asserts that `got` and `want` agree within `tolerance`, naming `what`.
 fn close(got: &[f64], want: &[f32], tolerance: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
+    let mut largest = 0.0f64;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let d = (g - *w as f64).abs();
         assert!(
             d < tolerance,
             "{what} at step {i}: page {g} vs {w} (|Δ| = {d:e})"
         );
+        largest = largest.max(d);
     }
+    println!("{what}: largest |Δ| {largest:e} over {} steps", got.len());
 }
 
 #[test]
