@@ -8,11 +8,13 @@ use crate::state::AppState;
 use crate::views::bench_panel::BenchPanel;
 use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
+use crate::views::export::RunExport;
 use crate::views::output::Output;
 use crate::views::prompt_surprise::PromptSurpriseView;
 use crate::views::score_panel::ScorePanel;
 use crate::views::status::{ModelBar, StatusBar};
 use crate::views::strategy_views::{BeamView, ContrastiveView, SpeculativeView};
+use crate::views::timeline::Timeline;
 
 /// The whole page.
 #[component]
@@ -53,6 +55,7 @@ pub fn App() -> impl IntoView {
             <div class="results">
                 <BenchPanel/>
                 <Output/>
+                <Timeline/>
                 <Show when=move || state.settings.with(|s| matches!(s.strategy, Strategy::Greedy | Strategy::Sample))>
                     <StepChart/>
                 </Show>
@@ -60,6 +63,7 @@ pub fn App() -> impl IntoView {
                 <SpeculativeView/>
                 <ContrastiveView/>
                 <PromptSurpriseView/>
+                <RunExport/>
                 <ScorePanel/>
             </div>
         </main>

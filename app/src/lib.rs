@@ -9,12 +9,15 @@
 //! [`actions`] (strategies streamed into the state), [`speed`] and [`bench`]
 //! (tokens/s of runs, `?bench=1`'s benchmark), [`bars`] (a step's chart from
 //! its logits and the sliders), [`surprise`] (the prompt's log-probabilities
-//! from the run's first pass), [`views`] (the components).
+//! from the run's first pass), [`timeline`] (each step's probability and
+//! entropy), [`export`] (the run as `gpt2 generate --json` writes it),
+//! [`views`] (the components).
 
 pub mod actions;
 pub mod app;
 pub mod bars;
 pub mod bench;
+pub mod export;
 pub mod fetch;
 pub mod loader;
 pub mod runner;
@@ -23,6 +26,7 @@ pub mod settings;
 pub mod speed;
 pub mod state;
 pub mod surprise;
+pub mod timeline;
 pub mod views;
 pub mod webgpu;
 

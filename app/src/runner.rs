@@ -132,11 +132,10 @@ pub async fn run(
     let tokenizer = &main.tokenizer;
     let prompt = tokenizer.encode(&settings.prompt)?;
     let decoding = settings.decoding(Some(tokenizer))?;
-    state.run.set(Some(RunView::new(
-        settings.strategy,
-        prompt.clone(),
-        decoding.sampling(),
-    )));
+    let mut view = RunView::new(settings.strategy, prompt.clone(), decoding.sampling());
+    let local = crate::views::export::local_name(&main.name, &state);
+    view.command = settings.command_line(local.as_deref());
+    state.run.set(Some(view));
     state.selected.set(None);
     state.speed.set(None);
     state.surprise.set(None);
@@ -192,11 +191,24 @@ pub async fn run(
     let n = state
         .run
         .with_untracked(|r| r.as_ref().map_or(0, |r| r.chips.len()));
+    let speed = Speed::of_run(prompt.len(), n, &passes.borrow(), seconds);
     if n > 0 {
-        let speed = Speed::of_run(prompt.len(), n, &passes.borrow(), seconds);
         state.speed.set(Some(speed));
     }
-    outcome?;
+    let outcome = outcome?;
+    let prefill: f64 = passes
+        .borrow()
+        .iter()
+        .filter(|p| p.prefill)
+        .map(|p| p.seconds)
+        .sum();
+    let finished =
+        crate::export::finished(&outcome, tokenizer, seconds, prefill, speed.decode_tps)?;
+    state.run.update(|run| {
+        if let Some(run) = run {
+            run.finished = Some(finished);
+        }
+    });
     let rate = format!(
         "{n} tokens in {seconds:.2} s ({:.1} tokens/s)",
         n as f64 / seconds.max(1e-6)
@@ -268,6 +280,7 @@ fn record(run: &mut RunView, step: Step, tokenizer: &engine::tokenizer::Tokenize
             run.steps.push(StepRecord {
                 step: step.clone(),
                 before,
+                point: None,
             });
             if let Some(best) = beams.first() {
                 let ids = best.ids.clone();
@@ -276,7 +289,12 @@ fn record(run: &mut RunView, step: Step, tokenizer: &engine::tokenizer::Tokenize
             return;
         }
     }
-    run.steps.push(StepRecord { step, before });
+    let point = crate::timeline::point(&step);
+    run.steps.push(StepRecord {
+        step,
+        before,
+        point,
+    });
     run.text = tokenizer.decode(&run.ids()).unwrap_or_default();
 }
 

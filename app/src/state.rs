@@ -7,7 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use engine::backend::Model;
-use engine::decoding::{SamplingParams, Step};
+use engine::decoding::{SamplingParams, SequenceRecord, Step};
 use engine::tokenizer::Tokenizer;
 use leptos::prelude::*;
 
@@ -64,6 +64,8 @@ pub struct StepRecord {
     pub step: Step,
     /// How many output tokens came before this step.
     pub before: usize,
+    /// The step on the timeline, if it chose one token from a distribution.
+    pub point: Option<crate::timeline::Point>,
 }
 
 /// One output token, as a chip.
@@ -88,6 +90,18 @@ pub struct RunView {
     pub steps: Vec<StepRecord>,
     /// A line of figures when the run ends (tokens/s, acceptance rate, ...).
     pub summary: String,
+    /// What the run returned, once it ended without error: the export's
+    /// sequences and stats.
+    pub finished: Option<Finished>,
+    /// The `gpt2 generate` command that reproduces the run.
+    pub command: String,
+}
+
+/// A run's returned sequences and figures, as `gpt2 generate --json` gives them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    pub sequences: Vec<SequenceRecord>,
+    pub stats: serde_json::Map<String, serde_json::Value>,
 }
 
 impl RunView {
@@ -101,6 +115,8 @@ impl RunView {
             text: String::new(),
             steps: Vec::new(),
             summary: String::new(),
+            finished: None,
+            command: String::new(),
         }
     }
 

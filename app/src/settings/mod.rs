@@ -9,6 +9,7 @@ use engine::decoding::{
 };
 use engine::tokenizer::Tokenizer;
 
+pub mod command;
 #[cfg(test)]
 mod method_tests;
 pub mod methods;

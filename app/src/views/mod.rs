@@ -3,6 +3,7 @@
 pub mod bench_panel;
 pub mod chart;
 pub mod controls;
+pub mod export;
 pub mod fields;
 pub mod method_controls;
 pub mod output;
@@ -12,3 +13,4 @@ pub mod sampler_order;
 pub mod score_panel;
 pub mod status;
 pub mod strategy_views;
+pub mod timeline;

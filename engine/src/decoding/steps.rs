@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// How many candidates a step reports.
 pub const STEP_CANDIDATES: usize = 20;
 
 /// Which logit processor removed a token from the distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cut {
     /// Greedy decoding keeps the most likely token only.
@@ -63,7 +63,7 @@ impl Cut {
 }
 
 /// One candidate token of a step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepCandidate {
     pub id: u32,
     /// Probability under the model alone (softmax of the raw logits).
@@ -77,11 +77,12 @@ pub struct StepCandidate {
 }
 
 /// One beam after a step of beam search.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BeamState {
     /// The new tokens of this beam so far.
     pub ids: Vec<u32>,
     /// Sum of the tokens' log-probabilities.
+    #[serde(deserialize_with = "null_as_neg_inf")]
     pub logprob: f32,
     /// True for a hypothesis that ended (end-of-text) and was kept.
     pub finished: bool,
@@ -90,7 +91,7 @@ pub struct BeamState {
 }
 
 /// One drafted token of speculative decoding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Draft {
     pub id: u32,
     /// Target probability p(x).
@@ -101,19 +102,22 @@ pub struct Draft {
 }
 
 /// One candidate of contrastive decoding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContrastiveCandidate {
     pub id: u32,
+    #[serde(deserialize_with = "null_as_neg_inf")]
     pub expert_logprob: f32,
+    #[serde(deserialize_with = "null_as_neg_inf")]
     pub amateur_logprob: f32,
     /// log p_expert − λ·log p_amateur (−∞ outside the plausibility set).
+    #[serde(deserialize_with = "null_as_neg_inf")]
     pub score: f32,
     /// In {p_expert ≥ α·max p_expert}.
     pub plausible: bool,
 }
 
 /// One candidate of contrastive search (Su et al. 2022).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchCandidate {
     pub id: u32,
     /// The model's probability (after the processors).
@@ -126,7 +130,7 @@ pub struct SearchCandidate {
 }
 
 /// One premature layer DoLa weighed (Chuang et al. 2023).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DolaLayer {
     /// `hidden_states[layer]` through the head.
     pub layer: usize,
@@ -136,21 +140,24 @@ pub struct DolaLayer {
 }
 
 /// One candidate of DoLa.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DolaCandidate {
     pub id: u32,
     /// Log-probability under the final layer.
+    #[serde(deserialize_with = "null_as_neg_inf")]
     pub final_logprob: f32,
     /// Log-probability under the premature layer.
+    #[serde(deserialize_with = "null_as_neg_inf")]
     pub premature_logprob: f32,
     /// final − premature (−∞ outside the plausibility set).
+    #[serde(deserialize_with = "null_as_neg_inf")]
     pub score: f32,
     /// In {p_final ≥ 0.1·max p_final}.
     pub plausible: bool,
 }
 
 /// One step of a decoding run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
     /// Greedy or sampling: one token chosen from a distribution (`row` is the
@@ -206,6 +213,13 @@ pub enum Step {
         layers: Vec<DolaLayer>,
         candidates: Vec<DolaCandidate>,
     },
+}
+
+/// Reads a log-probability or score back from JSON, where −∞ (a token
+/// outside the plausibility set, a probability of 0) was written as `null`:
+/// JSON has no infinities.
+fn null_as_neg_inf<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NEG_INFINITY))
 }
 
 impl Step {

@@ -7,11 +7,11 @@ use engine::backend::block_on;
 use engine::backend::LanguageModel;
 use engine::decoding::{
     run as run_strategy, BeamParams, ContrastiveParams, ContrastiveSearchParams, DolaLayers,
-    DolaParams, EarlyStopping, GenerateOptions, SamplingParams, SecondModel, SpeculativeParams,
-    Step, Strategy as Decoding,
+    DolaParams, EarlyStopping, GenerateOptions, RunRecord, SamplingParams, SecondModel,
+    SequenceRecord, SpeculativeParams, Step, Strategy as Decoding,
 };
 use engine::{Error, Result};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use crate::args::{draft_source, GenerateArgs, Strategy};
 use crate::load::{load, load_second, prompt_ids};
@@ -102,23 +102,36 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     }
     let mut rendered = Vec::new();
     for (i, s) in sequences.iter().enumerate() {
-        let mut one = json!({"ids": s.ids, "text": tokenizer.decode(&s.ids)?, "score": s.score});
-        if let Some(group) = groups.as_ref().and_then(|g| g.get(i)) {
-            one["group"] = (*group).into();
-        }
-        rendered.push(one);
+        rendered.push(SequenceRecord {
+            ids: s.ids.clone(),
+            text: tokenizer.decode(&s.ids)?,
+            score: s.score,
+            group: groups.as_ref().and_then(|g| g.get(i)).copied(),
+        });
     }
+    let record = RunRecord {
+        prompt_ids: prompt,
+        sequences: rendered,
+        stats: stats_map(stats),
+        steps: None,
+    };
     if json {
-        let mut out = json!({"prompt_ids": prompt, "sequences": rendered, "stats": stats});
-        if args.steps {
-            out["steps"] =
-                serde_json::to_value(&steps).map_err(|e| Error::Backend(e.to_string()))?;
-        }
-        println!("{out}");
+        println!(
+            "{}",
+            record.with_steps(args.steps.then_some(steps)).to_json()?
+        );
     } else {
-        print_for_people(args, &rendered, &stats, &steps, tokenizer)?;
+        print_for_people(args, &record, &steps, tokenizer)?;
     }
     Ok(())
+}
+
+/// The stats object's fields.
+fn stats_map(stats: Value) -> Map<String, Value> {
+    match stats {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 /// Flags that belong to another strategy are mistakes: say so rather than ignore them.

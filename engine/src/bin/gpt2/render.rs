@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use engine::decoding::Step;
+use engine::decoding::{RunRecord, Step};
 use engine::tokenizer::{IncrementalDecoder, Tokenizer};
 use engine::{Error, Result};
 use serde_json::Value;
@@ -74,36 +74,29 @@ impl<'a> Stream<'a> {
 
 pub fn print_for_people(
     args: &GenerateArgs,
-    sequences: &[Value],
-    stats: &Value,
+    record: &RunRecord,
     steps: &[Step],
     tokenizer: &Tokenizer,
 ) -> Result<()> {
+    let (sequences, stats) = (&record.sequences, &record.stats);
     let streamed = sequences.len() == 1 && args.strategy != Strategy::Beam;
     if streamed {
         println!();
     } else {
         println!();
         for (i, s) in sequences.iter().enumerate() {
-            let group = s["group"]
-                .as_u64()
-                .map(|g| format!(", group {g}"))
-                .unwrap_or_default();
-            println!(
-                "--- sequence {} (score {:.4}{group})",
-                i + 1,
-                s["score"].as_f64().unwrap_or_default()
-            );
-            println!("{}", s["text"].as_str().unwrap_or_default());
+            let group = s.group.map(|g| format!(", group {g}")).unwrap_or_default();
+            println!("--- sequence {} (score {:.4}{group})", i + 1, s.score);
+            println!("{}", s.text);
         }
     }
     for (i, step) in steps.iter().enumerate() {
         println!("step {i}: {}", describe(step, tokenizer)?);
     }
-    let rate = |k: &str| stats[k].as_f64().unwrap_or_default();
+    let rate = |k: &str| stats.get(k).and_then(Value::as_f64).unwrap_or_default();
     let mut line = format!(
         "{} tokens in {:.2} s: prefill {:.0} ms, decode {:.1} tokens/s",
-        stats["new_tokens"],
+        stats.get("new_tokens").cloned().unwrap_or_default(),
         rate("seconds"),
         1000.0 * rate("prefill_seconds"),
         rate("decode_tokens_per_second")

@@ -5,8 +5,8 @@
 //! `min(ε, √ε · exp(−H))`, `H` the entropy) are cut, the most likely kept.
 
 use super::{remove, softmax};
-use crate::decoding::log_softmax;
 use crate::decoding::steps::Cut;
+use crate::decoding::{entropy, log_softmax};
 
 /// ε-sampling: cuts tokens with probability below `epsilon`.
 pub(super) fn epsilon(x: &mut [f32], cut: &mut [Option<Cut>], epsilon: f32) {
@@ -15,13 +15,8 @@ pub(super) fn epsilon(x: &mut [f32], cut: &mut [Option<Cut>], epsilon: f32) {
 
 /// η-sampling: cuts tokens with probability below `min(ε, √ε · exp(−H))`.
 pub(super) fn eta(x: &mut [f32], cut: &mut [Option<Cut>], epsilon: f32) {
-    let normalized = log_softmax(x);
-    // torch's `Categorical.entropy`: log-probabilities clamped to the least
-    // finite f32, so -inf entries add 0.
-    let entropy = -normalized
-        .iter()
-        .map(|&l| (l.max(f32::MIN) * l.exp()) as f64)
-        .sum::<f64>() as f32;
+    // torch's `Categorical.entropy`, as transformers computes it.
+    let entropy = entropy(&log_softmax(x));
     let eta = epsilon.min(epsilon.sqrt() * (-entropy).exp());
     cut_below(x, cut, eta, Cut::Eta);
 }

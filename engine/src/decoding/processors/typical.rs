@@ -6,8 +6,8 @@
 //! kept too.
 
 use super::{remove, softmax};
-use crate::decoding::log_softmax;
 use crate::decoding::steps::Cut;
+use crate::decoding::{entropy, log_softmax};
 
 pub(super) fn typical(x: &mut [f32], cut: &mut [Option<Cut>], mass: f32) {
     let n = x.len();
@@ -15,13 +15,8 @@ pub(super) fn typical(x: &mut [f32], cut: &mut [Option<Cut>], mass: f32) {
         return;
     }
     let normalized = log_softmax(x);
-    // nansum: -inf · 0 is NaN and left out.
-    let entropy = -normalized
-        .iter()
-        .map(|&l| l * l.exp())
-        .filter(|v| !v.is_nan())
-        .map(|v| v as f64)
-        .sum::<f64>() as f32;
+    // transformers' nansum leaves out -inf · 0 (NaN): the same sum.
+    let entropy = entropy(&normalized);
     let shifted: Vec<f32> = normalized.iter().map(|&l| (-l - entropy).abs()).collect();
     let mut order: Vec<usize> = (0..n).collect();
     // Ascending distance, lower ids first on ties.
