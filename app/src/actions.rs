@@ -8,10 +8,11 @@ use leptos::task::spawn_local;
 
 use crate::bench::{self, BenchState};
 use crate::loader::{load_model, LoadError, Source};
-use crate::runner::{run, token_text, Tracked};
+use crate::runner::{run, token_text};
 use crate::server;
 use crate::settings::{DeviceChoice, Settings};
 use crate::state::{AppState, Loaded, ScoredText, Status};
+use crate::tracked::Tracked;
 
 /// Loads the main model named by the settings (or the local folder given),
 /// replacing the one loaded: fetched from the Hub onto this browser's

@@ -15,9 +15,9 @@ use engine::{Error, Result};
 use leptos::prelude::*;
 
 use crate::loader::now_ms;
-use crate::runner::{yield_to_browser, Tracked};
 use crate::speed::{BenchResult, KernelRow, Profile, Speed};
 use crate::state::{AppState, Loaded};
+use crate::tracked::{yield_to_browser, Tracked};
 
 /// Tokens of the benchmark's prompt.
 pub const PROMPT_TOKENS: usize = 32;

@@ -27,6 +27,7 @@ pub mod speed;
 pub mod state;
 pub mod surprise;
 pub mod timeline;
+pub mod tracked;
 pub mod views;
 pub mod webgpu;
 

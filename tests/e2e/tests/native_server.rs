@@ -15,6 +15,9 @@ use std::time::Duration;
 
 const PROMPT: &str = "See you";
 
+/// A strategy's name, its settings on the page, and `gpt2 generate`'s flags for the same run.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Vec<&'a str>);
+
 #[test]
 fn the_page_on_a_native_server_matches_the_command_line() {
     let fx = fixture();
@@ -71,7 +74,7 @@ fn the_page_on_a_native_server_matches_the_command_line() {
     );
     page.set_input("prompt", PROMPT);
 
-    let cases: [(&str, &[(&str, &str)], Vec<&str>); 7] = [
+    let cases: [Case; 7] = [
         (
             "greedy",
             &[("strategy", "greedy"), ("max-new-tokens", "10")],
