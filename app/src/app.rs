@@ -7,6 +7,7 @@ use crate::settings::{token_from_fragment, Settings, Strategy};
 use crate::state::AppState;
 use crate::views::bench_panel::BenchPanel;
 use crate::views::chart::StepChart;
+use crate::views::funnel::SamplerFunnel;
 use crate::views::controls::Controls;
 use crate::views::export::RunExport;
 use crate::views::output::Output;
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                 <Timeline/>
                 <Show when=move || state.settings.with(|s| matches!(s.strategy, Strategy::Greedy | Strategy::Sample))>
                     <StepChart/>
+                    <SamplerFunnel/>
                 </Show>
                 <BeamView/>
                 <SpeculativeView/>
