@@ -84,7 +84,10 @@ fn thresholds_read_as_the_setting_and_its_value() {
         Some(Threshold::AtMost(0.25)),
         true,
     );
-    assert!(t.starts_with("cut at xtc_threshold ≤ 0.2500, when XTC"), "{t}");
+    assert!(
+        t.starts_with("cut at xtc_threshold ≤ 0.2500, when XTC"),
+        "{t}"
+    );
     assert_eq!(number(1.5e-7), "1.500e-7");
     assert_eq!(number(12.3456), "12.35");
 }

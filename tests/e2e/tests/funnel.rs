@@ -139,6 +139,10 @@ fn the_funnel_traces_the_chain_as_the_engine_and_follows_the_sliders() {
     assert_eq!(number(rows.last().unwrap(), "kept") as usize, kept);
     page.scroll_to("funnel");
     page.screenshot("funnel");
-    assert_eq!(forward_count(&page), passes, "forward-count after the slider");
+    assert_eq!(
+        forward_count(&page),
+        passes,
+        "forward-count after the slider"
+    );
     eprintln!("funnel e2e: {:.1} s", started.elapsed().as_secs_f64());
 }

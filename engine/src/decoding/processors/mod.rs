@@ -68,8 +68,8 @@ pub use params::{Dry, Guidance, Mirostat, SamplingParams, Xtc};
 pub use penalties::banned_ngram_tokens;
 pub use stage::Stage;
 pub use threshold::Threshold;
-pub use trace::{Point, StageTrace};
 use trace::Observer;
+pub use trace::{Point, StageTrace};
 
 /// One step's distributions, for every token of the vocabulary.
 #[derive(Debug, Clone, PartialEq)]

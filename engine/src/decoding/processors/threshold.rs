@@ -98,9 +98,7 @@ pub(super) fn threshold(stage: Stage, x: &[f32], c: usize) -> Option<Threshold> 
             let t = Typical::new(x)?;
             search(Cuts::Low, tiny, 1.0, |v| t.cuts(c, t.limit(v)))
         }
-        Stage::Epsilon => search(Cuts::High, 0.0, below_one, |v| {
-            floor_cuts(p, x[c], max, v)
-        }),
+        Stage::Epsilon => search(Cuts::High, 0.0, below_one, |v| floor_cuts(p, x[c], max, v)),
         Stage::Eta => {
             let h = entropy(&log_softmax(x));
             search(Cuts::High, 0.0, below_one, |v| {

@@ -56,9 +56,12 @@ pub struct StageTrace {
     pub threshold: Option<Threshold>,
 }
 
+/// What an observer is shown: a point, the logits before it and after it.
+type See<'o> = &'o mut dyn FnMut(Point, &[f32], &[f32]);
+
 /// Sees the logits before and after each point of the chain.
 pub(crate) struct Observer<'o> {
-    see: Option<&'o mut dyn FnMut(Point, &[f32], &[f32])>,
+    see: Option<See<'o>>,
 }
 
 impl<'o> Observer<'o> {
@@ -106,7 +109,13 @@ impl SamplingParams {
 /// The model's own distribution as the funnel's first row: every token, the
 /// whole mass, the raw logits' entropy and the chosen token's place there.
 pub fn model_trace(logits: &[f32], chosen: u32) -> StageTrace {
-    stage_trace(Point::Model, logits, logits, &softmax(logits), chosen as usize)
+    stage_trace(
+        Point::Model,
+        logits,
+        logits,
+        &softmax(logits),
+        chosen as usize,
+    )
 }
 
 fn stage_trace(

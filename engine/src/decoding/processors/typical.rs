@@ -9,7 +9,6 @@ use super::{remove, softmax};
 use crate::decoding::steps::Cut;
 use crate::decoding::{entropy, log_softmax};
 
-
 pub(super) fn typical(x: &mut [f32], cut: &mut [Option<Cut>], mass: f32) {
     let Some(t) = Typical::new(x) else {
         return;
