@@ -9,6 +9,7 @@ use crate::views::bench_panel::BenchPanel;
 use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
 use crate::views::export::RunExport;
+use crate::views::funnel::SamplerFunnel;
 use crate::views::output::Output;
 use crate::views::prompt_surprise::PromptSurpriseView;
 use crate::views::score_panel::ScorePanel;
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                 <Timeline/>
                 <Show when=move || state.settings.with(|s| matches!(s.strategy, Strategy::Greedy | Strategy::Sample))>
                     <StepChart/>
+                    <SamplerFunnel/>
                 </Show>
                 <BeamView/>
                 <SpeculativeView/>

@@ -8,7 +8,8 @@
 //! `gpt2 serve`'s models over a WebSocket instead), [`runner`] and
 //! [`actions`] (strategies streamed into the state), [`speed`] and [`bench`]
 //! (tokens/s of runs, `?bench=1`'s benchmark), [`bars`] (a step's chart from
-//! its logits and the sliders), [`surprise`] (the prompt's log-probabilities
+//! its logits and the sliders), [`funnel`] (the same step through the
+//! chain, stage by stage), [`surprise`] (the prompt's log-probabilities
 //! from the run's first pass), [`timeline`] (each step's probability and
 //! entropy), [`export`] (the run as `gpt2 generate --json` writes it),
 //! [`views`] (the components).
@@ -19,6 +20,7 @@ pub mod bars;
 pub mod bench;
 pub mod export;
 pub mod fetch;
+pub mod funnel;
 pub mod loader;
 pub mod runner;
 pub mod server;

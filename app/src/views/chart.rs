@@ -4,7 +4,7 @@
 //! once a slider moves it is recomputed from the step's logits, so it
 //! follows the sliders at once (see [`crate::bars`]).
 
-use engine::decoding::Step;
+use engine::decoding::{SamplingParams, Step};
 use leptos::prelude::*;
 
 use crate::bars::{chart, cut_name, redraw_notes, Bar, Chart, TokenStep, CHART_TOKENS};
@@ -18,52 +18,13 @@ use crate::views::output::visible;
 pub fn StepChart() -> impl IntoView {
     let state = expect_context::<AppState>();
     let chart = Memo::new(move |_| {
-        let index = state.selected.get();
-        // The distribution the current settings would choose from.
-        let main = state.main_model();
-        let tokenizer = main.as_ref().map(|m| &m.tokenizer);
-        let current = state
-            .settings
-            .with(|s| s.decoding(tokenizer).ok().and_then(|d| d.sampling()));
-        state.run.with(|run| {
-            let run = run.as_ref()?;
-            let index = index.unwrap_or(run.steps.len().checked_sub(1)?);
-            let record = run.steps.get(index)?;
-            let Step::Token {
-                chosen,
-                candidates,
-                logits,
-                mirostat_mu,
-                xtc_coin,
-                unconditional,
-                ..
-            } = &record.step
-            else {
-                return None;
-            };
-            let mut context = run.prompt_ids.clone();
-            context.extend(run.chips.iter().take(record.before).map(|c| c.id));
-            let step = TokenStep {
-                chosen: *chosen,
-                candidates,
-                logits: logits.as_deref(),
-                context: &context,
-                prompt_len: run.prompt_ids.len(),
-                used: run.sampling.as_ref(),
-                xtc_coin: *xtc_coin,
-                mirostat_mu: *mirostat_mu,
-                unconditional: unconditional.as_deref(),
-            };
-            let chart = chart(&step, current.as_ref(), CHART_TOKENS);
-            let notes = match (&current, chart.recomputed) {
-                (Some(params), true) => redraw_notes(&step, params),
+        with_selected_step(state, |index, step, current, draws| {
+            let chart = chart(step, current, CHART_TOKENS);
+            let notes = match (current, chart.recomputed) {
+                (Some(params), true) => redraw_notes(step, params),
                 _ => Vec::new(),
             };
-            let drawn = StepDraws {
-                mirostat_mu: *mirostat_mu,
-                xtc_coin: *xtc_coin,
-            };
-            Some((index, chart, notes, drawn))
+            (index, chart, notes, draws)
         })
     });
     let texts = move |bars: &[Bar]| {
@@ -122,9 +83,61 @@ pub fn StepChart() -> impl IntoView {
     }
 }
 
+/// Runs `f` on the selected token step (the latest when none is selected):
+/// its index, the step as the chart reads it, the distribution the current
+/// settings would choose from (`None` when the current strategy chooses no
+/// token from one distribution) and what the step drew. `None` when the
+/// step is no token step. The chart and the funnel both read it.
+pub fn with_selected_step<R>(
+    state: AppState,
+    f: impl FnOnce(usize, &TokenStep<'_>, Option<&SamplingParams>, StepDraws) -> R,
+) -> Option<R> {
+    let index = state.selected.get();
+    let main = state.main_model();
+    let tokenizer = main.as_ref().map(|m| &m.tokenizer);
+    let current = state
+        .settings
+        .with(|s| s.decoding(tokenizer).ok().and_then(|d| d.sampling()));
+    state.run.with(|run| {
+        let run = run.as_ref()?;
+        let index = index.unwrap_or(run.steps.len().checked_sub(1)?);
+        let record = run.steps.get(index)?;
+        let Step::Token {
+            chosen,
+            candidates,
+            logits,
+            mirostat_mu,
+            xtc_coin,
+            unconditional,
+            ..
+        } = &record.step
+        else {
+            return None;
+        };
+        let mut context = run.prompt_ids.clone();
+        context.extend(run.chips.iter().take(record.before).map(|c| c.id));
+        let step = TokenStep {
+            chosen: *chosen,
+            candidates,
+            logits: logits.as_deref(),
+            context: &context,
+            prompt_len: run.prompt_ids.len(),
+            used: run.sampling.as_ref(),
+            xtc_coin: *xtc_coin,
+            mirostat_mu: *mirostat_mu,
+            unconditional: unconditional.as_deref(),
+        };
+        let draws = StepDraws {
+            mirostat_mu: *mirostat_mu,
+            xtc_coin: *xtc_coin,
+        };
+        Some(f(index, &step, current.as_ref(), draws))
+    })
+}
+
 /// What a step drew besides its token: mirostat's μ and XTC's coin.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct StepDraws {
+pub struct StepDraws {
     mirostat_mu: Option<f32>,
     xtc_coin: Option<f64>,
 }

@@ -17,8 +17,12 @@ pub(super) fn epsilon(x: &mut [f32], cut: &mut [Option<Cut>], epsilon: f32) {
 pub(super) fn eta(x: &mut [f32], cut: &mut [Option<Cut>], epsilon: f32) {
     // torch's `Categorical.entropy`, as transformers computes it.
     let entropy = entropy(&log_softmax(x));
-    let eta = epsilon.min(epsilon.sqrt() * (-entropy).exp());
-    cut_below(x, cut, eta, Cut::Eta);
+    cut_below(x, cut, eta_floor(epsilon, entropy), Cut::Eta);
+}
+
+/// η-sampling's floor `min(ε, √ε · exp(−H))` for a distribution of entropy `entropy`.
+pub(super) fn eta_floor(epsilon: f32, entropy: f32) -> f32 {
+    epsilon.min(epsilon.sqrt() * (-entropy).exp())
 }
 
 /// Cuts every token with probability below `threshold` whose logit is below
@@ -27,8 +31,14 @@ fn cut_below(x: &mut [f32], cut: &mut [Option<Cut>], threshold: f32, why: Cut) {
     let probs = softmax(x);
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     for i in 0..x.len() {
-        if probs[i] < threshold && x[i] < max {
+        if floor_cuts(probs[i], x[i], max, threshold) {
             remove(x, cut, i, why);
         }
     }
+}
+
+/// Whether a floor of `threshold` cuts a token of probability `p` and logit
+/// `logit`, `max` the largest logit.
+pub(super) fn floor_cuts(p: f32, logit: f32, max: f32, threshold: f32) -> bool {
+    p < threshold && logit < max
 }

@@ -51,6 +51,7 @@ pub mod mirostat;
 mod params;
 mod penalties;
 mod stage;
+mod threshold;
 mod top_h;
 mod top_n_sigma;
 mod truncation;
@@ -59,10 +60,16 @@ mod xtc;
 
 #[cfg(test)]
 mod tests;
+pub mod trace;
+#[cfg(test)]
+mod trace_tests;
 
 pub use params::{Dry, Guidance, Mirostat, SamplingParams, Xtc};
 pub use penalties::banned_ngram_tokens;
 pub use stage::Stage;
+pub use threshold::Threshold;
+use trace::Observer;
+pub use trace::{Point, StageTrace};
 
 /// One step's distributions, for every token of the vocabulary.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +131,18 @@ impl SamplingParams {
     /// The full distribution for one step: every stage of the order that is
     /// set, the warpers only when sampling.
     pub fn process_step(&self, logits: &[f32], inputs: &StepInputs) -> Processed {
+        self.process_observed(logits, inputs, &mut Observer::none())
+    }
+
+    /// [`Self::process_step`], showing `observer` the logits before and after
+    /// each point of the chain (see [`trace`]): the one implementation of the
+    /// chain, traced or not.
+    pub(crate) fn process_observed(
+        &self,
+        logits: &[f32],
+        inputs: &StepInputs,
+        observer: &mut Observer<'_>,
+    ) -> Processed {
         let n = logits.len();
         let raw = softmax(logits);
         let mut x = logits.to_vec();
@@ -150,17 +169,19 @@ impl SamplingParams {
                 }
             }
             if stage.is_warper() && !banned {
-                ban(&mut x, &mut cut, inputs.bans);
+                ban(&mut x, &mut cut, inputs.bans, observer);
                 banned = true;
             }
             if let Some(u) = uncut.as_mut().filter(|_| !stage.cuts()) {
                 self.apply(stage, u, &mut [], inputs);
             }
-            self.apply(stage, &mut x, &mut cut, inputs);
+            observer.watch(Point::Stage(stage), &mut x, |x| {
+                self.apply(stage, x, &mut cut, inputs)
+            });
         }
         let scaled = scaled.unwrap_or_else(|| softmax(uncut.as_deref().unwrap_or(&x)));
         if !banned {
-            ban(&mut x, &mut cut, inputs.bans);
+            ban(&mut x, &mut cut, inputs.bans, observer);
         }
         if greedy {
             // As `greedy`: argmax of the log-softmax, first index on ties.
@@ -168,9 +189,11 @@ impl SamplingParams {
             let best = argmax(&lp);
             let mut probs = vec![0.0; n];
             probs[best] = 1.0;
-            for i in (0..n).filter(|&i| i != best) {
-                remove(&mut x, &mut cut, i, Cut::Greedy);
-            }
+            observer.watch(Point::Greedy, &mut x, |x| {
+                for i in (0..n).filter(|&i| i != best) {
+                    remove(x, &mut cut, i, Cut::Greedy);
+                }
+            });
             return Processed {
                 raw,
                 scaled,
@@ -246,11 +269,17 @@ impl SamplingParams {
     }
 }
 
-/// Removes the banned tokens, each with its cut.
-fn ban(x: &mut [f32], cut: &mut [Option<Cut>], bans: &[(u32, Cut)]) {
-    for &(id, why) in bans {
-        remove(x, cut, id as usize, why);
+/// Removes the banned tokens, each with its cut (a point of the chain when
+/// there are any).
+fn ban(x: &mut Vec<f32>, cut: &mut [Option<Cut>], bans: &[(u32, Cut)], observer: &mut Observer) {
+    if bans.is_empty() {
+        return;
     }
+    observer.watch(Point::Bans, x, |x| {
+        for &(id, why) in bans {
+            remove(x, cut, id as usize, why);
+        }
+    });
 }
 
 impl Processed {
