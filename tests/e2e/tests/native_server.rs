@@ -34,21 +34,7 @@ fn the_page_on_a_native_server_matches_the_command_line() {
         &format!("token={}", server.token),
     );
     let page = Page::open(Gpu::WebGpu, &url);
-    page.wait_for(
-        |p| {
-            let state = p.state();
-            assert_ne!(
-                state,
-                "error",
-                "loading from the server:\n{}\nserver log:\n{}",
-                p.report(),
-                server.log()
-            );
-            state == "ready"
-        },
-        LONG,
-        "the page ready on the server's model",
-    );
+    page.wait_for_state("ready", LONG);
     let device = page.text("device").unwrap_or_default();
     assert!(
         device.contains(&server.url) && device.contains("cpu"),
