@@ -245,6 +245,7 @@ fn hidden_states_cross_the_socket_bit_for_bit_within_the_reply_bound() {
         layers: &[3, 0, 1],
         positions: 2,
         heads: &[2, 0],
+        lens: false,
     };
     let (mut lc, mut rc) = (local.new_cache(2).unwrap(), model.new_cache(2).unwrap());
     let tokens: [&[u32]; 2] = [&[1, 2, 3], &[4, 5, 6]];
@@ -266,6 +267,7 @@ fn hidden_states_cross_the_socket_bit_for_bit_within_the_reply_bound() {
         layers: &[4],
         positions: 1,
         heads: &[],
+        lens: false,
     };
     let err = block_on(model.forward_hidden(&mut rc, &[&[7], &[8]], 1, &past)).unwrap_err();
     assert!(
@@ -280,6 +282,7 @@ fn hidden_states_cross_the_socket_bit_for_bit_within_the_reply_bound() {
         layers: &[],
         positions: 0,
         heads: &[0; 25],
+        lens: false,
     };
     let err = block_on(model.forward_hidden(&mut cache, &[&long], 64, &heavy)).unwrap_err();
     assert!(
