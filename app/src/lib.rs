@@ -9,7 +9,8 @@
 //! [`actions`] (strategies streamed into the state), [`speed`] and [`bench`]
 //! (tokens/s of runs, `?bench=1`'s benchmark), [`bars`] (a step's chart from
 //! its logits and the sliders), [`surprise`] (the prompt's log-probabilities
-//! from the run's first pass), [`timeline`] (each step's probability and
+//! from the run's first pass), [`lens`] (the logit lens of a step),
+//! [`timeline`] (each step's probability and
 //! entropy), [`export`] (the run as `gpt2 generate --json` writes it),
 //! [`views`] (the components).
 
@@ -19,6 +20,7 @@ pub mod bars;
 pub mod bench;
 pub mod export;
 pub mod fetch;
+pub mod lens;
 pub mod loader;
 pub mod runner;
 pub mod server;

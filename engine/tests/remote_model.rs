@@ -262,6 +262,19 @@ fn hidden_states_cross_the_socket_bit_for_bit_within_the_reply_bound() {
         assert_eq!(bits(&a.data), bits(&b.data), "early exits");
     }
     assert_eq!(rc.len(), 3);
+    // The logit lens's heads (through ln_f) cross the socket too.
+    let lens = HiddenRequest {
+        heads: &[0, 1, 2],
+        lens: true,
+        ..HiddenRequest::default()
+    };
+    let (mut lc, mut lrc) = (local.new_cache(2).unwrap(), model.new_cache(2).unwrap());
+    let l = block_on(local.forward_hidden(&mut lc, &tokens, 1, &lens)).unwrap();
+    let r = block_on(model.forward_hidden(&mut lrc, &tokens, 1, &lens)).unwrap();
+    assert_eq!(l.heads.len(), 3);
+    for (a, b) in l.heads.iter().zip(&r.heads) {
+        assert_eq!(bits(&a.data), bits(&b.data), "lens heads");
+    }
     // The engine's own checks, in its words, before anything is sent.
     let past = HiddenRequest {
         layers: &[4],

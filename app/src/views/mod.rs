@@ -5,6 +5,7 @@ pub mod chart;
 pub mod controls;
 pub mod export;
 pub mod fields;
+pub mod logit_lens;
 pub mod method_controls;
 pub mod output;
 pub mod prompt_surprise;
