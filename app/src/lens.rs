@@ -114,3 +114,57 @@ pub fn read_lens(state: AppState, target: LensTarget, out: RwSignal<Option<LensR
         });
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Strategy;
+    use crate::state::{Chip, StepRecord};
+    // Natively plain tests; on wasm32 the same tests through wasm-bindgen-test.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn record(step: Step, before: usize) -> StepRecord {
+        StepRecord {
+            step,
+            before,
+            point: None,
+        }
+    }
+
+    fn token(chosen: u32) -> Step {
+        Step::Token {
+            row: 0,
+            chosen,
+            candidates: Vec::new(),
+            logits: None,
+            mirostat_mu: None,
+            xtc_coin: None,
+            unconditional: None,
+        }
+    }
+
+    #[test]
+    fn a_token_steps_lens_reads_the_prompt_and_the_tokens_before_it() {
+        let mut run = RunView::new(Strategy::Greedy, vec![40, 423], None);
+        for (i, id) in [257u32, 4320, 13].into_iter().enumerate() {
+            run.steps.push(record(token(id), i));
+            run.chips.push(Chip {
+                id,
+                text: String::new(),
+                step: i,
+            });
+        }
+        let prefix = |i| LensTarget::of(&run, i).map(|t| (t.step, t.prefix));
+        assert_eq!(prefix(0), Some((0, vec![40, 423])));
+        assert_eq!(prefix(2), Some((2, vec![40, 423, 257, 4320])));
+        assert_eq!(prefix(3), None, "no such step");
+    }
+
+    #[test]
+    fn a_beam_step_has_no_lens() {
+        let mut run = RunView::new(Strategy::Beam, vec![40], None);
+        run.steps.push(record(Step::Beams { beams: Vec::new() }, 0));
+        assert_eq!(LensTarget::of(&run, 0), None);
+    }
+}
