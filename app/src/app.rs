@@ -10,6 +10,7 @@ use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
 use crate::views::export::RunExport;
 use crate::views::funnel::SamplerFunnel;
+use crate::views::logit_lens::LogitLens;
 use crate::views::output::Output;
 use crate::views::prompt_surprise::PromptSurpriseView;
 use crate::views::score_panel::ScorePanel;
@@ -65,6 +66,7 @@ pub fn App() -> impl IntoView {
                 <SpeculativeView/>
                 <ContrastiveView/>
                 <PromptSurpriseView/>
+                <LogitLens/>
                 <RunExport/>
                 <ScorePanel/>
             </div>

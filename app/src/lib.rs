@@ -10,7 +10,8 @@
 //! (tokens/s of runs, `?bench=1`'s benchmark), [`bars`] (a step's chart from
 //! its logits and the sliders), [`funnel`] (the same step through the
 //! chain, stage by stage), [`surprise`] (the prompt's log-probabilities
-//! from the run's first pass), [`timeline`] (each step's probability and
+//! from the run's first pass), [`lens`] (the logit lens of a step),
+//! [`timeline`] (each step's probability and
 //! entropy), [`export`] (the run as `gpt2 generate --json` writes it),
 //! [`views`] (the components).
 
@@ -21,6 +22,7 @@ pub mod bench;
 pub mod export;
 pub mod fetch;
 pub mod funnel;
+pub mod lens;
 pub mod loader;
 pub mod runner;
 pub mod server;

@@ -37,11 +37,13 @@ fn passes<M: LanguageModel>(model: &M, layers: usize) -> Vec<Hidden> {
         layers: &all,
         positions: 4,
         heads: &heads,
+        lens: false,
     };
     let step = HiddenRequest {
         layers: &last_only,
         positions: 1,
         heads: &heads[1..],
+        lens: false,
     };
     vec![
         block_on(model.forward_hidden(&mut cache, &prompt, 2, &first)).unwrap(),
@@ -135,6 +137,7 @@ fn wgpu_decode_steps_with_hidden_states_allocate_nothing() {
         layers: &[3],
         positions: 1,
         heads: &[0, 2],
+        lens: false,
     };
     block_on(gpu.forward_hidden(&mut cache, &[&[1, 2, 3]], 1, &want)).unwrap();
     block_on(gpu.forward_hidden(&mut cache, &[&[4]], 1, &want)).unwrap();
@@ -162,6 +165,7 @@ fn a_hidden_state_outside_the_model_is_an_error() {
                 layers: &[3],
                 positions: 1,
                 heads: &[],
+                lens: false,
             },
             "hidden state 3",
         ),
@@ -170,6 +174,7 @@ fn a_hidden_state_outside_the_model_is_an_error() {
                 layers: &[],
                 positions: 0,
                 heads: &[2],
+                lens: false,
             },
             "early exit at layer 2",
         ),
@@ -178,6 +183,7 @@ fn a_hidden_state_outside_the_model_is_an_error() {
                 layers: &[1],
                 positions: 3,
                 heads: &[],
+                lens: false,
             },
             "last 3 of 2",
         ),

@@ -245,6 +245,7 @@ fn hidden_states_cross_the_socket_bit_for_bit_within_the_reply_bound() {
         layers: &[3, 0, 1],
         positions: 2,
         heads: &[2, 0],
+        lens: false,
     };
     let (mut lc, mut rc) = (local.new_cache(2).unwrap(), model.new_cache(2).unwrap());
     let tokens: [&[u32]; 2] = [&[1, 2, 3], &[4, 5, 6]];
@@ -261,11 +262,25 @@ fn hidden_states_cross_the_socket_bit_for_bit_within_the_reply_bound() {
         assert_eq!(bits(&a.data), bits(&b.data), "early exits");
     }
     assert_eq!(rc.len(), 3);
+    // The logit lens's heads (through ln_f) cross the socket too.
+    let lens = HiddenRequest {
+        heads: &[0, 1, 2],
+        lens: true,
+        ..HiddenRequest::default()
+    };
+    let (mut lc, mut lrc) = (local.new_cache(2).unwrap(), model.new_cache(2).unwrap());
+    let l = block_on(local.forward_hidden(&mut lc, &tokens, 1, &lens)).unwrap();
+    let r = block_on(model.forward_hidden(&mut lrc, &tokens, 1, &lens)).unwrap();
+    assert_eq!(l.heads.len(), 3);
+    for (a, b) in l.heads.iter().zip(&r.heads) {
+        assert_eq!(bits(&a.data), bits(&b.data), "lens heads");
+    }
     // The engine's own checks, in its words, before anything is sent.
     let past = HiddenRequest {
         layers: &[4],
         positions: 1,
         heads: &[],
+        lens: false,
     };
     let err = block_on(model.forward_hidden(&mut rc, &[&[7], &[8]], 1, &past)).unwrap_err();
     assert!(
@@ -280,6 +295,7 @@ fn hidden_states_cross_the_socket_bit_for_bit_within_the_reply_bound() {
         layers: &[],
         positions: 0,
         heads: &[0; 25],
+        lens: false,
     };
     let err = block_on(model.forward_hidden(&mut cache, &[&long], 64, &heavy)).unwrap_err();
     assert!(

@@ -213,6 +213,7 @@ fn bad_and_oversized_frames_are_errors_to_that_client_only() {
         layers,
         positions,
         heads: vec![],
+        lens: false,
     };
     send(&mut socket, &hidden(7, pass.clone(), vec![9], 1));
     match reply(&mut socket) {

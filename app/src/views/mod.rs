@@ -6,6 +6,7 @@ pub mod controls;
 pub mod export;
 pub mod fields;
 pub mod funnel;
+pub mod logit_lens;
 pub mod method_controls;
 pub mod output;
 pub mod prompt_surprise;

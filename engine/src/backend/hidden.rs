@@ -8,6 +8,10 @@
 //! embeddings (`wte[ids] + wpe[positions]`), `hidden_states[i]` the output of
 //! block `i − 1`, and `hidden_states[n_layer]` the last block's output after
 //! the final layer norm `ln_f`.
+//!
+//! The logit lens (nostalgebraist 2020, "interpreting GPT: the logit lens")
+//! reads every layer through the model's own ending, `ln_f` then the tied
+//! head: [`HiddenRequest::lens`] asks the backend for the early exits that way.
 
 use super::Logits;
 use crate::config::Gpt2Config;
@@ -26,6 +30,10 @@ pub struct HiddenRequest<'a> {
     /// through the tied head `wte` with no final layer norm, as DoLa's early
     /// exits do (`lm_head(hidden_states[i])`).
     pub heads: &'a [usize],
+    /// The `heads` go through the final layer norm first, as the logit lens
+    /// reads them (`lm_head(ln_f(hidden_states[i]))`), instead of straight
+    /// into the head.
+    pub lens: bool,
 }
 
 /// The answer to a [`HiddenRequest`].

@@ -109,6 +109,7 @@ pub async fn contrastive_search<M: LanguageModel>(
         layers: &last_layer,
         positions,
         heads: &[],
+        lens: false,
     };
     let first = model
         .forward_hidden(&mut cache, &[prompt], 1, &want(prompt.len()))

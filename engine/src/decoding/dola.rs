@@ -206,6 +206,7 @@ pub async fn dola<M: LanguageModel>(
         layers: &[],
         positions: 0,
         heads: &heads,
+        lens: false,
     };
     let processors = params.processors();
     let mut out = Generated {

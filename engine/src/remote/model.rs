@@ -341,6 +341,7 @@ impl LanguageModel for RemoteModel {
                 want.positions
             },
             heads: want.heads.to_vec(),
+            lens: want.lens,
         };
         let hidden = match self.remote.exchange(&request).await? {
             Frame::Binary(bytes) => decode_hidden(id, &bytes)?,

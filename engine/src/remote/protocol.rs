@@ -57,6 +57,9 @@ pub enum Request {
         layers: Vec<usize>,
         positions: usize,
         heads: Vec<usize>,
+        /// The heads go through `ln_f` first (the logit lens); absent: no.
+        #[serde(default)]
+        lens: bool,
     },
     /// The bytes of the `tokenizer.json` the server loaded for model `model`:
     /// answered by a [`FrameKind::Tokenizer`] frame.

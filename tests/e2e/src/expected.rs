@@ -8,8 +8,8 @@ use std::process::Command;
 use engine::backend::{block_on, Device, LanguageModel, Model};
 use engine::config::Gpt2Config;
 use engine::decoding::{
-    beam_search, greedy, next_token_logprobs, run, sample, score, BeamParams, Candidate,
-    EarlyStopping, GenerateOptions, Outcome, SamplingParams, Step, Strategy,
+    beam_search, greedy, logit_lens, next_token_logprobs, run, sample, score, BeamParams,
+    Candidate, EarlyStopping, GenerateOptions, LensLayer, Outcome, SamplingParams, Step, Strategy,
 };
 use engine::tokenizer::Tokenizer;
 use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
@@ -169,6 +169,12 @@ impl Native {
     pub fn next_tokens(&self, ids: &[u32], top: usize) -> Vec<Candidate> {
         block_on(next_token_logprobs(&self.model, ids, top))
             .unwrap_or_else(|e| panic!("the next token after {ids:?} natively: {e}"))
+    }
+
+    /// The logit lens of the position after `ids`: every layer's top `top`.
+    pub fn logit_lens(&self, ids: &[u32], top: usize) -> Vec<LensLayer> {
+        block_on(logit_lens(&self.model, ids, top))
+            .unwrap_or_else(|e| panic!("the logit lens after {ids:?} natively: {e}"))
     }
 
     /// What `target/release/gpt2 score --text TEXT --json` prints as

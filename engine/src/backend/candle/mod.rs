@@ -181,7 +181,10 @@ impl CandleModel {
                 );
             }
             for (k, _) in want.heads.iter().enumerate().filter(|&(_, &l)| l == i) {
-                let h = x.narrow(1, n - last, last)?.contiguous()?;
+                let mut h = x.narrow(1, n - last, last)?.contiguous()?;
+                if want.lens {
+                    h = self.ln_f.forward(&h)?;
+                }
                 heads[k] = Some(h.reshape((rows * last, c))?.matmul(&self.wte.t()?)?);
             }
             Ok(())

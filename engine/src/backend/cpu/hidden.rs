@@ -1,6 +1,7 @@
 //! The hidden states a pass was asked for ([`HiddenRequest`]), copied out of
 //! the residual stream as the blocks go, and DoLa's early exits: those
-//! states through the tied head `wte`, with no final layer norm.
+//! states through the tied head `wte`, with no final layer norm (or with it,
+//! for the logit lens: [`HiddenRequest::lens`]).
 
 use super::kernels::{self, matmul, Out};
 use super::ops::layer_norm;
@@ -50,7 +51,12 @@ impl Pass<'_> {
             let head_in = cap.head_in.get_mut();
             for j in ctx.share(self.rows * self.last, 1) {
                 let (r, p) = (j / self.last, self.n - self.last + j % self.last);
-                head_in[(k * self.rows * self.last + j) * c..][..c].copy_from_slice(src(r, p));
+                let dst = &mut head_in[(k * self.rows * self.last + j) * c..][..c];
+                if cap.want.lens {
+                    layer_norm(src(r, p), &m.ln_f.weight, &m.ln_f.bias, self.eps(), dst);
+                } else {
+                    dst.copy_from_slice(src(r, p));
+                }
             }
         }
     }

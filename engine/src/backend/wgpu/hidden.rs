@@ -2,7 +2,8 @@
 //! stream `x` copied aside on the GPU as it enters each block asked for,
 //! read back with the logits; `hidden_states[n_layer]` gets its final layer
 //! norm on the host. DoLa's early exits run the logits kernels over the
-//! copied states (no final layer norm) in the same submission.
+//! copied states (no final layer norm) in the same submission; the logit
+//! lens puts them back in `x` and runs the pass's own `ln_f` first.
 
 use super::pass::Geometry;
 use super::recorder::Recorder;
@@ -112,6 +113,19 @@ impl Capture {
         };
         for (k, layer) in want.heads.iter().enumerate() {
             let slot = self.slots.iter().position(|l| l == layer).unwrap_or(0);
+            if want.lens {
+                // The logit lens: the state back in `x`, where the pass's own
+                // final layer norm reads its last positions into `lnf`.
+                let bytes = f(g.t * c);
+                rec.copy(&self.buffer, slot as u64 * bytes, &ws.x, 0, bytes);
+                s.k.ln_f.encode(rec, &ws.groups.ln_f, g.out_total as u32);
+                for (m, group) in s.k.logits.iter().zip(&ws.groups.logits) {
+                    m.encode(rec, group, g.out_total as u32);
+                }
+                let bytes = f(g.out_total * v);
+                rec.copy(&ws.logits, 0, head_staging, k as u64 * bytes, bytes);
+                continue;
+            }
             for r in 0..g.rows {
                 let from = f((slot * g.t + r * g.n + g.n - g.last) * c);
                 rec.copy(

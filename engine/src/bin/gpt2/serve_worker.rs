@@ -141,11 +141,13 @@ impl Worker {
                 layers,
                 positions,
                 heads,
+                lens,
             } => {
                 let want = HiddenRequest {
                     layers: &layers,
                     positions,
                     heads: &heads,
+                    lens,
                 };
                 let p = self.prepare(session, &pass)?;
                 check_hidden_reply(p.model.config(), &pass, &want)?;
