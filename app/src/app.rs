@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use crate::actions::load_main;
 use crate::settings::{token_from_fragment, Settings, Strategy};
 use crate::state::AppState;
+use crate::views::beam_tree::BeamTreeView;
 use crate::views::bench_panel::BenchPanel;
 use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
@@ -62,6 +63,7 @@ pub fn App() -> impl IntoView {
                     <StepChart/>
                     <SamplerFunnel/>
                 </Show>
+                <BeamTreeView/>
                 <BeamView/>
                 <SpeculativeView/>
                 <ContrastiveView/>

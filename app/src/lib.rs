@@ -18,6 +18,7 @@
 pub mod actions;
 pub mod app;
 pub mod bars;
+pub mod beam_tree;
 pub mod bench;
 pub mod export;
 pub mod fetch;

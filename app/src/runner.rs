@@ -170,7 +170,7 @@ fn record(run: &mut RunView, step: Step, tokenizer: &engine::tokenizer::Tokenize
             }
             run.chips.push(chip(*added));
         }
-        Step::Beams { beams } => {
+        Step::Beams { beams, .. } => {
             run.steps.push(StepRecord {
                 step: step.clone(),
                 before,
@@ -257,9 +257,12 @@ mod tests {
             beams: vec![BeamState {
                 ids,
                 logprob: -1.0,
+                score: -1.0,
                 finished: false,
                 group: 0,
+                parent: None,
             }],
+            pruned: Vec::new(),
         };
         record(&mut run, beams(vec![2582]), &t);
         record(&mut run, beams(vec![1568, 11]), &t);

@@ -166,9 +166,12 @@ mod tests {
             beams: vec![BeamState {
                 ids: vec![1],
                 logprob: -1.0,
+                score: -1.0,
                 finished: false,
                 group: 0,
+                parent: None,
             }],
+            pruned: Vec::new(),
         };
         assert_eq!(point(&beams), None);
         let contrastive = Step::Contrastive {

@@ -19,6 +19,7 @@ use common::beam::{
     assert_refused, expected, first_step_after_refuses, mismatch, options, params, same, until_eos,
     EOS, TOLERANCE,
 };
+use common::beam_tree::check_tree;
 use common::{fixture, ids, json_fixture, model_for};
 use engine::backend::block_on;
 use engine::decoding::steps::Step;
@@ -37,19 +38,19 @@ fn beam_search_matches_transformers() {
             }
             let prompt = ids(&case["prompt_ids"]);
             let settings = &case["settings"];
-            let mut steps = 0;
+            let mut steps = Vec::new();
             let got = block_on(beam_search(
                 &model,
                 &prompt,
                 &options(settings),
                 &params(settings),
-                &mut |step| {
-                    assert!(matches!(step, Step::Beams { .. }));
-                    steps += 1;
-                },
+                &mut |step| steps.push(step),
             ))
             .unwrap();
-            assert!(steps >= 1);
+            assert!(!steps.is_empty());
+            if let Err(e) = check_tree(&steps, &params(settings)) {
+                failures.push(format!("{name} {}: the tree: {e}", case["settings"]));
+            }
             let want = expected(case);
             eos_endings += want.iter().filter(|w| w.0.last() == Some(&EOS)).count();
             if !same(&got, &want) {
@@ -102,7 +103,7 @@ fn steps_report_live_and_finished_beams() {
         num_beams: 3,
         ..BeamParams::default()
     };
-    let Step::Beams { beams } = first_step_after_refuses(&model, &params) else {
+    let Step::Beams { beams, .. } = first_step_after_refuses(&model, &params) else {
         unreachable!()
     };
     let live: Vec<_> = beams.iter().filter(|b| !b.finished).collect();

@@ -19,6 +19,7 @@ mod common;
 use common::beam::{
     assert_refused, expected, first_step_after_refuses, mismatch, options, params, same, EOS,
 };
+use common::beam_tree::check_tree;
 use common::{fixture, ids, json_fixture, model_for};
 use engine::backend::block_on;
 use engine::decoding::steps::Step;
@@ -39,19 +40,24 @@ fn group_beam_search_matches_transformers() {
             let settings = &case["settings"];
             let params = params(settings);
             let mut groups_seen = vec![false; params.num_beam_groups];
+            let mut steps = Vec::new();
             let got = block_on(beam_search_in_groups(
                 &model,
                 &prompt,
                 &options(settings),
                 &params,
                 &mut |step| {
-                    let Step::Beams { beams } = step else {
+                    let Step::Beams { beams, .. } = &step else {
                         panic!("not a beam step")
                     };
                     beams.iter().for_each(|b| groups_seen[b.group] = true);
+                    steps.push(step);
                 },
             ))
             .unwrap();
+            if let Err(e) = check_tree(&steps, &params) {
+                failures.push(format!("{name} {}: the tree: {e}", case["settings"]));
+            }
             assert!(groups_seen.iter().all(|&s| s), "a group never reported");
             let want = expected(case);
             let gap = got
@@ -87,7 +93,7 @@ fn steps_report_each_beams_group() {
         ..BeamParams::default()
     };
     let step = first_step_after_refuses(&model, &params);
-    let Step::Beams { beams } = &step else {
+    let Step::Beams { beams, .. } = &step else {
         unreachable!()
     };
     let groups: Vec<usize> = beams.iter().map(|b| b.group).collect();

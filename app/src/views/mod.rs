@@ -1,5 +1,6 @@
 //! The page's components.
 
+pub mod beam_tree;
 pub mod bench_panel;
 pub mod chart;
 pub mod controls;

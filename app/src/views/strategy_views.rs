@@ -35,7 +35,7 @@ pub fn BeamView() -> impl IntoView {
     let state = expect_context::<AppState>();
     let rows = move || {
         let (index, record) = selected_step(state)?;
-        let Step::Beams { beams } = record.step else {
+        let Step::Beams { beams, .. } = record.step else {
             return None;
         };
         Some((index, beams))

@@ -21,7 +21,7 @@ use crate::decoding::beam_groups::GroupSearch;
 use crate::decoding::beam_single::Search;
 use crate::decoding::limits::{self, RunSize};
 use crate::decoding::processors::banned_ngram_tokens;
-use crate::decoding::steps::{BeamState, Step};
+use crate::decoding::steps::{BeamState, PrunedBeam, Step};
 use crate::decoding::{log_softmax, GenerateOptions, Generated};
 use crate::{Error, Result};
 
@@ -153,6 +153,8 @@ impl BeamParams {
 pub(super) struct Beam {
     pub ids: Vec<u32>,
     pub logprob: f32,
+    /// The index in the previous step event's beams of the beam it extends.
+    pub parent: Option<usize>,
 }
 
 /// What both forms of the search share with the step loop.
@@ -163,6 +165,9 @@ pub(super) trait Searcher {
     fn advance(&mut self, logits: &Logits, step: usize, last: bool) -> Vec<usize>;
     /// The step event's beams.
     fn states(&self) -> Vec<BeamState>;
+    /// Every candidate the last step weighed (the 2·K best, by group), but
+    /// those continuing transformers' −1e9 copies of the prompt.
+    fn considered(&self) -> &[PrunedBeam];
     /// Whether the search is over before the length limit.
     fn done(&self) -> bool;
     /// The token each cache row is fed next.
@@ -290,9 +295,9 @@ async fn run_steps<M: LanguageModel, S: Searcher>(
     for step in 0..max_new {
         let last = step + 1 == max_new;
         let sources = search.advance(&logits, step, last);
-        on_step(Step::Beams {
-            beams: search.states(),
-        });
+        let beams = search.states();
+        let pruned = pruned(search.considered(), &beams, step + 1);
+        on_step(Step::Beams { beams, pruned });
         if last || search.done() {
             break;
         }
@@ -302,6 +307,23 @@ async fn run_steps<M: LanguageModel, S: Searcher>(
         logits = model.forward(&mut cache, &rows, 1).await?;
     }
     Ok(search.into_output())
+}
+
+/// The weighed candidates that are not among the step's new `beams` (same
+/// group, parent and last token, `new_len` tokens long).
+fn pruned(considered: &[PrunedBeam], beams: &[BeamState], new_len: usize) -> Vec<PrunedBeam> {
+    considered
+        .iter()
+        .filter(|c| {
+            !beams.iter().any(|b| {
+                b.ids.len() == new_len
+                    && b.group == c.group
+                    && b.parent == c.parent
+                    && b.ids.last() == Some(&c.id)
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

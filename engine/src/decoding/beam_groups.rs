@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use crate::backend::Logits;
 use crate::decoding::beam::{Beam, Context, EarlyStopping, Searcher, NEG};
 use crate::decoding::select::top_n;
-use crate::decoding::steps::BeamState;
+use crate::decoding::steps::{BeamState, PrunedBeam};
 use crate::decoding::Generated;
 
 /// A finished hypothesis: new tokens, log-probability sum, normalized score.
@@ -47,6 +47,8 @@ struct Hypothesis {
     ids: Vec<u32>,
     logprob: f32,
     score: f64,
+    /// The index in the event of the step before its end of the beam it ended.
+    parent: Option<usize>,
 }
 
 /// A group's finished hypotheses, as transformers' `BeamHypotheses`: at most
@@ -100,6 +102,13 @@ pub(super) struct GroupSearch<'a> {
     tokens: Vec<u32>,
     /// Whether the length limit was reached.
     ended: bool,
+    /// The new length after the last step; 0 before the first.
+    new_len: usize,
+    /// Where each group's first live beam stood in the last step's event
+    /// (none before the first step).
+    listed: Option<Vec<usize>>,
+    /// The candidates the last step weighed, for its event.
+    considered: Vec<PrunedBeam>,
 }
 
 impl<'a> GroupSearch<'a> {
@@ -112,6 +121,7 @@ impl<'a> GroupSearch<'a> {
                     .map(|b| Beam {
                         ids: Vec::new(),
                         logprob: if b == 0 { 0.0 } else { NEG },
+                        parent: None,
                     })
                     .collect(),
                 hypotheses: Hypotheses {
@@ -127,7 +137,31 @@ impl<'a> GroupSearch<'a> {
             groups,
             tokens: Vec::new(),
             ended: false,
+            new_len: 0,
+            listed: None,
+            considered: Vec::new(),
         }
+    }
+
+    /// `logprob / new_len ** length_penalty` in f64, as 4.x's hypotheses.
+    fn normalize(&self, logprob: f32, new_len: usize) -> f64 {
+        let penalty = self.context.params.length_penalty as f64;
+        logprob as f64 / (new_len as f64).powf(penalty)
+    }
+
+    /// Where each group's first live beam stands in the event of the step
+    /// just taken ([`Searcher::states`]' order).
+    fn offsets(&self) -> Vec<usize> {
+        let mut at = 0;
+        let mut offsets = Vec::with_capacity(self.groups.len());
+        for group in &self.groups {
+            offsets.push(at);
+            if !group.done && !self.ended {
+                at += group.beams.len();
+            }
+            at += group.hypotheses.kept.len();
+        }
+        offsets
     }
 
     /// The diversity penalty for group `g`: λ · (how many of this step's
@@ -167,6 +201,21 @@ impl<'a> GroupSearch<'a> {
             scores.extend(self.context.beam_scores(row, &penalty, beam, step));
         }
         let candidates = top_n(&scores, 2 * s);
+        let listed = self.listed.clone();
+        let parent = |b: usize| listed.as_ref().map(|o| o[g] + b);
+        for &i in &candidates {
+            let logprob = scores[i];
+            if logprob > NEG / 2.0 {
+                let score = self.normalize(logprob, step + 1) as f32;
+                self.considered.push(PrunedBeam {
+                    id: (i % vocab) as u32,
+                    parent: parent(i / vocab),
+                    logprob,
+                    score,
+                    group: g,
+                });
+            }
+        }
         let (eos, params) = (self.context.options.eos_token_id, self.context.params);
         let group = &mut self.groups[g];
         let mut beams = Vec::with_capacity(s);
@@ -184,12 +233,17 @@ impl<'a> GroupSearch<'a> {
                             ids,
                             logprob,
                             score,
+                            parent: parent(b),
                         },
                         s,
                     );
                 }
             } else {
-                beams.push(Beam { ids, logprob });
+                beams.push(Beam {
+                    ids,
+                    logprob,
+                    parent: parent(b),
+                });
                 sources.push(first + b);
                 if beams.len() == s {
                     break;
@@ -222,6 +276,7 @@ impl<'a> GroupSearch<'a> {
                     ids: beam.ids,
                     logprob: beam.logprob,
                     score,
+                    parent: beam.parent,
                 };
                 group.hypotheses.add(hyp, s);
             }
@@ -235,6 +290,8 @@ impl Searcher for GroupSearch<'_> {
         let pad = self.context.options.eos_token_id.unwrap_or_default();
         let mut tokens: Vec<u32> = Vec::with_capacity(self.context.params.num_beams);
         let mut sources = Vec::with_capacity(self.context.params.num_beams);
+        self.listed = (step > 0).then(|| self.offsets());
+        self.considered.clear();
         for g in 0..self.groups.len() {
             if self.groups[g].done {
                 // Step 1: S copies of the first row, given padding.
@@ -248,6 +305,7 @@ impl Searcher for GroupSearch<'_> {
         }
         self.tokens = tokens;
         self.ended = last;
+        self.new_len = step + 1;
         if last {
             self.finalize();
         }
@@ -263,8 +321,10 @@ impl Searcher for GroupSearch<'_> {
                 states.extend(group.beams.iter().map(|b| BeamState {
                     ids: b.ids.clone(),
                     logprob: b.logprob,
+                    score: self.normalize(b.logprob, b.ids.len()) as f32,
                     finished: false,
                     group: g,
+                    parent: b.parent,
                 }));
             }
             let mut kept: Vec<&Hypothesis> = group.hypotheses.kept.iter().collect();
@@ -272,11 +332,17 @@ impl Searcher for GroupSearch<'_> {
             states.extend(kept.into_iter().map(|h| BeamState {
                 ids: h.ids.clone(),
                 logprob: h.logprob,
+                score: h.score as f32,
                 finished: true,
                 group: g,
+                parent: h.parent.filter(|_| h.ids.len() == self.new_len),
             }));
         }
         states
+    }
+
+    fn considered(&self) -> &[PrunedBeam] {
+        &self.considered
     }
 
     fn done(&self) -> bool {
@@ -311,35 +377,4 @@ impl Searcher for GroupSearch<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hyp(id: u32, score: f64) -> Hypothesis {
-        Hypothesis {
-            ids: vec![id],
-            logprob: score as f32,
-            score,
-        }
-    }
-
-    #[test]
-    fn hypotheses_keep_the_best_as_transformers_4_does() {
-        let mut h = Hypotheses {
-            kept: Vec::new(),
-            worst: 1e9,
-        };
-        h.add(hyp(1, -2.0), 2);
-        h.add(hyp(2, -2.0), 2);
-        assert_eq!(h.worst, -2.0);
-        // Not better than the worst: not kept.
-        h.add(hyp(3, -2.0), 2);
-        assert_eq!(h.kept.len(), 2);
-        // Better: the first added of the equal worst goes, order is kept.
-        h.add(hyp(4, -1.0), 2);
-        let ids: Vec<u32> = h.kept.iter().map(|k| k.ids[0]).collect();
-        assert_eq!(ids, [2, 4]);
-        assert_eq!(h.worst, -2.0);
-        h.add(hyp(5, -0.5), 2);
-        assert_eq!(h.worst, -1.0);
-    }
-}
+mod tests;

@@ -33,7 +33,7 @@
 use crate::backend::Logits;
 use crate::decoding::beam::{Beam, Context, EarlyStopping, Searcher, NEG};
 use crate::decoding::select::top_n;
-use crate::decoding::steps::BeamState;
+use crate::decoding::steps::{BeamState, PrunedBeam};
 use crate::decoding::Generated;
 
 /// A finished hypothesis: new tokens, log-probability sum, normalized score.
@@ -42,6 +42,8 @@ struct Hypothesis {
     ids: Vec<u32>,
     logprob: f32,
     score: f32,
+    /// The index in the event of the step before its end of the beam it ended.
+    parent: Option<usize>,
 }
 
 /// One of the 2·K best continuations of a step.
@@ -51,6 +53,8 @@ struct Candidate {
     token: u32,
     logprob: f32,
     hit: bool,
+    /// `beam`'s index in the previous step's event (none at the first step).
+    parent: Option<usize>,
 }
 
 /// The state of a search between steps.
@@ -66,6 +70,8 @@ pub(super) struct Search<'a> {
     new_len: usize,
     /// Whether the length limit was reached (no live beam is left then).
     ended: bool,
+    /// The candidates the last step weighed, for its event.
+    considered: Vec<PrunedBeam>,
 }
 
 impl<'a> Search<'a> {
@@ -79,12 +85,14 @@ impl<'a> Search<'a> {
                 .map(|b| Beam {
                     ids: Vec::new(),
                     logprob: if b == 0 { 0.0 } else { NEG },
+                    parent: None,
                 })
                 .collect(),
             finished: Vec::with_capacity(k),
             improvable: true,
             new_len: 0,
             ended: false,
+            considered: Vec::new(),
         }
     }
 
@@ -99,17 +107,18 @@ impl<'a> Search<'a> {
     }
 
     /// Steps 2-3: the 2K best continuations, and which of them stop.
-    fn candidates(&self, scores: &[f32], vocab: usize, last: bool) -> Vec<Candidate> {
+    fn candidates(&self, scores: &[f32], vocab: usize, step: usize, last: bool) -> Vec<Candidate> {
         let eos = self.context.options.eos_token_id;
         top_n(scores, 2 * self.k)
             .into_iter()
             .map(|i| {
-                let token = (i % vocab) as u32;
+                let (beam, token) = (i / vocab, (i % vocab) as u32);
                 Candidate {
-                    beam: i / vocab,
+                    beam,
                     token,
                     logprob: scores[i],
                     hit: last || Some(token) == eos,
+                    parent: (step > 0).then_some(beam),
                 }
             })
             .collect()
@@ -130,6 +139,7 @@ impl<'a> Search<'a> {
                 ids,
                 logprob: c.logprob,
                 score,
+                parent: c.parent,
             });
         }
         // Stable: earlier (already kept, then better-ranked) hypotheses win ties.
@@ -155,6 +165,7 @@ impl<'a> Search<'a> {
                 Beam {
                     ids,
                     logprob: penalized[i],
+                    parent: c.parent,
                 }
             })
             .collect();
@@ -181,7 +192,19 @@ impl<'a> Search<'a> {
 impl Searcher for Search<'_> {
     fn advance(&mut self, logits: &Logits, step: usize, last: bool) -> Vec<usize> {
         let scores = self.scores(logits, step);
-        let candidates = self.candidates(&scores, logits.vocab, last);
+        let candidates = self.candidates(&scores, logits.vocab, step, last);
+        let params = self.context.params;
+        self.considered = candidates
+            .iter()
+            .filter(|c| c.logprob > NEG / 2.0)
+            .map(|c| PrunedBeam {
+                id: c.token,
+                parent: c.parent,
+                logprob: c.logprob,
+                score: params.normalize(c.logprob, step + 1),
+                group: 0,
+            })
+            .collect();
         self.finish(&candidates);
         let sources = self.keep(&candidates);
         self.new_len = step + 1;
@@ -195,24 +218,33 @@ impl Searcher for Search<'_> {
     /// Live beams (best first; none at the length limit), then the finished
     /// hypotheses kept.
     fn states(&self) -> Vec<BeamState> {
+        let params = self.context.params;
         let live = if self.ended { &[][..] } else { &self.beams[..] };
         let live = live.iter().map(|b| BeamState {
             ids: b.ids.clone(),
             logprob: b.logprob,
+            score: params.normalize(b.logprob, b.ids.len()),
             finished: false,
             group: 0,
+            parent: b.parent,
         });
         let done = self.finished.iter().map(|h| BeamState {
             ids: h.ids.clone(),
             logprob: h.logprob,
+            score: h.score,
             finished: true,
             group: 0,
+            parent: h.parent.filter(|_| h.ids.len() == self.new_len),
         });
         live.chain(done).collect()
     }
 
     /// K hypotheses finished with early stopping, or no live beam can beat
     /// the worst of them.
+    fn considered(&self) -> &[PrunedBeam] {
+        &self.considered
+    }
+
     fn done(&self) -> bool {
         let all_done = self.finished.len() == self.k
             && self.context.params.early_stopping == EarlyStopping::True;

@@ -58,8 +58,8 @@ impl RunRecord {
 mod tests {
     use super::*;
     use crate::decoding::steps::{
-        BeamState, ContrastiveCandidate, Cut, DolaCandidate, DolaLayer, Draft, SearchCandidate,
-        StepCandidate,
+        BeamState, ContrastiveCandidate, Cut, DolaCandidate, DolaLayer, Draft, PrunedBeam,
+        SearchCandidate, StepCandidate,
     };
 
     /// One step of every kind, with −∞ where a strategy writes it.
@@ -93,7 +93,16 @@ mod tests {
                 beams: vec![BeamState {
                     ids: vec![1, 2],
                     logprob: f32::NEG_INFINITY,
+                    score: f32::NEG_INFINITY,
                     finished: true,
+                    group: 1,
+                    parent: Some(0),
+                }],
+                pruned: vec![PrunedBeam {
+                    id: 7,
+                    parent: None,
+                    logprob: -3.5,
+                    score: -1.75,
                     group: 1,
                 }],
             },

@@ -84,9 +84,38 @@ pub struct BeamState {
     /// Sum of the tokens' log-probabilities.
     #[serde(deserialize_with = "null_as_neg_inf")]
     pub logprob: f32,
+    /// The length-penalised score, `logprob / len ** length_penalty` (`len`:
+    /// the new tokens): what finished hypotheses are ranked by.
+    #[serde(default, deserialize_with = "null_as_neg_inf")]
+    pub score: f32,
     /// True for a hypothesis that ended (end-of-text) and was kept.
     pub finished: bool,
     /// The group of diverse beam search it belongs to (0 without groups).
+    pub group: usize,
+    /// For a hypothesis new at this step, the index in the previous step's
+    /// `beams` of the beam it extends; none at the first step and for the
+    /// finished hypotheses kept from an earlier step.
+    #[serde(default)]
+    pub parent: Option<usize>,
+}
+
+/// A continuation beam search weighed at a step and dropped: one of the 2·K
+/// best candidates (2·K/G per group) that neither became a live beam nor a
+/// kept finished hypothesis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrunedBeam {
+    /// The token it would have added.
+    pub id: u32,
+    /// The index in the previous step's `beams` of the beam it extends (none
+    /// at the first step).
+    pub parent: Option<usize>,
+    /// Sum of the log-probabilities with that token.
+    #[serde(deserialize_with = "null_as_neg_inf")]
+    pub logprob: f32,
+    /// Length-penalised, as [`BeamState::score`].
+    #[serde(deserialize_with = "null_as_neg_inf")]
+    pub score: f32,
+    /// Its group (0 without groups).
     pub group: usize,
 }
 
@@ -186,8 +215,13 @@ pub enum Step {
         unconditional: Option<Arc<[f32]>>,
     },
     /// Beam search: the live beams after the step, best first, then the
-    /// finished hypotheses kept; with groups, group by group.
-    Beams { beams: Vec<BeamState> },
+    /// finished hypotheses kept; with groups, group by group. `pruned`: the
+    /// candidates of this step that were dropped, best first (by group).
+    Beams {
+        beams: Vec<BeamState>,
+        #[serde(default)]
+        pruned: Vec<PrunedBeam>,
+    },
     /// Speculative decoding: the drafted tokens, the one the target added
     /// (resampled after a rejection, or the bonus token after full acceptance).
     Speculative {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod beam;
+pub mod beam_tree;
 pub mod fixed;
 pub mod processors;
 #[cfg(feature = "wgpu")]

@@ -234,7 +234,7 @@ fn last_beams(steps: &[Step]) -> Vec<BeamState> {
         .iter()
         .rev()
         .find_map(|s| match s {
-            Step::Beams { beams } => Some(beams.clone()),
+            Step::Beams { beams, .. } => Some(beams.clone()),
             _ => None,
         })
         .expect("the engine's beam search reported its beams")

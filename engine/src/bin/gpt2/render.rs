@@ -128,7 +128,7 @@ fn describe(step: &Step, tok: &Tokenizer) -> Result<String> {
             }
             s
         }
-        Step::Beams { beams } => {
+        Step::Beams { beams, .. } => {
             let grouped = beams.iter().any(|b| b.group > 0);
             let mut s = String::from("beams |");
             for (i, b) in beams.iter().enumerate() {
