@@ -58,6 +58,7 @@ impl Native {
             max_new_tokens,
             min_new_tokens: 0,
             eos_token_id: Some(self.model.config().eos_token_id),
+            forced: Vec::new(),
         }
     }
 
