@@ -37,7 +37,7 @@ pub async fn run(
         max_new_tokens: settings.max_new_tokens,
         min_new_tokens: 0,
         eos_token_id: tokenizer.eos_token_id(),
-        forced: Vec::new(),
+        forced: settings.forced.clone(),
     };
     let stop = state.models.with_value(|m| m.stop.clone());
     let passes = RefCell::new(Vec::new());
