@@ -6,6 +6,7 @@ use crate::actions::load_main;
 use crate::settings::{token_from_fragment, Settings, Strategy};
 use crate::state::AppState;
 use crate::views::bench_panel::BenchPanel;
+use crate::views::branches::BranchList;
 use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
 use crate::views::export::RunExport;
@@ -59,6 +60,7 @@ pub fn App() -> impl IntoView {
                 <Show when=move || state.settings.with(|s| matches!(s.strategy, Strategy::Greedy | Strategy::Sample))>
                     <StepChart/>
                 </Show>
+                <BranchList/>
                 <BeamView/>
                 <SpeculativeView/>
                 <ContrastiveView/>

@@ -17,6 +17,7 @@ pub mod actions;
 pub mod app;
 pub mod bars;
 pub mod bench;
+pub mod branches;
 pub mod export;
 pub mod fetch;
 pub mod loader;

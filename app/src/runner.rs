@@ -29,6 +29,7 @@ pub async fn run(
     let mut view = RunView::new(settings.strategy, prompt.clone(), decoding.sampling());
     let local = crate::views::export::local_name(&main.name, &state);
     view.command = settings.command_line(local.as_deref());
+    view.forced = settings.forced.clone();
     state.run.set(Some(view));
     state.selected.set(None);
     state.speed.set(None);

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use crate::bars::{chart, cut_name, redraw_notes, Bar, Chart, TokenStep, CHART_TOKENS};
 use crate::runner::token_text;
 use crate::settings::Strategy;
-use crate::state::AppState;
+use crate::state::{AppState, Status};
 use crate::views::output::visible;
 
 /// The chart of the selected step (the latest when none is selected).
@@ -63,7 +63,12 @@ pub fn StepChart() -> impl IntoView {
                 mirostat_mu: *mirostat_mu,
                 xtc_coin: *xtc_coin,
             };
-            Some((index, chart, notes, drawn))
+            // The token position a branch from this step forces.
+            let at = Branching {
+                step: record.before,
+                forced: run.forced.contains(&(record.before, *chosen)),
+            };
+            Some((index, chart, notes, drawn, at))
         })
     });
     let texts = move |bars: &[Bar]| {
@@ -90,10 +95,11 @@ pub fn StepChart() -> impl IntoView {
     view! {
         <section class="chart-panel" aria-label="Step probabilities">
             <h2>{move || match chart.get() {
+                Some((i, .., at)) if at.forced => format!("Step {}: the candidates (the chosen token was forced: a branch)", i + 1),
                 Some((i, ..)) => format!("Step {}: the candidates", i + 1),
                 None => "The candidates".to_string(),
             }}</h2>
-            {move || chart.get().and_then(|(_, _, _, d)| draws_view(d))}
+            {move || chart.get().and_then(|(_, _, _, d, _)| draws_view(d))}
             <div class="legend" aria-hidden="true">
                 <span class="key raw"></span>"model" <span class="key kept"></span>"after temperature and cuts"
                 <span class="key chosen"></span>"chosen" <span class="scale-note">"· the longest bar spans the track"</span>
@@ -101,16 +107,16 @@ pub fn StepChart() -> impl IntoView {
             <Show when=move || chart.with(|c| c.as_ref().is_some_and(|(_, c, ..)| c.recomputed))>
                 <div class="chart-note" data-testid="chart-note">
                     <p>"The settings have changed since this run: the bars show what the current settings make of this step's logits. The run chose the marked token under its own settings."</p>
-                    {move || chart.get().map(|(_, _, notes, _)| notes.into_iter().map(|n| view! { <p>{n}</p> }).collect_view())}
+                    {move || chart.get().map(|(_, _, notes, ..)| notes.into_iter().map(|n| view! { <p>{n}</p> }).collect_view())}
                 </div>
             </Show>
             <div class="chart" data-testid="step-chart" role="list">
                 {move || match chart.get() {
-                    Some((_, Chart { bars, .. }, ..)) => {
+                    Some((_, Chart { bars, .. }, _, _, at)) => {
                         let names = texts(&bars);
                         // The longest bar spans the track; the numbers stay absolute.
                         let scale = bars.iter().map(|b| b.raw.max(b.prob)).fold(1e-9, f32::max);
-                        bars.into_iter().zip(names).map(|(b, name)| bar_view(b, name, scale)).collect_view().into_any()
+                        bars.into_iter().zip(names).map(|(b, name)| bar_view(b, name, scale, at.step)).collect_view().into_any()
                     }
                     None if has_run() && !strategy_has_bars() => view! {
                         <p class="empty">"This strategy's choices are shown in its own view below; bars are drawn for greedy and sampling steps."</p>
@@ -120,6 +126,15 @@ pub fn StepChart() -> impl IntoView {
             </div>
         </section>
     }
+}
+
+/// Where a branch from the shown step starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Branching {
+    /// The token position (new tokens before the step).
+    step: usize,
+    /// The step's chosen token was forced.
+    forced: bool,
 }
 
 /// What a step drew besides its token: mirostat's μ and XTC's coin.
@@ -151,7 +166,16 @@ fn draws_view(d: StepDraws) -> Option<impl IntoView> {
 }
 
 /// One row of the chart; `scale` is the probability a full track stands for.
-fn bar_view(bar: Bar, text: String, scale: f32) -> impl IntoView {
+/// A bar not chosen offers a branch: the run continued from token position
+/// `step` with its token instead.
+fn bar_view(bar: Bar, text: String, scale: f32, step: usize) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let (id, chosen) = (bar.id, bar.chosen);
+    let branch_label = format!(
+        "Branch: continue with {} at step {}",
+        visible(&text),
+        step + 1
+    );
     let cut = cut_name(bar.cut);
     let pct = percent;
     let label = format!(
@@ -177,6 +201,14 @@ fn bar_view(bar: Bar, text: String, scale: f32) -> impl IntoView {
             </span>
             <span class="value">{pct(bar.prob)}</span>
             <span class="cut-name">{if cut.is_empty() { String::new() } else { format!("cut: {cut}") }}</span>
+            <span class="branch-slot">
+                {(!chosen).then(|| view! {
+                    <button type="button" class="branch" data-testid="branch" data-step=step data-token-id=id
+                        title=branch_label.clone() aria-label=branch_label
+                        disabled=move || state.status.get() == Status::Running
+                        on:click=move |_| crate::actions::branch(state, step, id)>"⑂"</button>
+                })}
+            </span>
         </div>
     }
 }

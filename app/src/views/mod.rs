@@ -1,6 +1,7 @@
 //! The page's components.
 
 pub mod bench_panel;
+pub mod branches;
 pub mod chart;
 pub mod controls;
 pub mod export;
