@@ -1,6 +1,6 @@
 //! The run's branches ([`crate::branches`]): the strategy's own run and every
 //! branch taken from a step's chart, each with its path of forced choices;
-//! one click (or Enter) shows it again.
+//! one click (or Enter on it) shows it again.
 
 use leptos::prelude::*;
 
@@ -43,7 +43,7 @@ pub fn BranchList() -> impl IntoView {
         <Show when=move || state.branches.with(|t| !t.branches.is_empty())>
             <section class="branch-panel" aria-label="Branches">
                 <h2>"Branches"</h2>
-                <p class="hint">"Pick another token on a step's chart (⑂) to continue the run from there with it; each branch is kept here."</p>
+                <p class="hint">"Press branch beside another token on a step's chart to continue the run from there with it; each branch is kept here."</p>
                 <ol class="branch-list" data-testid="branch-list">
                     {move || entries().into_iter().map(|(i, force, path, text, current)| {
                         let name = if path.is_empty() {

@@ -206,7 +206,7 @@ fn bar_view(bar: Bar, text: String, scale: f32, step: usize) -> impl IntoView {
                     <button type="button" class="branch" data-testid="branch" data-step=step data-token-id=id
                         title=branch_label.clone() aria-label=branch_label
                         disabled=move || state.status.get() == Status::Running
-                        on:click=move |_| crate::actions::branch(state, step, id)>"⑂"</button>
+                        on:click=move |_| crate::actions::branch(state, step, id)>"branch"</button>
                 })}
             </span>
         </div>
