@@ -86,6 +86,8 @@ pub async fn sample<M: LanguageModel>(
     };
     // Greedy without processors that need the whole row asks the model for
     // the top candidates only (computed on the GPU where there is one).
+    // A forced step reports the forced token among the step's candidates,
+    // which needs the whole row.
     let from_top = params.is_greedy()
         && options.forced.is_empty()
         && !Stage::DEFAULT_ORDER
