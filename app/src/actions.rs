@@ -264,14 +264,14 @@ pub fn reopen_branch(state: AppState, index: usize) {
         return;
     }
     let settings = state.settings.get_untracked();
-    let Some((path, kept)) = state
+    let Some(branch) = state
         .branches
         .with_untracked(|t| t.reopen(index, &settings))
     else {
         return;
     };
-    state.settings.update(|s| s.forced = path);
-    match kept {
+    state.settings.update(|s| s.forced = branch.forced);
+    match branch.run {
         Some(run) => {
             state.run.set(Some(run));
             state.selected.set(None);

@@ -55,19 +55,17 @@ impl BranchTree {
         }
     }
 
-    /// Branch `index`'s path, and its kept run if `settings` (but the path)
-    /// are still those it ran under.
-    pub fn reopen(
-        &self,
-        index: usize,
-        settings: &Settings,
-    ) -> Option<(Vec<(usize, u32)>, Option<RunView>)> {
+    /// Branch `index`: its path, and its kept run if `settings` (but the
+    /// path) are still those it ran under.
+    pub fn reopen(&self, index: usize, settings: &Settings) -> Option<Branch> {
         let branch = self.branches.get(index)?;
-        let kept = branch
-            .run
-            .clone()
-            .filter(|_| base_key(settings) == self.base);
-        Some((branch.forced.clone(), kept))
+        Some(Branch {
+            forced: branch.forced.clone(),
+            run: branch
+                .run
+                .clone()
+                .filter(|_| base_key(settings) == self.base),
+        })
     }
 }
 
@@ -96,15 +94,15 @@ mod tests {
         tree.keep(&branch, run(&[2]));
         tree.keep(&branch, run(&[3]));
         assert_eq!(tree.branches.len(), 2);
-        let (path, kept) = tree.reopen(1, &root).unwrap();
-        assert_eq!(path, [(2, 40)]);
+        let Branch { forced, run: kept } = tree.reopen(1, &root).unwrap();
+        assert_eq!(forced, [(2, 40)]);
         assert_eq!(kept.unwrap().text, "[3]");
         // Other settings: the path comes back, the kept run does not.
         let hotter = Settings {
             temperature: 0.5,
             ..root.clone()
         };
-        assert_eq!(tree.reopen(0, &hotter).unwrap().1, None);
+        assert_eq!(tree.reopen(0, &hotter).unwrap().run, None);
         assert!(tree.reopen(2, &root).is_none());
         // A run under them starts a new tree.
         tree.keep(&hotter, run(&[4]));
