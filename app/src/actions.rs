@@ -132,7 +132,7 @@ pub fn generate(state: AppState) {
         } else {
             None
         };
-        let result = run(state, settings, main, second).await;
+        let result = run(state, settings.clone(), main, second).await;
         let stopped = state.models.with_value(|m| m.stop.get());
         match result {
             Ok(summary) => {
@@ -141,6 +141,9 @@ pub fn generate(state: AppState) {
                         r.summary = summary
                     }
                 });
+                if let Some(run) = state.run.get_untracked().filter(|_| !stopped) {
+                    state.branches.update(|tree| tree.keep(&settings, run));
+                }
                 state.status.set(if stopped {
                     Status::Stopped
                 } else {
@@ -239,4 +242,40 @@ pub fn score_texts(state: AppState, texts: Vec<String>) {
             s => s,
         });
     });
+}
+
+/// Continues the shown run from `step` with token `id` chosen instead: a
+/// new branch, its path that run's choices before `step` and this one.
+pub fn branch(state: AppState, step: usize, id: u32) {
+    let Some(path) = state.run.with_untracked(|r| {
+        r.as_ref()
+            .map(|r| crate::settings::forced::branch_at(&r.forced, step, id))
+    }) else {
+        return;
+    };
+    state.settings.update(|s| s.forced = path);
+    generate(state);
+}
+
+/// Shows branch `index` of the tree again: its kept run while the settings
+/// are those it ran under, else a new run along its path.
+pub fn reopen_branch(state: AppState, index: usize) {
+    if state.status.get_untracked() == Status::Running {
+        return;
+    }
+    let settings = state.settings.get_untracked();
+    let Some(branch) = state
+        .branches
+        .with_untracked(|t| t.reopen(index, &settings))
+    else {
+        return;
+    };
+    state.settings.update(|s| s.forced = branch.forced);
+    match branch.run {
+        Some(run) => {
+            state.run.set(Some(run));
+            state.selected.set(None);
+        }
+        None => generate(state),
+    }
 }

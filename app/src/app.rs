@@ -7,6 +7,7 @@ use crate::settings::{token_from_fragment, Settings, Strategy};
 use crate::state::AppState;
 use crate::views::beam_tree::BeamTreeView;
 use crate::views::bench_panel::BenchPanel;
+use crate::views::branches::BranchList;
 use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
 use crate::views::export::RunExport;
@@ -64,6 +65,7 @@ pub fn App() -> impl IntoView {
                     <SamplerFunnel/>
                 </Show>
                 <BeamTreeView/>
+                <BranchList/>
                 <BeamView/>
                 <SpeculativeView/>
                 <ContrastiveView/>

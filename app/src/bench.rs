@@ -69,6 +69,7 @@ pub async fn run(state: AppState, main: Rc<Loaded>) -> Result<BenchResult> {
         max_new_tokens,
         min_new_tokens: 0,
         eos_token_id: None,
+        forced: Vec::new(),
     };
     let say = |what: String| state.bench.set(Some(BenchState::Running(what)));
 

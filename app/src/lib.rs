@@ -20,6 +20,7 @@ pub mod app;
 pub mod bars;
 pub mod beam_tree;
 pub mod bench;
+pub mod branches;
 pub mod export;
 pub mod fetch;
 pub mod funnel;

@@ -29,6 +29,7 @@ pub async fn run(
     let mut view = RunView::new(settings.strategy, prompt.clone(), decoding.sampling());
     let local = crate::views::export::local_name(&main.name, &state);
     view.command = settings.command_line(local.as_deref());
+    view.forced = settings.forced.clone();
     state.run.set(Some(view));
     state.selected.set(None);
     state.speed.set(None);
@@ -37,6 +38,7 @@ pub async fn run(
         max_new_tokens: settings.max_new_tokens,
         min_new_tokens: 0,
         eos_token_id: tokenizer.eos_token_id(),
+        forced: settings.forced.clone(),
     };
     let stop = state.models.with_value(|m| m.stop.clone());
     let passes = RefCell::new(Vec::new());

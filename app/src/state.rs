@@ -95,6 +95,8 @@ pub struct RunView {
     pub finished: Option<Finished>,
     /// The `gpt2 generate` command that reproduces the run.
     pub command: String,
+    /// The forced choices it ran with (a branch; empty for the strategy's own run).
+    pub forced: Vec<(usize, u32)>,
 }
 
 /// A run's returned sequences and figures, as `gpt2 generate --json` gives them.
@@ -117,6 +119,7 @@ impl RunView {
             summary: String::new(),
             finished: None,
             command: String::new(),
+            forced: Vec::new(),
         }
     }
 
@@ -185,6 +188,8 @@ pub struct AppState {
     pub server_models: RwSignal<Vec<String>>,
     /// The last run's prompt, scored by its first pass.
     pub surprise: RwSignal<Option<PromptSurprise>>,
+    /// The run and its branches.
+    pub branches: RwSignal<crate::branches::BranchTree>,
     pub models: StoredValue<Models, LocalStorage>,
 }
 
@@ -211,6 +216,7 @@ impl AppState {
             token: RwSignal::new(token),
             server_models: RwSignal::new(Vec::new()),
             surprise: RwSignal::new(None),
+            branches: RwSignal::new(Default::default()),
             models: StoredValue::new_local(Models::default()),
         }
     }

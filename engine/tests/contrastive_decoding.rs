@@ -82,6 +82,7 @@ fn contrastive_matches_the_pytorch_reference() {
             max_new_tokens: case["max_new_tokens"].as_u64().unwrap() as usize,
             min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
             eos_token_id: Some(case["eos_token_id"].as_u64().unwrap() as u32),
+            forced: Vec::new(),
         };
         let params = ContrastiveParams {
             alpha: f32_of(&case["alpha"]),
@@ -126,6 +127,7 @@ fn lambda_zero_is_greedy_on_the_expert() {
         max_new_tokens: 20,
         min_new_tokens: 0,
         eos_token_id: Some(50256),
+        forced: Vec::new(),
     };
     for alpha in [0.0, 0.1, 1.0] {
         let params = ContrastiveParams {
@@ -158,6 +160,7 @@ fn bad_models_and_parameters_are_clear_errors() {
         max_new_tokens: 4,
         min_new_tokens: 0,
         eos_token_id: None,
+        forced: Vec::new(),
     };
     let params = ContrastiveParams::default();
     let err = block_on(contrastive(

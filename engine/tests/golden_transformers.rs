@@ -109,6 +109,7 @@ fn greedy_ids_match_transformers_exactly() {
                 max_new_tokens: case["max_new_tokens"].as_u64().unwrap() as usize,
                 min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
                 eos_token_id: Some(50256),
+                forced: Vec::new(),
             };
             let mut streamed = Vec::new();
             let mut on_step = |step: Step| {

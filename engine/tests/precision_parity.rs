@@ -138,6 +138,7 @@ fn greedy_follows_f32_until_a_near_tie() {
         max_new_tokens: 24,
         min_new_tokens: 0,
         eos_token_id: None,
+        forced: Vec::new(),
     };
     for precision in half_precisions() {
         let model = load("tiny", precision);

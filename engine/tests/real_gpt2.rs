@@ -31,6 +31,7 @@ fn greedy_text(model: &CpuModel, tok: &Tokenizer, prompt: &str, n: usize) -> Str
         max_new_tokens: n,
         min_new_tokens: 0,
         eos_token_id: Some(50256),
+        forced: Vec::new(),
     };
     let out = block_on(greedy(
         model,

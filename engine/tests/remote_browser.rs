@@ -51,6 +51,7 @@ async fn greedy_over_the_browser_socket_gives_transformers_ids() {
             max_new_tokens: case["max_new_tokens"].as_u64().unwrap() as usize,
             min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
             eos_token_id: Some(50256),
+            forced: Vec::new(),
         };
         let out = greedy(&model, &prompt, &options, &mut |_| {})
             .await

@@ -27,6 +27,7 @@ fn draws(model: &Fixed, params: &SamplingParams, seed: u64, rows: usize) -> Vec<
         max_new_tokens: 40,
         min_new_tokens: 0,
         eos_token_id: None,
+        forced: Vec::new(),
     };
     let mut steps = Vec::new();
     block_on(sample(
@@ -199,6 +200,7 @@ fn penalties_see_each_rows_context() {
         max_new_tokens: 30,
         min_new_tokens: 0,
         eos_token_id: None,
+        forced: Vec::new(),
     };
     let mut steps = Vec::new();
     block_on(sample(&model, &prompt, &options, &params, 3, 4, &mut |s| {

@@ -64,6 +64,7 @@ fn options(max_new_tokens: usize) -> GenerateOptions {
         max_new_tokens,
         min_new_tokens: 0,
         eos_token_id: Some(EOS),
+        forced: Vec::new(),
     }
 }
 
@@ -191,6 +192,7 @@ fn temperature_zero_is_greedy() {
             max_new_tokens: case["max_new_tokens"].as_u64().unwrap() as usize,
             min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
             eos_token_id: Some(EOS),
+            forced: Vec::new(),
         };
         // transformers' greedy ids (the golden fixture), for every row.
         let want = ids(&case["new_ids"]);
@@ -252,6 +254,7 @@ fn rows_stop_at_end_of_text_independently() {
         max_new_tokens: 30,
         min_new_tokens: 3,
         eos_token_id: Some(7),
+        forced: Vec::new(),
     };
     let (out, steps) = run(&model, &[1, 2], &options, &SamplingParams::default(), 5, 8);
     let lengths: Vec<usize> = out.iter().map(|g| g.ids.len()).collect();

@@ -87,6 +87,7 @@ fn greedy(model: &impl LanguageModel, on_step: &mut dyn FnMut(Step)) -> Vec<u32>
         max_new_tokens: 24,
         min_new_tokens: 0,
         eos_token_id: None,
+        forced: Vec::new(),
     };
     let out = block_on(run::<_, engine::backend::Model>(
         &Strategy::Greedy,

@@ -23,6 +23,7 @@ fn options(max_new_tokens: usize) -> GenerateOptions {
         max_new_tokens,
         min_new_tokens: 0,
         eos_token_id: Some(50256),
+        forced: Vec::new(),
     }
 }
 
@@ -147,6 +148,7 @@ fn end_of_text_and_min_new_tokens_as_greedy() {
             max_new_tokens: 24,
             min_new_tokens,
             eos_token_id: Some(eos),
+            forced: Vec::new(),
         };
         let want = block_on(greedy(&target, &prompt, &opts, &mut |_| {})).unwrap();
         if min_new_tokens == 0 {

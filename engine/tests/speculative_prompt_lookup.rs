@@ -63,6 +63,7 @@ fn greedy_rounds_match_transformers_prompt_lookup() {
             max_new_tokens: count(&s["max_new_tokens"]),
             min_new_tokens: count(&s["min_new_tokens"]),
             eos_token_id: Some(s["eos_token_id"].as_u64().unwrap() as u32),
+            forced: Vec::new(),
         };
         let (gamma, n) = (
             count(&case["gamma"]),
@@ -154,6 +155,7 @@ fn prompt_lookup_sampling_keeps_the_targets_distribution() {
         max_new_tokens: 4,
         min_new_tokens: 0,
         eos_token_id: None,
+        forced: Vec::new(),
     };
     // Top-k cuts tokens a copy may propose; the repetition penalty and the
     // n-gram ban read the context, and the ban stops copies (size 2 would
@@ -244,6 +246,7 @@ fn prompt_lookup_needs_no_second_model_and_checks_its_size() {
         max_new_tokens: 8,
         min_new_tokens: 0,
         eos_token_id: Some(50256),
+        forced: Vec::new(),
     };
     let params = |n| SpeculativeParams {
         gamma: 4,

@@ -29,6 +29,7 @@ fn sample_runs(
         max_new_tokens: gamma + 1,
         min_new_tokens: 0,
         eos_token_id: None,
+        forced: Vec::new(),
     };
     for _ in 0..runs {
         let mut uniform = || rng.next_f64();
@@ -108,6 +109,7 @@ fn sampling_holds_end_of_text_back_until_min_new_tokens() {
         max_new_tokens: 8,
         min_new_tokens: 3,
         eos_token_id: Some(eos),
+        forced: Vec::new(),
     };
     let mut rng = Uniform(SplitMix64::new(7));
     let mut ended = 0;

@@ -60,6 +60,7 @@ fn next_token_logprobs_and_greedy_match_transformers() {
                 max_new_tokens: case["max_new_tokens"].as_u64().unwrap() as usize,
                 min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
                 eos_token_id: Some(50256),
+                forced: Vec::new(),
             };
             let got = block_on(greedy(&model, &prompt, &options, &mut |_| {}))
                 .unwrap()

@@ -78,6 +78,7 @@ async fn forward_matches_transformers_in_the_browser() {
             max_new_tokens: case["max_new_tokens"].as_u64().unwrap() as usize,
             min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
             eos_token_id: Some(50256),
+            forced: Vec::new(),
         };
         let out = greedy(&model, &prompt, &options, &mut |_| {})
             .await

@@ -44,6 +44,7 @@ fn a_greedy_token_is_one_submission_of_few_dispatches_allocating_nothing() {
         max_new_tokens: 12,
         min_new_tokens: 12,
         eos_token_id: None,
+        forced: Vec::new(),
     };
     let kernel_sets = [
         (KernelSet::Gpu, "gpu", 5, 3),
@@ -76,6 +77,7 @@ fn beam_search_steps_allocate_nothing_once_both_cache_sets_exist() {
         max_new_tokens: 8,
         min_new_tokens: 8,
         eos_token_id: None,
+        forced: Vec::new(),
     };
     let params = BeamParams {
         num_beams: 3,

@@ -66,6 +66,9 @@ impl Settings {
                 }
             }
         }
+        if !self.forced.is_empty() {
+            flag("force", super::forced::format_forced(&self.forced));
+        }
         args
     }
 

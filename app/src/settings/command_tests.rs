@@ -230,3 +230,32 @@ fn a_shell_reads_the_quoted_words_back_as_they_were() {
     assert_eq!(shell_quote(""), "''");
     assert_eq!(shell_quote("a'b"), r"'a'\''b'");
 }
+
+#[test]
+fn a_branch_is_the_command_lines_force_and_its_url_key() {
+    let (s, problems) = Settings::from_query("?strategy=greedy&force=2:40,5:7");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(s.forced, [(2, 40), (5, 7)]);
+    assert!(
+        s.to_query().contains("&force=2%3A40%2C5%3A7"),
+        "{}",
+        s.to_query()
+    );
+    assert!(
+        s.command_line(None).ends_with(" --force 2:40,5:7"),
+        "{}",
+        s.command_line(None)
+    );
+    let (d, problems) = Settings::from_query("?force=5:7,2:40");
+    assert_eq!(d.forced, Settings::default().forced);
+    assert!(problems[0].contains("ascending order"), "{problems:?}");
+    let beam = Settings {
+        strategy: Strategy::Beam,
+        ..s
+    };
+    let why = beam.problem(None).unwrap_or_default();
+    assert!(
+        why.contains("a branch (force=2:40,5:7) applies to greedy"),
+        "{why}"
+    );
+}

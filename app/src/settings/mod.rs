@@ -11,6 +11,7 @@ use engine::tokenizer::Tokenizer;
 
 pub mod command;
 mod device;
+pub mod forced;
 #[cfg(test)]
 mod method_tests;
 pub mod methods;
@@ -67,6 +68,9 @@ pub struct Settings {
     pub chain: ChainSettings,
     /// Contrastive search, DoLa, diverse beam search and prompt lookup.
     pub methods: MethodSettings,
+    /// The branch: `(step, id)` choices forced on greedy or sampling
+    /// ([`forced`]); empty for the run as the strategy makes it.
+    pub forced: Vec<(usize, u32)>,
 }
 
 impl Default for Settings {
@@ -92,6 +96,7 @@ impl Default for Settings {
             bench: false,
             chain: ChainSettings::default(),
             methods: MethodSettings::default(),
+            forced: Vec::new(),
         }
     }
 }
@@ -154,6 +159,7 @@ impl Settings {
             "alpha" => self.alpha = within(num(value)?, 0.0, 1.0)?,
             "lambda" => self.lambda = within(num(value)?, 0.0, 10.0)?,
             "gamma" => self.gamma = within(num(value)?, 1, 16)?,
+            "force" => self.forced = forced::parse_forced(value)?,
             "bench" => {
                 self.bench = match value.trim() {
                     "1" | "true" => true,
@@ -206,6 +212,11 @@ impl Settings {
         add("alpha", self.alpha != d.alpha, self.alpha.to_string());
         add("lambda", self.lambda != d.lambda, self.lambda.to_string());
         add("gamma", self.gamma != d.gamma, self.gamma.to_string());
+        add(
+            "force",
+            self.forced != d.forced,
+            forced::format_forced(&self.forced),
+        );
         pairs.extend(self.chain.query_pairs());
         pairs.extend(self.methods.query_pairs());
         if self.bench != d.bench {
@@ -289,6 +300,13 @@ impl Settings {
         let check = || -> engine::Result<()> {
             let decoding = self.decoding(None)?;
             decoding.validate()?;
+            if !self.forced.is_empty() && decoding.sampling().is_none() {
+                return Err(engine::Error::input(format!(
+                    "a branch (force={}) applies to greedy and sampling: pick one of them, \
+                     or go back to the run without forced choices",
+                    forced::format_forced(&self.forced)
+                )));
+            }
             if let (Decoding::Dola(params), Some(n_layer)) = (&decoding, n_layer) {
                 params.layers.candidates(n_layer)?;
             }

@@ -11,7 +11,8 @@ use engine::decoding::{DolaLayers, Stage};
 use crate::settings::{ChainSettings, DeviceChoice, MethodSettings, Settings, Strategy};
 
 /// The keys the page reads, and a few it does not.
-const KEYS: [&str; 46] = [
+const KEYS: [&str; 47] = [
+    "force",
     "model",
     "second",
     "hub",
@@ -98,6 +99,10 @@ fn value() -> impl prop::strategy::Strategy<Value = String> {
             "+",
             "&",
             "=",
+            "3:262",
+            "0:1,2:3",
+            "2:1,1:2",
+            "1:50257",
         ])
         .prop_map(String::from),
     ]
@@ -213,8 +218,20 @@ fn valid_methods() -> impl prop::strategy::Strategy<Value = MethodSettings> {
     )
 }
 
-/// Settings the page can hold: text trimmed as `set` leaves it, numbers in range.
+/// A branch's path: ascending steps below the longest run, GPT-2's ids.
+fn valid_forced() -> impl prop::strategy::Strategy<Value = Vec<(usize, u32)>> {
+    prop::collection::btree_map(0usize..512, 0u32..=50_256, 0..5)
+        .prop_map(|path| path.into_iter().collect())
+}
+
+/// Settings the page can hold, a branch's path among them.
 fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
+    (valid_settings_but_forced(), valid_forced())
+        .prop_map(|(settings, forced)| Settings { forced, ..settings })
+}
+
+/// Settings the page can hold: text trimmed as `set` leaves it, numbers in range.
+fn valid_settings_but_forced() -> impl prop::strategy::Strategy<Value = Settings> {
     let name = "[a-zA-Z0-9_./-]{1,20}";
     (
         (
@@ -274,6 +291,7 @@ fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
                     bench,
                     chain,
                     methods,
+                    forced: Vec::new(),
                 }
             },
         )

@@ -154,6 +154,7 @@ mod passes {
             max_new_tokens: 5,
             min_new_tokens: 0,
             eos_token_id: None,
+            forced: Vec::new(),
         };
         let mut steps = Vec::new();
         let outcome = block_on(run(

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use crate::bars::{chart, cut_name, redraw_notes, Bar, Chart, TokenStep, CHART_TOKENS};
 use crate::runner::token_text;
 use crate::settings::Strategy;
-use crate::state::AppState;
+use crate::state::{AppState, Status};
 use crate::views::output::visible;
 
 /// The chart of the selected step (the latest when none is selected).
@@ -18,13 +18,13 @@ use crate::views::output::visible;
 pub fn StepChart() -> impl IntoView {
     let state = expect_context::<AppState>();
     let chart = Memo::new(move |_| {
-        with_selected_step(state, |index, step, current, draws| {
+        with_selected_step(state, |index, step, current, draws, at| {
             let chart = chart(step, current, CHART_TOKENS);
             let notes = match (current, chart.recomputed) {
                 (Some(params), true) => redraw_notes(step, params),
                 _ => Vec::new(),
             };
-            (index, chart, notes, draws)
+            (index, chart, notes, draws, at)
         })
     });
     let texts = move |bars: &[Bar]| {
@@ -51,10 +51,11 @@ pub fn StepChart() -> impl IntoView {
     view! {
         <section class="chart-panel" aria-label="Step probabilities">
             <h2>{move || match chart.get() {
+                Some((i, .., at)) if at.forced => format!("Step {}: the candidates (the chosen token was forced: a branch)", i + 1),
                 Some((i, ..)) => format!("Step {}: the candidates", i + 1),
                 None => "The candidates".to_string(),
             }}</h2>
-            {move || chart.get().and_then(|(_, _, _, d)| draws_view(d))}
+            {move || chart.get().and_then(|(_, _, _, d, _)| draws_view(d))}
             <div class="legend" aria-hidden="true">
                 <span class="key raw"></span>"model" <span class="key kept"></span>"after temperature and cuts"
                 <span class="key chosen"></span>"chosen" <span class="scale-note">"· the longest bar spans the track"</span>
@@ -62,16 +63,16 @@ pub fn StepChart() -> impl IntoView {
             <Show when=move || chart.with(|c| c.as_ref().is_some_and(|(_, c, ..)| c.recomputed))>
                 <div class="chart-note" data-testid="chart-note">
                     <p>"The settings have changed since this run: the bars show what the current settings make of this step's logits. The run chose the marked token under its own settings."</p>
-                    {move || chart.get().map(|(_, _, notes, _)| notes.into_iter().map(|n| view! { <p>{n}</p> }).collect_view())}
+                    {move || chart.get().map(|(_, _, notes, ..)| notes.into_iter().map(|n| view! { <p>{n}</p> }).collect_view())}
                 </div>
             </Show>
             <div class="chart" data-testid="step-chart" role="list">
                 {move || match chart.get() {
-                    Some((_, Chart { bars, .. }, ..)) => {
+                    Some((_, Chart { bars, .. }, _, _, at)) => {
                         let names = texts(&bars);
                         // The longest bar spans the track; the numbers stay absolute.
                         let scale = bars.iter().map(|b| b.raw.max(b.prob)).fold(1e-9, f32::max);
-                        bars.into_iter().zip(names).map(|(b, name)| bar_view(b, name, scale)).collect_view().into_any()
+                        bars.into_iter().zip(names).map(|(b, name)| bar_view(b, name, scale, at.step)).collect_view().into_any()
                     }
                     None if has_run() && !strategy_has_bars() => view! {
                         <p class="empty">"This strategy's choices are shown in its own view below; bars are drawn for greedy and sampling steps."</p>
@@ -87,10 +88,11 @@ pub fn StepChart() -> impl IntoView {
 /// its index, the step as the chart reads it, the distribution the current
 /// settings would choose from (`None` when the current strategy chooses no
 /// token from one distribution) and what the step drew. `None` when the
-/// step is no token step. The chart and the funnel both read it.
+/// step is no token step; and where a branch from it starts. The chart and
+/// the funnel both read it.
 pub fn with_selected_step<R>(
     state: AppState,
-    f: impl FnOnce(usize, &TokenStep<'_>, Option<&SamplingParams>, StepDraws) -> R,
+    f: impl FnOnce(usize, &TokenStep<'_>, Option<&SamplingParams>, StepDraws, Branching) -> R,
 ) -> Option<R> {
     let index = state.selected.get();
     let main = state.main_model();
@@ -131,8 +133,22 @@ pub fn with_selected_step<R>(
             mirostat_mu: *mirostat_mu,
             xtc_coin: *xtc_coin,
         };
-        Some(f(index, &step, current.as_ref(), draws))
+        // The token position a branch from this step forces.
+        let at = Branching {
+            step: record.before,
+            forced: run.forced.contains(&(record.before, *chosen)),
+        };
+        Some(f(index, &step, current.as_ref(), draws, at))
     })
+}
+
+/// Where a branch from the shown step starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Branching {
+    /// The token position (new tokens before the step).
+    pub step: usize,
+    /// The step's chosen token was forced.
+    pub forced: bool,
 }
 
 /// What a step drew besides its token: mirostat's μ and XTC's coin.
@@ -164,7 +180,16 @@ fn draws_view(d: StepDraws) -> Option<impl IntoView> {
 }
 
 /// One row of the chart; `scale` is the probability a full track stands for.
-fn bar_view(bar: Bar, text: String, scale: f32) -> impl IntoView {
+/// A bar not chosen offers a branch: the run continued from token position
+/// `step` with its token instead.
+fn bar_view(bar: Bar, text: String, scale: f32, step: usize) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let (id, chosen) = (bar.id, bar.chosen);
+    let branch_label = format!(
+        "Branch: continue with {} at step {}",
+        visible(&text),
+        step + 1
+    );
     let cut = cut_name(bar.cut);
     let pct = percent;
     let label = format!(
@@ -190,6 +215,14 @@ fn bar_view(bar: Bar, text: String, scale: f32) -> impl IntoView {
             </span>
             <span class="value">{pct(bar.prob)}</span>
             <span class="cut-name">{if cut.is_empty() { String::new() } else { format!("cut: {cut}") }}</span>
+            <span class="branch-slot">
+                {(!chosen).then(|| view! {
+                    <button type="button" class="branch" data-testid="branch" data-step=step data-token-id=id
+                        title=branch_label.clone() aria-label=branch_label
+                        disabled=move || state.status.get() == Status::Running
+                        on:click=move |_| crate::actions::branch(state, step, id)>"branch"</button>
+                })}
+            </span>
         </div>
     }
 }

@@ -15,7 +15,7 @@ pub fn SamplerFunnel() -> impl IntoView {
     let state = expect_context::<AppState>();
     // Outer `None`: no token step; inner: a token step without its logits.
     let traced = Memo::new(move |_| {
-        with_selected_step(state, |index, step, current, _| {
+        with_selected_step(state, |index, step, current, _, _| {
             (index, funnel(step, current))
         })
     });

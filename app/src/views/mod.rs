@@ -2,6 +2,7 @@
 
 pub mod beam_tree;
 pub mod bench_panel;
+pub mod branches;
 pub mod chart;
 pub mod controls;
 pub mod export;

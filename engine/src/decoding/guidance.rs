@@ -128,6 +128,7 @@ mod tests {
             max_new_tokens,
             min_new_tokens: 0,
             eos_token_id: None,
+            forced: Vec::new(),
         }
     }
 

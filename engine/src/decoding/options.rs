@@ -12,6 +12,11 @@ pub struct GenerateOptions {
     pub min_new_tokens: usize,
     /// The end-of-text token; generation stops after it. `None`: never stop early.
     pub eos_token_id: Option<u32>,
+    /// Forced choices, `(step, id)` with steps counted from 0 (the first new
+    /// token) and ascending: at that step the token `id` is taken instead of
+    /// the strategy's choice — a branch of the run. Greedy and sampling
+    /// honour it ([`crate::decoding::run`] refuses it for the others).
+    pub forced: Vec<(usize, u32)>,
 }
 
 /// A generated continuation.
@@ -41,6 +46,7 @@ impl GenerateOptions {
                  (n_positions): shorten the prompt"
             )));
         }
+        self.check_forced(config.vocab_size)?;
         if self.min_new_tokens > self.max_new_tokens {
             return Err(Error::input(format!(
                 "--min-new-tokens ({}) is larger than --max-new-tokens ({})",
@@ -48,6 +54,37 @@ impl GenerateOptions {
             )));
         }
         Ok(())
+    }
+
+    /// Checks the forced choices: steps ascending without repeats, each
+    /// before `max_new_tokens`, each id in the vocabulary.
+    pub fn check_forced(&self, vocab_size: usize) -> Result<()> {
+        for (i, &(step, id)) in self.forced.iter().enumerate() {
+            if i > 0 && self.forced[i - 1].0 >= step {
+                return Err(Error::input(format!(
+                    "--force gives step {step} after step {}: list each step once, in \
+                     ascending order (step:id,step:id,...)",
+                    self.forced[i - 1].0
+                )));
+            }
+            if step >= self.max_new_tokens {
+                return Err(Error::input(format!(
+                    "--force names step {step} but only {} new tokens are made (steps 0..{}): \
+                     raise --max-new-tokens or force an earlier step",
+                    self.max_new_tokens, self.max_new_tokens
+                )));
+            }
+            check_ids(&[id], vocab_size, &format!("forced choice at step {step}"))?;
+        }
+        Ok(())
+    }
+
+    /// The token forced at `step`, if any.
+    pub fn forced_at(&self, step: usize) -> Option<u32> {
+        self.forced
+            .iter()
+            .find(|&&(s, _)| s == step)
+            .map(|&(_, id)| id)
     }
 
     /// Positions a cache reaches: the prompt, up to `max_new_tokens` new
@@ -109,6 +146,7 @@ mod tests {
             max_new_tokens: usize::MAX,
             min_new_tokens: 0,
             eos_token_id: None,
+            forced: Vec::new(),
         };
         assert_eq!(options.positions(10, 64, usize::MAX), 64);
         let options = GenerateOptions {
@@ -116,5 +154,31 @@ mod tests {
             ..options
         };
         assert_eq!(options.positions(10, 64, 4), 22);
+    }
+
+    #[test]
+    fn forced_choices_are_checked_and_found_by_step() {
+        let options = GenerateOptions {
+            max_new_tokens: 4,
+            min_new_tokens: 0,
+            eos_token_id: None,
+            forced: vec![(0, 5), (3, 9)],
+        };
+        assert!(options.check_forced(10).is_ok());
+        assert_eq!(options.forced_at(3), Some(9));
+        assert_eq!(options.forced_at(1), None);
+        let bad = |forced: Vec<(usize, u32)>| {
+            let options = GenerateOptions {
+                forced,
+                ..options.clone()
+            };
+            options.check_forced(10).unwrap_err().to_string()
+        };
+        let err = bad(vec![(2, 1), (2, 3)]);
+        assert!(err.contains("step 2 after step 2"), "{err}");
+        let err = bad(vec![(4, 1)]);
+        assert!(err.contains("step 4 but only 4 new tokens"), "{err}");
+        let err = bad(vec![(1, 10)]);
+        assert!(err.contains("forced choice at step 1"), "{err}");
     }
 }

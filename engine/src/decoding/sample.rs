@@ -13,6 +13,12 @@
 //! per live row, in ascending row order (row = index in the returned vector),
 //! and [`Rng::categorical`] turns it into a token; greedy (temperature 0) draws
 //! nothing. The same seed, prompt, options and model give the same output.
+//!
+//! Forcing (`GenerateOptions::forced`, a branch): at a forced step every row
+//! takes the forced token instead of its choice, at the selection point
+//! below. The step's draws are still made, so the other steps draw what the
+//! unforced run drew; the forced token's log-probability is its raw one under
+//! the model (the processed distribution may give it none).
 
 use std::sync::Arc;
 
@@ -80,7 +86,10 @@ pub async fn sample<M: LanguageModel>(
     };
     // Greedy without processors that need the whole row asks the model for
     // the top candidates only (computed on the GPU where there is one).
+    // A forced step reports the forced token among the step's candidates,
+    // which needs the whole row.
     let from_top = params.is_greedy()
+        && options.forced.is_empty()
         && !Stage::DEFAULT_ORDER
             .iter()
             .any(|&s| !s.is_warper() && params.is_set(s));
@@ -117,7 +126,8 @@ pub async fn sample<M: LanguageModel>(
                 prompt_len: prompt.len(),
                 first: step == 0,
             };
-            choose_rows(rows, params, &bans, &mut mu, &mut rng)?
+            let forced = options.forced_at(step);
+            choose_rows(rows, params, &bans, forced, &mut mu, &mut rng)?
         };
         for (&row, c) in live.iter().zip(chosen) {
             out[row].score += c.logprob;
@@ -211,11 +221,13 @@ struct Rows<'a> {
 
 /// Every live row's token, drawn (or the argmax) from its processed logits.
 /// Per row, in ascending order: XTC's coin (when XTC is on), then the token;
-/// mirostat's μ (`mu`, per returned row) is updated after the draw.
+/// mirostat's μ (`mu`, per returned row) is updated after the draw. A
+/// `forced` token replaces every row's choice (its draw is still made).
 fn choose_rows(
     rows: Rows<'_>,
     params: &SamplingParams,
     bans: &[(u32, Cut)],
+    forced: Option<u32>,
     mu: &mut [Option<f32>],
     rng: &mut Rng,
 ) -> Result<Vec<Choice>> {
@@ -250,14 +262,19 @@ fn choose_rows(
                 (&own, Arc::from(logits), coin)
             }
         };
-        let id = choose(processed, params, rng)?;
+        let drawn = choose(processed, params, rng)?;
+        let id = forced.unwrap_or(drawn);
+        let logprob = match forced {
+            Some(id) => processed.raw[id as usize].ln(),
+            None => processed.logprob(id),
+        };
         let before = mu[row];
         if let (Some(m), Some(value)) = (&params.mirostat, before) {
             mu[row] = Some(mirostat::update(value, m, processed.probs[id as usize]));
         }
         chosen.push(Choice {
             id,
-            logprob: processed.logprob(id),
+            logprob,
             candidates: processed.step_candidates(STEP_CANDIDATES, id),
             logits: Some(logits),
             mirostat_mu: before,

@@ -172,7 +172,9 @@ impl Strategy {
 
 /// Runs `strategy` after `prompt` on `model` (and `second`, the amateur or
 /// draft model of the two-model methods; speculative decoding with prompt
-/// lookup takes none), calling `on_step` at every step.
+/// lookup takes none), calling `on_step` at every step. Forced choices
+/// (`options.forced`, a branch) apply to greedy and sampling, the methods
+/// that choose one token per step from one distribution; the others refuse them.
 pub async fn run<M: LanguageModel, S: LanguageModel>(
     strategy: &Strategy,
     model: &M,
@@ -182,6 +184,13 @@ pub async fn run<M: LanguageModel, S: LanguageModel>(
     on_step: &mut dyn FnMut(Step),
 ) -> Result<Outcome> {
     strategy.validate()?;
+    if !options.forced.is_empty() && strategy.sampling().is_none() {
+        return Err(Error::input(format!(
+            "--force applies to the greedy and sample strategies, not to {}: pick one of those \
+             to branch a run",
+            strategy.method().name()
+        )));
+    }
     let second = || {
         let role = strategy.method().second_model();
         second.ok_or_else(|| {

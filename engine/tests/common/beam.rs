@@ -24,6 +24,7 @@ pub fn until_eos(max_new_tokens: usize) -> GenerateOptions {
         max_new_tokens,
         min_new_tokens: 0,
         eos_token_id: Some(EOS),
+        forced: Vec::new(),
     }
 }
 
@@ -50,6 +51,7 @@ pub fn options(settings: &Value) -> GenerateOptions {
         max_new_tokens: settings["max_new_tokens"].as_u64().unwrap() as usize,
         min_new_tokens: settings["min_new_tokens"].as_u64().unwrap() as usize,
         eos_token_id: Some(settings["eos_token_id"].as_u64().unwrap() as u32),
+        forced: Vec::new(),
     }
 }
 

@@ -58,6 +58,7 @@ pub fn options(settings: &Value) -> GenerateOptions {
         max_new_tokens: settings["max_new_tokens"].as_u64().unwrap() as usize,
         min_new_tokens: settings["min_new_tokens"].as_u64().unwrap() as usize,
         eos_token_id: Some(EOS),
+        forced: Vec::new(),
     }
 }
 

@@ -58,6 +58,7 @@ impl Native {
             max_new_tokens,
             min_new_tokens: 0,
             eos_token_id: Some(self.model.config().eos_token_id),
+            forced: Vec::new(),
         }
     }
 
@@ -66,6 +67,41 @@ impl Native {
         let ids = self.encode(prompt);
         let options = self.options(max_new_tokens);
         block_on(greedy(&self.model, &ids, &options, &mut |_| {}))
+            .unwrap_or_else(|e| panic!("greedy decoding natively: {e}"))
+            .ids
+    }
+
+    /// `gpt2 generate --strategy greedy --force ...`'s new ids: greedy with
+    /// the `forced` `(step, id)` choices taken instead.
+    pub fn greedy_forced(
+        &self,
+        prompt: &str,
+        max_new_tokens: usize,
+        forced: &[(usize, u32)],
+    ) -> Vec<u32> {
+        let options = GenerateOptions {
+            forced: forced.to_vec(),
+            ..self.options(max_new_tokens)
+        };
+        let mut on_step = |_| {};
+        let second: Option<&Model> = None;
+        let prompt = self.encode(prompt);
+        let outcome = block_on(run(
+            &Strategy::Greedy,
+            &self.model,
+            second,
+            &prompt,
+            &options,
+            &mut on_step,
+        ))
+        .unwrap_or_else(|e| panic!("greedy with --force natively: {e}"));
+        outcome.sequences[0].ids.clone()
+    }
+
+    /// Greedy's new ids after the token ids `ids` (a prompt given as ids).
+    pub fn greedy_after(&self, ids: &[u32], max_new_tokens: usize) -> Vec<u32> {
+        let options = self.options(max_new_tokens);
+        block_on(greedy(&self.model, ids, &options, &mut |_| {}))
             .unwrap_or_else(|e| panic!("greedy decoding natively: {e}"))
             .ids
     }
@@ -209,6 +245,37 @@ impl Native {
             "--json",
             "--max-new-tokens",
             &max,
+        ])?;
+        let ids = json["sequences"][0]["ids"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no sequences[0].ids in gpt2's output: {json}"));
+        Some(
+            ids.iter()
+                .map(|v| v.as_u64().expect("an id") as u32)
+                .collect(),
+        )
+    }
+
+    /// What `target/release/gpt2 generate --strategy greedy --force F --json`
+    /// prints as ids (`F` as `force=` writes it), when that binary is built.
+    pub fn greedy_forced_by_the_command_line(
+        &self,
+        prompt: &str,
+        max_new_tokens: usize,
+        force: &str,
+    ) -> Option<Vec<u32>> {
+        let max = max_new_tokens.to_string();
+        let json = self.command_line(&[
+            "generate",
+            "--prompt",
+            prompt,
+            "--strategy",
+            "greedy",
+            "--json",
+            "--max-new-tokens",
+            &max,
+            "--force",
+            force,
         ])?;
         let ids = json["sequences"][0]["ids"]
             .as_array()

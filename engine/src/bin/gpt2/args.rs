@@ -240,6 +240,10 @@ pub struct GenerateArgs {
     /// Print every decoding step (candidates, beams, drafts) too.
     #[arg(long)]
     pub steps: bool,
+    /// greedy, sample: take these tokens at these steps (from 0), a branch
+    /// of the run: `step:id,step:id,...`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_force)]
+    pub force: Vec<(usize, u32)>,
     /// beam, sample: how many sequences to return.
     #[arg(long)]
     pub num_return_sequences: Option<usize>,
@@ -369,4 +373,14 @@ pub fn draft_source(draft: Option<&str>, max_ngram: Option<usize>) -> engine::Re
         )),
         _ => Ok(DraftSource::Model),
     }
+}
+
+/// One `--force` entry, `step:id`.
+fn parse_force(text: &str) -> Result<(usize, u32), String> {
+    let bad = || format!("{text:?} is not step:id (e.g. 3:262, the step counted from 0)");
+    let (step, id) = text.trim().split_once(':').ok_or_else(bad)?;
+    Ok((
+        step.trim().parse().map_err(|_| bad())?,
+        id.trim().parse().map_err(|_| bad())?,
+    ))
 }

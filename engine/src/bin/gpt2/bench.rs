@@ -80,6 +80,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         max_new_tokens: args.new_tokens,
         min_new_tokens: args.new_tokens,
         eos_token_id: Some(config.eos_token_id),
+        forced: Vec::new(),
     };
     let mut results = Vec::new();
     for &strategy in &args.strategies {

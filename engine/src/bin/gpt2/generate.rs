@@ -28,6 +28,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         max_new_tokens: args.max_new_tokens,
         min_new_tokens: args.min_new_tokens,
         eos_token_id: Some(model.config().eos_token_id),
+        forced: args.force.clone(),
     };
     // Before the prompt is printed: ids given directly and the strategy's
     // settings are checked here first.
@@ -231,6 +232,11 @@ fn check_flags(args: &GenerateArgs) -> Result<()> {
             s == ContrastiveSearch,
         ),
         ("--dola-layers", args.dola_layers.is_some(), s == Dola),
+        (
+            "--force",
+            !args.force.is_empty(),
+            s == Greedy || s == Sample,
+        ),
     ];
     let why = match (s, args.sample) {
         (Speculative, false) => " without --sample",
