@@ -164,7 +164,13 @@ mod tests {
     #[test]
     fn a_beam_step_has_no_lens() {
         let mut run = RunView::new(Strategy::Beam, vec![40], None);
-        run.steps.push(record(Step::Beams { beams: Vec::new() }, 0));
+        run.steps.push(record(
+            Step::Beams {
+                beams: Vec::new(),
+                pruned: Vec::new(),
+            },
+            0,
+        ));
         assert_eq!(LensTarget::of(&run, 0), None);
     }
 }
