@@ -128,8 +128,12 @@ impl WgpuModel {
             weights,
             ln_f_host: [ckpt.f32("ln_f.weight")?, ckpt.f32("ln_f.bias")?],
         };
+        // On the web, wgpu's handles are not Send: the page has one thread,
+        // and the Arc is shared between the model's clones only.
+        #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+        let shared = Arc::new(shared);
         Ok(WgpuModel {
-            shared: Arc::new(shared),
+            shared,
             dims,
             workspace: RefCell::new(None),
             capture: RefCell::new(None),
