@@ -235,25 +235,7 @@ impl Native {
         prompt: &str,
         max_new_tokens: usize,
     ) -> Option<Vec<u32>> {
-        let max = max_new_tokens.to_string();
-        let json = self.command_line(&[
-            "generate",
-            "--prompt",
-            prompt,
-            "--strategy",
-            "greedy",
-            "--json",
-            "--max-new-tokens",
-            &max,
-        ])?;
-        let ids = json["sequences"][0]["ids"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no sequences[0].ids in gpt2's output: {json}"));
-        Some(
-            ids.iter()
-                .map(|v| v.as_u64().expect("an id") as u32)
-                .collect(),
-        )
+        self.greedy_ids_by_the_command_line(prompt, max_new_tokens, &[])
     }
 
     /// What `target/release/gpt2 generate --strategy greedy --force F --json`
@@ -264,8 +246,18 @@ impl Native {
         max_new_tokens: usize,
         force: &str,
     ) -> Option<Vec<u32>> {
+        self.greedy_ids_by_the_command_line(prompt, max_new_tokens, &["--force", force])
+    }
+
+    /// `gpt2 generate --strategy greedy --json` with `extra` flags: its ids.
+    fn greedy_ids_by_the_command_line(
+        &self,
+        prompt: &str,
+        max_new_tokens: usize,
+        extra: &[&str],
+    ) -> Option<Vec<u32>> {
         let max = max_new_tokens.to_string();
-        let json = self.command_line(&[
+        let mut args = vec![
             "generate",
             "--prompt",
             prompt,
@@ -274,17 +266,10 @@ impl Native {
             "--json",
             "--max-new-tokens",
             &max,
-            "--force",
-            force,
-        ])?;
-        let ids = json["sequences"][0]["ids"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no sequences[0].ids in gpt2's output: {json}"));
-        Some(
-            ids.iter()
-                .map(|v| v.as_u64().expect("an id") as u32)
-                .collect(),
-        )
+        ];
+        args.extend_from_slice(extra);
+        self.command_line(&args)
+            .map(|json| first_sequence_ids(&json))
     }
 
     /// `target/release/gpt2 COMMAND --model DIR ARGS...`'s JSON output, when
@@ -313,4 +298,14 @@ impl Native {
                 .unwrap_or_else(|e| panic!("gpt2 {} --json printed no JSON ({e})", args[0])),
         )
     }
+}
+
+/// The ids of the first sequence of `gpt2 generate --json`'s output.
+pub fn first_sequence_ids(json: &Value) -> Vec<u32> {
+    json["sequences"][0]["ids"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no sequences[0].ids in gpt2's output: {json}"))
+        .iter()
+        .map(|v| v.as_u64().expect("an id") as u32)
+        .collect()
 }

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+use crate::expected::first_sequence_ids;
+
 /// The built command line; a clear failure when it is not built.
 pub fn gpt2_binary() -> PathBuf {
     let binary = crate::repo_root().join("target/release/gpt2");
@@ -115,10 +117,5 @@ pub fn generate_ids(model: &Path, prompt: &str, args: &[&str]) -> Vec<u32> {
     );
     let json: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("gpt2 generate --json printed no JSON ({e})"));
-    json["sequences"][0]["ids"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no sequences[0].ids in gpt2's output: {json}"))
-        .iter()
-        .map(|v| v.as_u64().expect("an id") as u32)
-        .collect()
+    first_sequence_ids(&json)
 }
