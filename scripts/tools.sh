@@ -8,6 +8,9 @@ wasm_bindgen_version() {
 
 TRUNK_VERSION=0.21.14
 
+# axe-core, the accessibility checker the end-to-end tests inject into the page.
+AXE_CORE_VERSION=4.10.3
+
 install_page_tools() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
@@ -23,5 +26,18 @@ install_page_tools() {
     # doubles its build time for no gain a page build would notice.
     CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
       cargo install trunk --version "$TRUNK_VERSION" --locked
+  fi
+  install_axe_core
+}
+
+# axe-core into target/npm (the e2e crate reads
+# target/npm/node_modules/axe-core/axe.min.js); nothing to do, and no network,
+# when that version is there already.
+install_axe_core() {
+  local dir=target/npm
+  local have
+  have=$(node -p "require('./$dir/node_modules/axe-core/package.json').version" 2>/dev/null || true)
+  if [ "$have" != "$AXE_CORE_VERSION" ]; then
+    npm install --no-save --no-audit --no-fund --prefix "$dir" "axe-core@$AXE_CORE_VERSION"
   fi
 }

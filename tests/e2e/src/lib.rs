@@ -8,6 +8,7 @@
 //! chromium-driver`; `CHROME_BIN` and `CHROMEDRIVER` name others). Screenshots
 //! are saved in `target/e2e-screenshots/`, the mirror in `target/e2e-mirror/`.
 //!
+//! - [`a11y`]: axe-core, the Tab order, overlaps and layout shifts;
 //! - [`server`]: the static HTTP server (page and mirror);
 //! - [`mirror`]: the mirrored model folders;
 //! - [`webdriver`]: Chromium through WebDriver's HTTP protocol;
@@ -16,6 +17,7 @@
 //! - [`expected`]: the native reference;
 //! - [`native_server`]: `gpt2 serve` and `gpt2 generate` on the mirror's folders.
 
+pub mod a11y;
 pub mod expected;
 pub mod mirror;
 pub mod native_server;

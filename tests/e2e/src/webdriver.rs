@@ -212,6 +212,28 @@ impl Browser {
             .map(drop)
     }
 
+    /// Types `text` into an element as keystrokes (WebDriver's key codes, e.g.
+    /// `"\u{E007}"` for Enter), focusing it first.
+    pub fn send_keys(&self, element: &Element, text: &str) -> Result<()> {
+        self.call(
+            "POST",
+            &format!("/element/{}/value", element.0),
+            Some(json!({ "text": text })),
+        )
+        .map(drop)
+    }
+
+    /// Presses and releases one key (a WebDriver key code such as `"\u{E004}"`,
+    /// Tab) wherever the focus is.
+    pub fn press_key(&self, key: &str) -> Result<()> {
+        let actions = json!({"actions": [{
+            "type": "key",
+            "id": "keyboard",
+            "actions": [{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}],
+        }]});
+        self.call("POST", "/actions", Some(actions)).map(drop)
+    }
+
     /// Runs `script` as a function body with `args`; a returned promise is awaited.
     pub fn execute(&self, script: &str, args: Value) -> Result<Value> {
         self.call(
