@@ -153,7 +153,10 @@ pub fn set_viewport(page: &Page, width: u32, height: u32) {
     resize(width, height);
     // Whatever the window's frame takes, added back once.
     let inner = page.script("return [innerWidth, innerHeight]", json!([]));
-    let (iw, ih) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
+    let (iw, ih) = (
+        inner[0].as_u64().unwrap_or(0),
+        inner[1].as_u64().unwrap_or(0),
+    );
     if (iw, ih) != (width as u64, height as u64) {
         resize(width * 2 - iw as u32, height * 2 - ih as u32);
     }
@@ -166,7 +169,10 @@ pub fn full_page_screenshot(page: &Page, name: &str, width: u32, height: u32) {
         "window.scrollTo(0, 0); return document.documentElement.scrollHeight",
         json!([]),
     );
-    let tall = tall.as_u64().unwrap_or(height as u64).clamp(height as u64, 8000) as u32;
+    let tall = tall
+        .as_u64()
+        .unwrap_or(height as u64)
+        .clamp(height as u64, 8000) as u32;
     set_viewport(page, width, tall);
     page.screenshot(name);
     set_viewport(page, width, height);
