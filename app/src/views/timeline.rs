@@ -5,7 +5,8 @@
 
 use leptos::prelude::*;
 
-use crate::state::AppState;
+use crate::settings::Strategy;
+use crate::state::{AppState, Status};
 use crate::timeline::{layout, Placed, Point};
 use crate::views::chart::percent;
 
@@ -59,8 +60,16 @@ pub fn Timeline() -> impl IntoView {
         }
     };
     let has_entropy = move || points.with(|p| p.iter().any(|(_, p)| p.entropy.is_some()));
+    // While a greedy or sampling run starts, the empty chart holds its place,
+    // so that its first point moves nothing below it.
+    let starting = move || {
+        state.status.get() == Status::Running
+            && state
+                .settings
+                .with(|s| matches!(s.strategy, Strategy::Greedy | Strategy::Sample))
+    };
     view! {
-        <Show when=move || points.with(|p| !p.is_empty())>
+        <Show when=move || starting() || points.with(|p| !p.is_empty())>
             <section class="timeline-panel" aria-label="Timeline">
                 <h2>"Timeline"</h2>
                 <div class="legend" aria-hidden="true">

@@ -31,8 +31,8 @@ const describe = e => {
   return e.tagName.toLowerCase() + cls + (id ? '[' + id + ']' : '') + (text ? ' "' + text + '"' : '');
 };
 const shown = e => {
-  const s = getComputedStyle(e);
-  if (s.visibility === 'hidden' || e.getClientRects().length === 0) return null;
+  // Not rendered: hidden, or in a closed <details> (content-visibility).
+  if (!e.checkVisibility({visibilityProperty: true, contentVisibilityAuto: true})) return null;
   const r = e.getBoundingClientRect();
   let b = {l: r.left, t: r.top, r: r.right, b: r.bottom};
   for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
@@ -107,6 +107,7 @@ pub fn axe(page: &Page) -> Vec<Violation> {
 /// What [`layout`] finds wrong at the window's size now.
 #[derive(Debug, Deserialize)]
 pub struct Layout {
+    /// The viewport's width (`innerWidth`).
     pub width: f64,
     /// `scrollWidth - clientWidth` of the document: above 0, a sideways scroll.
     pub overflow: f64,
@@ -136,7 +137,7 @@ pub fn layout(page: &Page) -> Layout {
         const tooWide = [...document.querySelectorAll('body *')]
           .filter(e => !e.closest('svg') && e.getBoundingClientRect().right > de.clientWidth + 1)
           .slice(0, 8).map(describe);
-        return {{width: de.clientWidth, overflow: de.scrollWidth - de.clientWidth,
+        return {{width: innerWidth, overflow: de.scrollWidth - de.clientWidth,
           too_wide: tooWide, overlaps: overlaps.slice(0, 20)}};"
     );
     serde_json::from_value(page.script(&script, json!([])))
@@ -242,9 +243,9 @@ pub struct TabWalk {
 }
 
 /// How an element (and its parent and first child, where a focus style may
-/// show: a label, an SVG shape) looks.
+/// show: a label) and its SVG shapes look.
 const LOOK: &str = r#"
-const look = e => [e, e.parentElement, e.firstElementChild].filter(Boolean).map(x => {
+const look = e => [e, e.parentElement, ...e.querySelectorAll('rect, circle')].filter(Boolean).map(x => {
   const s = getComputedStyle(x);
   return [s.outlineStyle, s.outlineWidth, s.boxShadow, s.borderColor, s.backgroundColor, s.stroke, s.strokeWidth].join('/');
 }).join(' ');
@@ -263,8 +264,7 @@ pub fn walk_tabs(page: &Page) -> TabWalk {
             document.body.prepend(mark);
             mark.focus();
             const all = [...document.querySelectorAll(INTERACTIVE)];
-            const tabbable = all.filter(e => getComputedStyle(e).visibility !== 'hidden' && e.getClientRects().length > 0
-              && !e.disabled && e.tabIndex >= 0 && !e.closest('[inert]'));
+            const tabbable = all.filter(e => e.checkVisibility({{visibilityProperty: true}}) && !e.disabled && e.tabIndex >= 0 && !e.closest('[inert]'));
             window.__tabs = {{tabbable, looks: tabbable.map(look), reached: [], seen: new Set(), plain: []}};
             return null;"
         ),

@@ -21,79 +21,63 @@ const PHONE: (u32, u32) = (390, 844);
 const GOOD_CLS: f64 = 0.1;
 
 /// axe-core on the page as it is; fails on a serious or critical violation.
-fn check_axe(page: &Page, when: &str) {
+fn check_axe(page: &Page, when: &str, problems: &mut Vec<String>) {
     let violations = a11y::axe(page);
     for v in &violations {
         println!("axe, {when}: {v}");
     }
-    let serious: Vec<String> = violations
-        .iter()
-        .filter(|v| v.is_serious())
-        .map(|v| v.to_string())
-        .collect();
-    assert!(
-        serious.is_empty(),
-        "axe-core, {when}: serious or critical violations:\n  {}",
-        serious.join("\n  ")
+    problems.extend(
+        violations
+            .iter()
+            .filter(|v| v.is_serious())
+            .map(|v| format!("axe-core, {when}: {v}")),
     );
 }
 
 /// Tabs through the page; every control in the Tab order is reached and
 /// shows its focus, and each of `hooks` is among them.
-fn check_tabs(page: &Page, when: &str, hooks: &[&str]) {
+fn check_tabs(page: &Page, when: &str, hooks: &[&str], problems: &mut Vec<String>) {
     let walk = a11y::walk_tabs(page);
     println!("Tab, {when}: {} stops", walk.reached.len());
-    assert!(
-        walk.positive.is_empty(),
-        "{when}: positive tabindex: {:?}",
-        walk.positive
-    );
-    assert!(
-        walk.pointer_only.is_empty(),
-        "{when}: clickable-looking elements the keyboard cannot reach: {:?}",
-        walk.pointer_only
-    );
-    assert!(
-        walk.missed.is_empty(),
-        "{when}: Tab never reached {:?}\nreached: {:?}",
-        walk.missed,
-        walk.reached
-    );
-    assert!(
-        walk.no_focus_style.is_empty(),
-        "{when}: no visible focus on {:?}",
-        walk.no_focus_style
-    );
-    for testid in hooks {
-        assert!(
-            walk.reached.iter().any(|r| r == testid),
-            "{when}: Tab never reached a {testid}\nreached: {:?}",
-            walk.reached
-        );
+    let mut fail = |what: &str, list: &[String]| {
+        if !list.is_empty() {
+            problems.push(format!("{when}: {what}: {list:?}"));
+        }
+    };
+    fail("positive tabindex", &walk.positive);
+    fail("pointers the keyboard cannot reach", &walk.pointer_only);
+    fail("Tab never reached", &walk.missed);
+    fail("no visible focus", &walk.no_focus_style);
+    let unreached: Vec<String> = hooks
+        .iter()
+        .filter(|h| !walk.reached.iter().any(|r| r == *h))
+        .map(|h| h.to_string())
+        .collect();
+    fail("no Tab stop among", &unreached);
+    if !unreached.is_empty() {
+        println!("Tab, {when}: reached {:?}", walk.reached);
     }
 }
 
 /// No sideways scroll and no overlaps at both sizes; a screenshot of each.
-fn check_layout(page: &Page, name: &str) {
+fn check_layout(page: &Page, name: &str, problems: &mut Vec<String>) {
     for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
         a11y::set_viewport(page, width, height);
         let layout = a11y::layout(page);
+        page.script("window.scrollTo(0, 0)", json!([]));
+        page.screenshot(&format!("a11y-{name}-{label}-top"));
         a11y::full_page_screenshot(page, &format!("a11y-{name}-{label}"), width, height);
-        assert_eq!(
-            layout.width, width as f64,
-            "{name} at {width}×{height}: the viewport's width"
-        );
-        assert!(
-            layout.overflow <= 0.0,
-            "{name} at {width}×{height}: {} px of sideways scroll; too wide: {:?}",
-            layout.overflow,
-            layout.too_wide
-        );
-        assert!(
-            layout.overlaps.is_empty(),
-            "{name} at {width}×{height}: overlapping boxes:\n  {}",
-            layout.overlaps.join("\n  ")
-        );
+        let at = format!("{name} at {width}×{height}");
+        if layout.width != width as f64 {
+            problems.push(format!("{at}: the viewport is {} px wide", layout.width));
+        }
+        if layout.overflow > 0.0 {
+            problems.push(format!(
+                "{at}: {} px of sideways scroll; too wide: {:?}",
+                layout.overflow, layout.too_wide
+            ));
+        }
+        problems.extend(layout.overlaps.iter().map(|o| format!("{at}: overlap {o}")));
     }
     a11y::set_viewport(page, DESKTOP.0, DESKTOP.1);
 }
@@ -128,7 +112,9 @@ fn the_page_is_usable_by_keyboard_passes_axe_and_keeps_its_layout() {
         ],
     );
     a11y::set_viewport(&page, DESKTOP.0, DESKTOP.1);
-    check_axe(&page, "loaded");
+    // Every problem found, reported together at the end.
+    let mut problems = Vec::new();
+    check_axe(&page, "loaded", &mut problems);
 
     // Enter on Generate runs; the tokens stream without moving the layout.
     a11y::start_shift_watch(&page, &hook("output"));
@@ -139,17 +125,13 @@ fn the_page_is_usable_by_keyboard_passes_axe_and_keeps_its_layout() {
          output moved {:.1} px; shifts: {:?}",
         shifts.all, shifts.input, shifts.moved, shifts.worst
     );
-    assert!(
-        shifts.all < GOOD_CLS,
-        "layout shift {:.4} while the tokens stream (good: < {GOOD_CLS}): {:?}",
-        shifts.all,
-        shifts.worst
-    );
-    assert!(
-        shifts.moved <= 1.0,
-        "the output moved {:.1} px while the tokens streamed",
-        shifts.moved
-    );
+    if shifts.all >= GOOD_CLS || shifts.moved > 1.0 {
+        problems.push(format!(
+            "layout shift {:.4} (good: < {GOOD_CLS}) while the tokens stream, the output \
+             moved {:.1} px: {:?}",
+            shifts.all, shifts.moved, shifts.worst
+        ));
+    }
 
     // A beam run: the beam tree and beams table.
     generate(
@@ -160,9 +142,14 @@ fn the_page_is_usable_by_keyboard_passes_axe_and_keeps_its_layout() {
             ("max-new-tokens", "5"),
         ],
     );
-    check_axe(&page, "after a beam run");
-    check_tabs(&page, "after a beam run", &["generate", "beam-node"]);
-    check_layout(&page, "beam");
+    check_axe(&page, "after a beam run", &mut problems);
+    check_tabs(
+        &page,
+        "after a beam run",
+        &["generate", "beam-node"],
+        &mut problems,
+    );
+    check_layout(&page, "beam", &mut problems);
 
     // A sampling run, the lens opened, a branch run by Space.
     generate(
@@ -177,14 +164,21 @@ fn the_page_is_usable_by_keyboard_passes_axe_and_keeps_its_layout() {
     page.wait_for(|p| p.exists("lens"), LONG, "the logit lens's table");
     page.wait_for_state("done", LONG);
     run_by_keyboard(&page, "branch", SPACE);
-    let force = page.script("return new URL(location.href).searchParams.get('force')", json!([]));
+    let force = page.script(
+        "return new URL(location.href).searchParams.get('force')",
+        json!([]),
+    );
     assert!(
         force.as_str().is_some_and(|f| !f.is_empty()),
         "Space on a branch button runs the branch: force={force}"
     );
     page.wait_for(|p| p.exists("lens"), LONG, "the logit lens's table");
     page.wait_for_state("done", LONG);
-    check_axe(&page, "after a sampling run and a branch, the lens open");
+    check_axe(
+        &page,
+        "after a sampling run and a branch, the lens open",
+        &mut problems,
+    );
     check_tabs(
         &page,
         "after a sampling run",
@@ -201,7 +195,16 @@ fn the_page_is_usable_by_keyboard_passes_axe_and_keeps_its_layout() {
             "lens-toggle",
             "export-json",
         ],
+        &mut problems,
     );
-    check_layout(&page, "sample");
-    println!("accessibility checks took {:.1} s", start.elapsed().as_secs_f64());
+    check_layout(&page, "sample", &mut problems);
+    assert!(
+        problems.is_empty(),
+        "accessibility and layout problems:\n  {}",
+        problems.join("\n  ")
+    );
+    println!(
+        "accessibility checks took {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
 }
