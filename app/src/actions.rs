@@ -162,7 +162,10 @@ pub fn generate(state: AppState) {
 }
 
 /// The amateur / draft model, loaded on first use (and again when its name changes).
-pub(crate) async fn second_model(state: AppState, settings: &Settings) -> Result<Rc<Loaded>, LoadError> {
+pub(crate) async fn second_model(
+    state: AppState,
+    settings: &Settings,
+) -> Result<Rc<Loaded>, LoadError> {
     let have = state.models.with_value(|m| m.second.borrow().clone());
     if let Some(s) = have.filter(|s| s.name == settings.second) {
         return Ok(s);

@@ -143,7 +143,10 @@ fn load_error(e: LoadError) -> Error {
 
 /// Shows lane `i`'s run in the step views.
 pub fn select(state: AppState, i: usize) {
-    let Some(run) = state.lanes.with_untracked(|l| l.get(i).map(|l| l.run.clone())) else {
+    let Some(run) = state
+        .lanes
+        .with_untracked(|l| l.get(i).map(|l| l.run.clone()))
+    else {
         return;
     };
     state.lane.set(i);

@@ -145,7 +145,10 @@ mod tests {
         assert_eq!(lane1.model, "tiny");
         assert_eq!(settings.lane(2).strategy, Strategy::Greedy);
         assert_eq!(settings.lane(0), settings);
-        assert_eq!(settings.lanes[0].lane_query(), "strategy=sample&temperature=1.3");
+        assert_eq!(
+            settings.lanes[0].lane_query(),
+            "strategy=sample&temperature=1.3"
+        );
         let written = settings.to_query();
         assert_eq!(Settings::from_query(&written), (settings, Vec::new()));
     }
@@ -160,12 +163,21 @@ mod tests {
     fn a_lane_refuses_shared_settings_and_gaps() {
         let (settings, problems) = Settings::from_query("?lane1=seed%3D3");
         assert!(settings.lanes.is_empty());
-        assert!(problems[0].contains("seed is shared by every lane"), "{problems:?}");
+        assert!(
+            problems[0].contains("seed is shared by every lane"),
+            "{problems:?}"
+        );
         let (settings, problems) = Settings::from_query("?lane2=strategy%3Dgreedy");
         assert!(settings.lanes.is_empty());
-        assert!(problems[0].contains("lane1, which is missing"), "{problems:?}");
+        assert!(
+            problems[0].contains("lane1, which is missing"),
+            "{problems:?}"
+        );
         let (_, problems) = Settings::from_query("?lane1=temperature%3Dhot");
-        assert!(problems[0].contains("temperature=hot: not a number"), "{problems:?}");
+        assert!(
+            problems[0].contains("temperature=hot: not a number"),
+            "{problems:?}"
+        );
         assert_eq!(lane_of_key("lane4"), None);
         assert_eq!(lane_of_key("lane0"), None);
     }

@@ -129,7 +129,7 @@ fn LaneSettings(i: usize) -> impl IntoView {
                 <option value=m.name() selected=move || own().is_some_and(|l| l.strategy == m)>{m.label()}</option>
             }).collect_view()}
         </select>
-        <label>"T "
+        <label class="hint">"T "
             <input type="number" data-testid="lane-temperature" min="0" max="5" step="0.05"
                 aria-label=format!("Lane {i} temperature")
                 prop:value=move || own().map(|l| l.temperature.to_string()).unwrap_or_default()
@@ -140,7 +140,7 @@ fn LaneSettings(i: usize) -> impl IntoView {
             title="This lane's own settings, as key=value pairs joined by &"
             prop:value=move || own().map(|l| l.lane_query()).unwrap_or_default()
             on:change=move |ev| set_own(&event_target_value(&ev))/>
-        <button type="button" data-testid="remove-lane" aria-label=format!("Remove lane {i}")
+        <button type="button" class="small" data-testid="remove-lane" aria-label=format!("Remove lane {i}")
             on:click=move |ev| {
                 ev.stop_propagation();
                 lanes::remove(state, i);

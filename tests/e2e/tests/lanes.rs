@@ -9,7 +9,7 @@ use e2e::fixture;
 use e2e::mirror::TINY;
 use e2e::native_server::generate_ids;
 use e2e::page::{Page, LONG};
-use e2e::playground::{self, generate, number};
+use e2e::playground::{self, generate, number, token_ids};
 use e2e::webdriver::Gpu;
 use engine::decoding::metrics;
 use serde_json::json;
@@ -32,7 +32,10 @@ fn lane_ids(page: &Page) -> Vec<Vec<u32>> {
         .map(|t| {
             t.split(',')
                 .filter(|s| !s.is_empty())
-                .map(|s| s.parse().unwrap_or_else(|e| panic!("lane id {s:?} in {t:?}: {e}")))
+                .map(|s| {
+                    s.parse()
+                        .unwrap_or_else(|e| panic!("lane id {s:?} in {t:?}: {e}"))
+                })
                 .collect()
         })
         .collect()
@@ -67,7 +70,10 @@ fn two_sampling_lanes_give_the_command_lines_ids_and_come_back_from_the_url() {
         generate_ids(&model, PROMPT, &args)
     };
     let (cold, hot) = (cli("0.7"), cli("1.3"));
-    assert_ne!(cold, hot, "T=0.7 and T=1.3 sample the same ids: pick another seed");
+    assert_ne!(
+        cold, hot,
+        "T=0.7 and T=1.3 sample the same ids: pick another seed"
+    );
 
     let page = playground::open(
         Gpu::WebGpu,
@@ -102,25 +108,51 @@ fn two_sampling_lanes_give_the_command_lines_ids_and_come_back_from_the_url() {
         );
     }
     let marked = Some(divergence as u64);
-    assert_eq!(diverged_tokens(&page), [marked, marked], "the tokens marked diverged");
+    assert_eq!(
+        diverged_tokens(&page),
+        [marked, marked],
+        "the tokens marked diverged"
+    );
 
     let native = fixture().native();
     let prompt = native.encode(PROMPT);
     let figures = page.data_of_all("lane-figures", None);
     for (ids, shown) in [&cold, &hot].into_iter().zip(&figures) {
-        check_figures(&native.score_ids(&[prompt.as_slice(), ids].concat()), &prompt, ids, shown);
+        check_figures(
+            &native.score_ids(&[prompt.as_slice(), ids].concat()),
+            &prompt,
+            ids,
+            shown,
+        );
     }
     page.scroll_to("add-lane");
     page.screenshot("lanes");
 
+    // Clicking lane 1 shows its run in the output above (and the step views).
+    page.script(
+        "document.querySelector('[data-testid=\"lane\"][data-lane=\"1\"]').click();",
+        json!([]),
+    );
+    page.wait_for(
+        |p| token_ids(p) == hot,
+        LONG,
+        "lane 1's ids in output after clicking it",
+    );
+
     // The address holds both lanes: opened again, they come back as they were.
     let url = page.url();
-    assert!(url.contains("lane1="), "the page's address has no lane1: {url}");
+    assert!(
+        url.contains("lane1="),
+        "the page's address has no lane1: {url}"
+    );
     page.browser.navigate(&url);
     page.wait_for_state("ready", LONG);
     assert_eq!(page.count("lane"), 2, "lanes after reopening {url}");
     assert_eq!(page.values("lane-temperature"), ["1.3"]);
-    assert_eq!(page.values("lane-settings"), ["strategy=sample&temperature=1.3"]);
+    assert_eq!(
+        page.values("lane-settings"),
+        ["strategy=sample&temperature=1.3"]
+    );
     assert_eq!(page.url(), url, "the reopened page writes the same address");
 }
 
@@ -135,8 +167,16 @@ fn check_figures(scores: &[f32], prompt: &[u32], ids: &[u32], shown: &BTreeMap<S
         "mean log-prob: page {page_mean} vs the CPU {mean} (ids {ids:?})"
     );
     let distinct = metrics::distinct_2(ids).expect("bigrams");
-    assert_eq!(number(shown, "distinct-2"), distinct, "distinct-2 of {ids:?}");
+    assert_eq!(
+        number(shown, "distinct-2"),
+        distinct,
+        "distinct-2 of {ids:?}"
+    );
     let repeats = metrics::repeated_4grams(ids) as f64;
-    assert_eq!(number(shown, "repeated-4grams"), repeats, "repeated 4-grams of {ids:?}");
+    assert_eq!(
+        number(shown, "repeated-4grams"),
+        repeats,
+        "repeated 4-grams of {ids:?}"
+    );
     assert!(number(shown, "tokensPerS") > 0.0, "tokens/s: {shown:?}");
 }
