@@ -132,7 +132,12 @@ pub fn generate(state: AppState) {
         } else {
             None
         };
-        let result = run(state, settings.clone(), main, second).await;
+        let result = if settings.lanes.is_empty() {
+            state.lanes.set(Vec::new());
+            run(state, settings.clone(), main, second).await
+        } else {
+            crate::lanes::run_all(state, &settings, main, second).await
+        };
         let stopped = state.models.with_value(|m| m.stop.get());
         match result {
             Ok(summary) => {
@@ -157,7 +162,10 @@ pub fn generate(state: AppState) {
 }
 
 /// The amateur / draft model, loaded on first use (and again when its name changes).
-async fn second_model(state: AppState, settings: &Settings) -> Result<Rc<Loaded>, LoadError> {
+pub(crate) async fn second_model(
+    state: AppState,
+    settings: &Settings,
+) -> Result<Rc<Loaded>, LoadError> {
     let have = state.models.with_value(|m| m.second.borrow().clone());
     if let Some(s) = have.filter(|s| s.name == settings.second) {
         return Ok(s);

@@ -12,6 +12,7 @@ use crate::views::chart::StepChart;
 use crate::views::controls::Controls;
 use crate::views::export::RunExport;
 use crate::views::funnel::SamplerFunnel;
+use crate::views::lanes::LanePanel;
 use crate::views::logit_lens::LogitLens;
 use crate::views::output::Output;
 use crate::views::prompt_surprise::PromptSurpriseView;
@@ -59,6 +60,7 @@ pub fn App() -> impl IntoView {
             <div class="results">
                 <BenchPanel/>
                 <Output/>
+                <LanePanel/>
                 <Timeline/>
                 <Show when=move || state.settings.with(|s| matches!(s.strategy, Strategy::Greedy | Strategy::Sample))>
                     <StepChart/>

@@ -12,7 +12,7 @@
 //! chain, stage by stage), [`surprise`] (the prompt's log-probabilities
 //! from the run's first pass), [`lens`] (the logit lens of a step),
 //! [`timeline`] (each step's probability and
-//! entropy), [`export`] (the run as `gpt2 generate --json` writes it),
+//! entropy), [`lanes`] (compare lanes, run in turn), [`export`] (the run as `gpt2 generate --json` writes it),
 //! [`views`] (the components).
 
 pub mod actions;
@@ -24,6 +24,7 @@ pub mod branches;
 pub mod export;
 pub mod fetch;
 pub mod funnel;
+pub mod lanes;
 pub mod lens;
 pub mod loader;
 pub mod runner;

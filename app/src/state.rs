@@ -190,6 +190,10 @@ pub struct AppState {
     pub surprise: RwSignal<Option<PromptSurprise>>,
     /// The run and its branches.
     pub branches: RwSignal<crate::branches::BranchTree>,
+    /// The compare lanes' last runs, lane 0 first (empty for one lane).
+    pub lanes: RwSignal<Vec<crate::lanes::LaneRun>>,
+    /// The lane whose run the step views show.
+    pub lane: RwSignal<usize>,
     pub models: StoredValue<Models, LocalStorage>,
 }
 
@@ -217,6 +221,8 @@ impl AppState {
             server_models: RwSignal::new(Vec::new()),
             surprise: RwSignal::new(None),
             branches: RwSignal::new(Default::default()),
+            lanes: RwSignal::new(Vec::new()),
+            lane: RwSignal::new(0),
             models: StoredValue::new_local(Models::default()),
         }
     }

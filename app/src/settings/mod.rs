@@ -12,6 +12,7 @@ use engine::tokenizer::Tokenizer;
 pub mod command;
 mod device;
 pub mod forced;
+pub mod lanes;
 #[cfg(test)]
 mod method_tests;
 pub mod methods;
@@ -71,6 +72,9 @@ pub struct Settings {
     /// The branch: `(step, id)` choices forced on greedy or sampling
     /// ([`forced`]); empty for the run as the strategy makes it.
     pub forced: Vec<(usize, u32)>,
+    /// The compare lanes after lane 0 (these settings), each its own
+    /// settings ([`lanes`]); empty for one run.
+    pub lanes: Vec<Settings>,
 }
 
 impl Default for Settings {
@@ -97,6 +101,7 @@ impl Default for Settings {
             chain: ChainSettings::default(),
             methods: MethodSettings::default(),
             forced: Vec::new(),
+            lanes: Vec::new(),
         }
     }
 }
@@ -124,6 +129,9 @@ impl Settings {
 
     /// Sets one field from its query-string form.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        if let Some(lane) = lanes::lane_of_key(key) {
+            return self.set_lane(lane, value);
+        }
         match key {
             "model" if !value.trim().is_empty() => self.model = value.trim().into(),
             "second" if !value.trim().is_empty() => self.second = value.trim().into(),
@@ -221,6 +229,10 @@ impl Settings {
         pairs.extend(self.methods.query_pairs());
         if self.bench != d.bench {
             pairs.push(("bench", "1".into()));
+        }
+        let lane_keys: Vec<String> = (1..self.lane_count()).map(lanes::lane_key).collect();
+        for (key, lane) in lane_keys.iter().zip(&self.lanes) {
+            pairs.push((key.as_str(), lane.lane_query()));
         }
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)

@@ -11,7 +11,9 @@ use engine::decoding::{DolaLayers, Stage};
 use crate::settings::{ChainSettings, DeviceChoice, MethodSettings, Settings, Strategy};
 
 /// The keys the page reads, and a few it does not.
-const KEYS: [&str; 47] = [
+const KEYS: [&str; 49] = [
+    "lane1",
+    "lane3",
     "force",
     "model",
     "second",
@@ -224,10 +226,17 @@ fn valid_forced() -> impl prop::strategy::Strategy<Value = Vec<(usize, u32)>> {
         .prop_map(|path| path.into_iter().collect())
 }
 
-/// Settings the page can hold, a branch's path among them.
+/// Settings the page can hold, a branch's path and compare lanes among them.
 fn valid_settings() -> impl prop::strategy::Strategy<Value = Settings> {
-    (valid_settings_but_forced(), valid_forced())
-        .prop_map(|(settings, forced)| Settings { forced, ..settings })
+    let lanes = prop::collection::vec(valid_settings_but_forced(), 0..=3);
+    (valid_settings_but_forced(), valid_forced(), lanes).prop_map(|(settings, forced, lanes)| {
+        Settings {
+            forced,
+            // A lane keeps its own settings only (the shared ones are lane 0's).
+            lanes: lanes.iter().map(Settings::per_lane).collect(),
+            ..settings
+        }
+    })
 }
 
 /// Settings the page can hold: text trimmed as `set` leaves it, numbers in range.
@@ -292,6 +301,7 @@ fn valid_settings_but_forced() -> impl prop::strategy::Strategy<Value = Settings
                     chain,
                     methods,
                     forced: Vec::new(),
+                    lanes: Vec::new(),
                 }
             },
         )

@@ -8,6 +8,7 @@ pub mod controls;
 pub mod export;
 pub mod fields;
 pub mod funnel;
+pub mod lanes;
 pub mod logit_lens;
 pub mod method_controls;
 pub mod output;

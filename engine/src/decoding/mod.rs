@@ -12,6 +12,7 @@ mod guidance;
 mod lens;
 pub mod limits;
 mod method;
+pub mod metrics;
 mod options;
 pub mod processors;
 mod prompt_lookup;

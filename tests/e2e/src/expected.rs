@@ -201,6 +201,12 @@ impl Native {
         (ids, logprobs)
     }
 
+    /// `log p(ids[i+1] | ids[..=i])` for every token of `ids` after the first.
+    pub fn score_ids(&self, ids: &[u32]) -> Vec<f32> {
+        block_on(score(&self.model, ids))
+            .unwrap_or_else(|e| panic!("scoring {ids:?} natively: {e}"))
+    }
+
     /// The `top` most likely tokens after `ids`, most likely first.
     pub fn next_tokens(&self, ids: &[u32], top: usize) -> Vec<Candidate> {
         block_on(next_token_logprobs(&self.model, ids, top))
