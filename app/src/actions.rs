@@ -7,48 +7,63 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::bench::{self, BenchState};
+use crate::instant;
 use crate::loader::{load_model, LoadError, Source};
 use crate::runner::{run, token_text};
 use crate::server;
-use crate::settings::{DeviceChoice, Settings};
+use crate::settings::{starts_on_bundled, DeviceChoice, Settings};
 use crate::state::{AppState, Loaded, ScoredText, Status};
 use crate::tracked::Tracked;
 
 /// Loads the main model named by the settings (or the local folder given),
 /// replacing the one loaded: fetched from the Hub onto this browser's
-/// device, or a native server's, connected to anew.
+/// device, or a native server's, connected to anew. One of the picker's Hub
+/// models starts the page on the bundled target while it downloads
+/// ([`crate::instant`]).
 pub fn load_main(state: AppState, local: Option<Source>) {
     state.status.set(Status::Loading);
     state.error.set(None);
     state.no_webgpu.set(false);
     state.progress.set(Vec::new());
+    state.standby.set(None);
     if state.settings.with_untracked(|s| s.bench) {
         state
             .bench
             .set(Some(BenchState::Running("loading the model".into())));
     }
-    state.models.with_value(|m| {
+    let load = state.models.with_value(|m| {
         m.main.borrow_mut().take();
         m.second.borrow_mut().take();
+        m.begin_load()
     });
     spawn_local(async move {
         let settings = state.settings.get_untracked();
-        let loaded = match local {
-            None if settings.device == DeviceChoice::Server => {
-                load_from_server(state, &settings).await
-            }
-            local => {
-                let source = local.unwrap_or_else(|| Source::hub(&settings.hub, &settings.model));
-                load_model(state, &settings, &source).await
-            }
+        let source = match local {
+            None if settings.device == DeviceChoice::Server => None,
+            None => Some(Source::named(&settings.hub, &settings.model)),
+            local => local,
         };
+        let instant = matches!(source, Some(Source::Hub { .. }))
+            && starts_on_bundled(&settings)
+            && !settings.bench;
+        let mut loaded = match &source {
+            None => load_from_server(state, &settings).await,
+            Some(_) if instant => load_model(state, &settings, &instant::bundled()).await,
+            Some(source) => load_model(state, &settings, source).await,
+        };
+        let mut follow = instant;
+        if let (true, Err(_), Some(source)) = (instant, &loaded, &source) {
+            // No bundled model beside the page: load the one asked for alone.
+            follow = false;
+            loaded = load_model(state, &settings, source).await;
+        }
+        if !state.models.with_value(|m| m.is_latest(load)) {
+            return;
+        }
         match loaded {
             Ok(loaded) => {
-                state.device.set(loaded.model.device_name());
                 let loaded = Rc::new(loaded);
-                state
-                    .models
-                    .with_value(|m| *m.main.borrow_mut() = Some(loaded.clone()));
+                install_main(state, loaded.clone());
                 if settings.bench {
                     run_bench(state, loaded).await;
                 }
@@ -59,9 +74,23 @@ pub fn load_main(state: AppState, local: Option<Source>) {
                     let why = "the model did not load (the page's error says why)";
                     state.bench.set(Some(BenchState::Error(why.into())));
                 }
-                report_load_error(state, e)
+                return report_load_error(state, e);
             }
         }
+        if let (true, Some(source)) = (follow, source) {
+            instant::follow(state, &settings, source, load).await;
+        }
+    });
+}
+
+/// Makes `loaded` the main model (and forgets the second model, which was
+/// picked for the one before).
+pub(crate) fn install_main(state: AppState, loaded: Rc<Loaded>) {
+    state.device.set(loaded.model.device_name());
+    state.main_name.set(loaded.name.clone());
+    state.models.with_value(|m| {
+        *m.main.borrow_mut() = Some(loaded);
+        m.second.borrow_mut().take();
     });
 }
 
@@ -166,8 +195,13 @@ pub(crate) async fn second_model(
     state: AppState,
     settings: &Settings,
 ) -> Result<Rc<Loaded>, LoadError> {
+    let main_name = state
+        .main_model()
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
+    let name = settings.second_for(&main_name);
     let have = state.models.with_value(|m| m.second.borrow().clone());
-    if let Some(s) = have.filter(|s| s.name == settings.second) {
+    if let Some(s) = have.filter(|s| s.name == name) {
         return Ok(s);
     }
     let loaded = if settings.device == DeviceChoice::Server {
@@ -182,14 +216,13 @@ pub(crate) async fn second_model(
         }
         Rc::new(loaded)
     } else {
-        let source = Source::hub(&settings.hub, &settings.second);
+        let source = Source::named(&settings.hub, &name);
         Rc::new(load_model(state, settings, &source).await?)
     };
     let main_vocab = state.main_model().map(|m| m.tokenizer.vocab_size());
     if main_vocab != Some(loaded.tokenizer.vocab_size()) {
         return Err(LoadError::Other(format!(
-            "{} has a different vocabulary from the main model: the second model must share its tokenizer",
-            settings.second
+            "{name} has a different vocabulary from the main model: the second model must share its tokenizer"
         )));
     }
     state

@@ -24,13 +24,17 @@ pub struct Progress {
 /// The bytes at `url`, from the cache when there, else downloaded (and
 /// cached once complete); refused, before anything is allocated for it, when
 /// the body is larger than `limit` bytes. `on_progress` sees every chunk.
+/// `keep`: use the page's cache (files served with the page itself are left
+/// to the browser's HTTP cache, so that a new version of the page brings
+/// new ones).
 pub async fn fetch_bytes(
     url: &str,
     limit: Limit,
+    keep: bool,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window: the page must run in a browser")?;
-    let cache = open_cache().await;
+    let cache = if keep { open_cache().await } else { None };
     let mut cached = false;
     let mut response = None;
     if let Some(cache) = &cache {

@@ -24,6 +24,7 @@ pub mod branches;
 pub mod export;
 pub mod fetch;
 pub mod funnel;
+pub mod instant;
 pub mod lanes;
 pub mod lens;
 pub mod loader;

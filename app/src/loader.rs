@@ -4,7 +4,7 @@
 
 use engine::backend::{Device, Precision};
 use engine::config::Gpt2Config;
-use engine::loading::{self, check_vocabulary};
+use engine::loading::{self, check_vocabulary, is_bundled};
 use engine::tokenizer::Tokenizer;
 use engine::weights::SafetensorsFile;
 use engine::Error;
@@ -27,6 +27,8 @@ pub enum LoadError {
 pub enum Source {
     /// A repository of the Hub, or of a mirror with its URL layout.
     Hub { hub: String, repo: String },
+    /// One of the bundled models, served with the page (`models/{name}/`).
+    Bundled { name: String },
     /// A folder on the user's disk, by file name.
     Local {
         name: String,
@@ -43,18 +45,29 @@ impl Source {
         }
     }
 
+    /// The model `name` of the settings: a bundled one from the page's own
+    /// server, any other from the hub at `hub`.
+    pub fn named(hub: &str, name: &str) -> Source {
+        if is_bundled(name) {
+            Source::Bundled { name: name.into() }
+        } else {
+            Source::hub(hub, name)
+        }
+    }
+
     /// The model's name, for people and progress entries.
     pub fn name(&self) -> &str {
         match self {
             Source::Hub { repo, .. } => repo,
-            Source::Local { name, .. } => name,
+            Source::Bundled { name } | Source::Local { name, .. } => name,
         }
     }
 
-    /// Where `file` is, for messages.
+    /// Where `file` is, for messages and downloads.
     fn location(&self, file: &str) -> String {
         match self {
             Source::Hub { hub, repo } => format!("{hub}/{repo}/resolve/main/{file}"),
+            Source::Bundled { name } => bundled_url(name, file),
             Source::Local { name, .. } => format!("{name}/{file}"),
         }
     }
@@ -65,6 +78,16 @@ impl Source {
             forget(&self.location(file)).await;
         }
     }
+}
+
+/// The address of a bundled model's file: `models/{name}/{file}` beside the page.
+fn bundled_url(name: &str, file: &str) -> String {
+    let path = format!("models/{name}/{file}");
+    web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .and_then(|page| web_sys::Url::new_with_base(&path, &page).ok())
+        .map(|url| url.href())
+        .unwrap_or(path)
 }
 
 /// The Hugging Face Hub: fetched from without asking.
@@ -264,7 +287,12 @@ async fn fetch_tracked(
         report(p, false);
     };
     let bytes = match source {
-        Source::Hub { .. } => fetch_bytes(&source.location(file), limit, &mut on_progress).await?,
+        Source::Hub { .. } => {
+            fetch_bytes(&source.location(file), limit, true, &mut on_progress).await?
+        }
+        Source::Bundled { .. } => {
+            fetch_bytes(&source.location(file), limit, false, &mut on_progress).await?
+        }
         Source::Local { name, files } => {
             let found = files.iter().find(|f| f.name() == file).ok_or_else(|| {
                 format!("the folder {name} has no {file}: a model folder holds config.json, tokenizer.json and model.safetensors")

@@ -155,6 +155,22 @@ pub struct Models {
     pub server: RefCell<Option<crate::server::Connection>>,
     /// Set by Stop; the running strategy ends at its next forward pass.
     pub stop: Rc<Cell<bool>>,
+    /// Counts the loads begun: a load that finds a later one begun since
+    /// leaves the page to it.
+    pub load: Cell<u64>,
+}
+
+impl Models {
+    /// Begins a load: its number, for [`Models::is_latest`].
+    pub fn begin_load(&self) -> u64 {
+        self.load.set(self.load.get() + 1);
+        self.load.get()
+    }
+
+    /// Whether load `number` is still the latest begun.
+    pub fn is_latest(&self, number: u64) -> bool {
+        self.load.get() == number
+    }
 }
 
 /// The page's state, handed to every component through context.
@@ -173,6 +189,11 @@ pub struct AppState {
     pub forwards: RwSignal<usize>,
     /// Where the model runs, in words.
     pub device: RwSignal<String>,
+    /// The name of the main model loaded (empty until one is).
+    pub main_name: RwSignal<String>,
+    /// The instant start: running on the bundled target while the model
+    /// asked for downloads ([`crate::instant`]).
+    pub standby: RwSignal<Option<crate::instant::Standby>>,
     pub run: RwSignal<Option<RunView>>,
     /// The last run's speed, once it ended.
     pub speed: RwSignal<Option<Speed>>,
@@ -212,6 +233,8 @@ impl AppState {
             progress: RwSignal::new(Vec::new()),
             forwards: RwSignal::new(0),
             device: RwSignal::new(String::new()),
+            main_name: RwSignal::new(String::new()),
+            standby: RwSignal::new(None),
             run: RwSignal::new(None),
             speed: RwSignal::new(None),
             bench: RwSignal::new(bench),

@@ -9,6 +9,18 @@ use crate::tokenizer::Tokenizer;
 use crate::weights::{Gpt2Checkpoint, SafetensorsFile};
 use crate::{Error, Result};
 
+/// The small trained pair shipped with the project in `models/`
+/// (`tools/train_tiny.py`): the target, the command line's `--model bundled`
+/// and the page's instant start.
+pub const BUNDLED_TARGET: &str = "bundled";
+/// Its draft (and contrastive decoding's amateur): `--model bundled-draft`.
+pub const BUNDLED_DRAFT: &str = "bundled-draft";
+
+/// Whether `name` is one of the bundled models.
+pub fn is_bundled(name: &str) -> bool {
+    name == BUNDLED_TARGET || name == BUNDLED_DRAFT
+}
+
 /// A model ready to run, with its tokenizer.
 pub struct LoadedModel {
     pub model: Model,

@@ -38,7 +38,7 @@ impl Settings {
             Strategy::Sample => self.sampling_flags(false, &mut flag),
             Strategy::Contrastive => {
                 let d = ContrastiveParams::default();
-                flag("amateur", self.second.clone());
+                flag("amateur", self.second_for(model));
                 if self.alpha != d.alpha {
                     flag("alpha", self.alpha.to_string());
                 }
@@ -47,7 +47,7 @@ impl Settings {
                 }
             }
             Strategy::Speculative => {
-                flag("draft", self.second.clone());
+                flag("draft", self.second_for(model));
                 if self.gamma != 4 {
                     flag("gamma", self.gamma.to_string());
                 }
@@ -78,7 +78,8 @@ impl Settings {
     pub fn command_line(&self, local: Option<&str>) -> String {
         let model = local.unwrap_or(&self.model);
         let mut words = Vec::new();
-        if local.is_none() && self.hub != HUB {
+        // The bundled models are on disk: no hub to name.
+        if local.is_none() && self.hub != HUB && !engine::loading::is_bundled(model) {
             words.push(format!("HF_ENDPOINT={}", shell_quote(&self.hub)));
         }
         words.push("gpt2".into());

@@ -259,3 +259,47 @@ fn a_branch_is_the_command_lines_force_and_its_url_key() {
         "{why}"
     );
 }
+
+#[test]
+fn the_bundled_target_pairs_with_the_bundled_draft_unless_told_otherwise() {
+    let mut s = Settings {
+        strategy: Strategy::Contrastive,
+        hub: "http://127.0.0.1:8080/mirror".into(),
+        ..Settings::default()
+    };
+    // Running on the bundled target while gpt2 downloads: the command says
+    // what ran, with no hub.
+    assert_eq!(
+        s.command_line(Some("bundled")),
+        "gpt2 generate --model bundled --prompt 'See you' --strategy contrastive \
+         --max-new-tokens 24 --amateur bundled-draft"
+    );
+    s.model = "bundled".into();
+    assert!(s
+        .command_line(None)
+        .starts_with("gpt2 generate --model bundled "));
+    s.strategy = Strategy::Speculative;
+    assert!(s.command_line(None).contains("--draft bundled-draft"));
+    // A second model chosen is kept, and gpt2's default partner is distilgpt2.
+    s.second = "prompt-lookup".into();
+    assert!(s.command_line(None).contains("--draft prompt-lookup"));
+    assert_eq!(Settings::default().second_for("gpt2"), "distilgpt2");
+    assert_eq!(Settings::default().second_for("bundled"), "bundled-draft");
+}
+
+#[test]
+fn the_page_starts_on_the_bundled_target_for_the_pickers_hub_models_only() {
+    use crate::settings::{starts_on_bundled, DeviceChoice};
+    let on = |model: &str, device| {
+        starts_on_bundled(&Settings {
+            model: model.into(),
+            device,
+            ..Settings::default()
+        })
+    };
+    assert!(on("gpt2", DeviceChoice::WebGpu) && on("gpt2-medium", DeviceChoice::Cpu));
+    assert!(!on("bundled", DeviceChoice::WebGpu));
+    assert!(!on("owner/repo", DeviceChoice::WebGpu));
+    assert!(!on("tiny-gpt2", DeviceChoice::WebGpu));
+    assert!(!on("gpt2", DeviceChoice::Server));
+}

@@ -7,6 +7,7 @@ use engine::decoding::{
     BeamParams, ContrastiveParams, DraftSource, EarlyStopping, SamplingParams, SpeculativeParams,
     Strategy as Decoding,
 };
+use engine::loading::{is_bundled, BUNDLED_DRAFT, BUNDLED_TARGET};
 use engine::tokenizer::Tokenizer;
 
 pub mod command;
@@ -106,13 +107,34 @@ impl Default for Settings {
     }
 }
 
-/// The models the page offers in its picker (any Hub repo works through `?model=`).
-pub const MODELS: [&str; 3] = ["distilgpt2", "gpt2", "gpt2-medium"];
+/// The models the page offers in its picker (any Hub repo works through
+/// `?model=`): the bundled target, served with the page, then the Hub's.
+pub const MODELS: [&str; 4] = [BUNDLED_TARGET, "distilgpt2", "gpt2", "gpt2-medium"];
+
+/// Whether the page starts on the bundled target while `settings`' model
+/// downloads: one of the picker's Hub models, fetched into this browser (a
+/// link to any other repository, a folder or a server loads just that).
+pub fn starts_on_bundled(settings: &Settings) -> bool {
+    settings.device != DeviceChoice::Server
+        && MODELS.contains(&settings.model.as_str())
+        && !is_bundled(&settings.model)
+}
 
 /// Most new tokens a run may ask for.
 pub const MAX_NEW_TOKENS: usize = 512;
 
 impl Settings {
+    /// The second model (amateur or draft) beside the main model `main`: the
+    /// settings' own, except that the bundled target's default partner is
+    /// the bundled draft.
+    pub fn second_for(&self, main: &str) -> String {
+        if is_bundled(main) && self.second == Settings::default().second {
+            BUNDLED_DRAFT.to_string()
+        } else {
+            self.second.clone()
+        }
+    }
+
     /// Settings from a query string (`?model=gpt2&top_p=0.9`, with or without
     /// the `?`), defaults for what is absent, and a message for each value
     /// that could not be used.

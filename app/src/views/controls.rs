@@ -72,18 +72,24 @@ pub fn Controls() -> impl IntoView {
                 <label for="second">{move || if strategy() == Strategy::Contrastive { "Amateur model" } else { "Draft model" }}</label>
                 <input id="second" data-testid="second" type="text" list="draft-choices"
                     title=move || if strategy() == Strategy::Speculative {
-                        "A Hub model, or prompt-lookup: n-grams copied from the text, no second model"
-                    } else { "A Hub model" }
-                    prop:value=move || state.settings.with(|s| s.second.clone())
+                        "A Hub model, bundled-draft (served with the page), or prompt-lookup: n-grams copied from the text, no second model"
+                    } else { "A Hub model, or bundled-draft (served with the page)" }
+                    prop:value=move || {
+                        let main = state.main_name.get();
+                        state.settings.with(|s| s.second_for(&main))
+                    }
                     on:change=move |ev| {
                         let v = event_target_value(&ev);
                         if !v.trim().is_empty() {
                             state.settings.update(|s| s.second = v.trim().to_string());
                         }
                     }/>
-                <Show when=move || strategy() == Strategy::Speculative>
-                    <datalist id="draft-choices"><option value="prompt-lookup"/></datalist>
-                </Show>
+                <datalist id="draft-choices">
+                    <option value="bundled-draft"/><option value="distilgpt2"/>
+                    <Show when=move || strategy() == Strategy::Speculative>
+                        <option value="prompt-lookup"/>
+                    </Show>
+                </datalist>
             </Show>
             <MethodControls/>
             <Number id="max-new-tokens" label="Max new tokens" min=1 max=MAX_NEW_TOKENS as u64

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::actions::load_main;
+use crate::instant::{self, Standby};
 use crate::loader::Source;
 use crate::settings::{server_address, DeviceChoice, MODELS};
 use crate::speed::figure;
@@ -79,7 +80,12 @@ pub fn ModelBar() -> impl IntoView {
                         }
                     }/>
             </label>
-            <span class="device" data-testid="device">{move || state.device.get()}</span>
+            <span class="device" data-testid="device" data-model=move || state.main_name.get()>
+                {move || {
+                    let (name, device) = (state.main_name.get(), state.device.get());
+                    if name.is_empty() { device } else { format!("{name} on {device}") }
+                }}
+            </span>
         </div>
     }
 }
@@ -184,6 +190,19 @@ pub fn StatusBar() -> impl IntoView {
                 }).collect_view()}
             </ul>
             {move || state.notices.get().into_iter().map(|n| view! { <p class="notice">{n}</p> }).collect_view()}
+            {move || state.standby.get().map(|standby| {
+                let waiting = matches!(standby, Standby::Waiting { .. });
+                view! {
+                    <p class="notice standby" data-testid="standby" data-state=standby.name()>
+                        {standby.words()}
+                        {waiting.then(|| view! {
+                            " "
+                            <button type="button" data-testid="stay-bundled"
+                                on:click=move |_| instant::stay(state)>"Stay on bundled"</button>
+                        })}
+                    </p>
+                }
+            })}
             <Show when=move || state.error.get().is_some()>
                 <div class="error" data-testid="error" role="alert">
                     <p>{move || state.error.get().unwrap_or_default()}</p>

@@ -155,6 +155,20 @@ pub fn ContrastiveView() -> impl IntoView {
             <section class="view" data-testid="contrastive-view" aria-label="Contrastive scores">
                 <h2>{move || rows().map(|(i, _, _)| format!("Step {}: expert against amateur", i + 1))}</h2>
                 <p class="hint">"score = log p_expert − λ·log p_amateur, among the tokens with p_expert ≥ α·max p_expert"</p>
+                {move || rows().and_then(|(_, chosen, candidates)| {
+                    // The expert's favourite, when the amateur's liking for it lost it the step.
+                    let top = candidates.iter().max_by(|a, b| a.expert_logprob.total_cmp(&b.expert_logprob))?;
+                    let pick = candidates.iter().find(|c| c.id == chosen)?;
+                    (top.id != chosen).then(|| view! {
+                        <p class="veto" data-testid="contrastive-veto" data-token-id=top.id>
+                            {format!(
+                                "Vetoed: the expert's favourite {} (log p {:.2}) is one the amateur likes too ({:.2}); {} scored higher ({:.2} against {:.2}).",
+                                text(state, top.id), top.expert_logprob, top.amateur_logprob,
+                                text(state, chosen), pick.score, top.score
+                            )}
+                        </p>
+                    })
+                })}
                 <table>
                     <thead><tr><th>"Token"</th><th>"log p expert"</th><th>"log p amateur"</th><th>"score"</th></tr></thead>
                     <tbody>

@@ -8,8 +8,11 @@
 //! `snapshots/{commit}/{file}`, a relative symlink to the blob; a process
 //! downloading a blob holds `.locks/models--{owner}--{repo}/{etag}.lock`.
 //! Settings come from the usual environment variables: `HF_ENDPOINT`,
-//! `HF_HUB_CACHE`, `HF_HOME`, `HF_TOKEN`, `HF_HUB_OFFLINE`.
+//! `HF_HUB_CACHE`, `HF_HOME`, `HF_TOKEN`, `HF_HUB_OFFLINE`. The names
+//! `bundled` and `bundled-draft` are the small trained pair kept in the
+//! repository ([`bundled`]), never downloaded.
 
+pub mod bundled;
 mod cache;
 mod download;
 mod http;
@@ -37,8 +40,12 @@ pub struct ModelFiles {
     pub tokenizer: PathBuf,
 }
 
-/// Resolves `--model`: a local folder, or a Hub name downloaded (once) into the HF cache.
+/// Resolves `--model`: a bundled model, a local folder, or a Hub name
+/// downloaded (once) into the HF cache.
 pub fn resolve(model: &str, progress: &dyn Progress) -> Result<ModelFiles> {
+    if bundled::is_bundled(model) {
+        return local(&bundled::folder(model)?);
+    }
     let path = expand_home(model);
     if path.is_dir() {
         return local(&path);

@@ -8,8 +8,9 @@ use std::process::Command;
 use engine::backend::{block_on, Device, LanguageModel, Model};
 use engine::config::Gpt2Config;
 use engine::decoding::{
-    beam_search, greedy, logit_lens, next_token_logprobs, run, sample, score, BeamParams,
-    Candidate, EarlyStopping, GenerateOptions, LensLayer, Outcome, SamplingParams, Step, Strategy,
+    beam_search, contrastive, greedy, logit_lens, next_token_logprobs, run, sample, score,
+    BeamParams, Candidate, ContrastiveParams, EarlyStopping, GenerateOptions, LensLayer, Outcome,
+    SamplingParams, Step, Strategy,
 };
 use engine::tokenizer::Tokenizer;
 use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
@@ -155,6 +156,39 @@ impl Native {
         ))
         .unwrap_or_else(|e| panic!("beam search natively: {e}"));
         best.remove(0).ids
+    }
+
+    /// `gpt2 generate --strategy contrastive --amateur DIR`'s new ids (the
+    /// engine's defaults: α 0.1, λ 1), and each step's chosen token with
+    /// the expert's own favourite.
+    pub fn contrastive(
+        &self,
+        amateur: &Native,
+        prompt: &str,
+        max_new_tokens: usize,
+    ) -> (Vec<u32>, Vec<(u32, u32)>) {
+        let ids = self.encode(prompt);
+        let options = self.options(max_new_tokens);
+        let mut steps = Vec::new();
+        let mut on_step = |step| {
+            if let Step::Contrastive { chosen, candidates } = step {
+                let top = candidates
+                    .iter()
+                    .max_by(|a, b| a.expert_logprob.total_cmp(&b.expert_logprob))
+                    .map_or(chosen, |c| c.id);
+                steps.push((chosen, top));
+            }
+        };
+        let out = block_on(contrastive(
+            &self.model,
+            &amateur.model,
+            &ids,
+            &options,
+            &ContrastiveParams::default(),
+            &mut on_step,
+        ))
+        .unwrap_or_else(|e| panic!("contrastive decoding natively: {e}"));
+        (out.ids, steps)
     }
 
     /// `strategy` run by the engine's one runner, as the page runs it (no

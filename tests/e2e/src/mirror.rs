@@ -11,6 +11,9 @@ use engine::weights::random::RandomCheckpoint;
 pub const TINY: &str = "tiny-gpt2";
 /// The same shape with other weights: the amateur and the draft.
 pub const DRAFT: &str = "tiny-draft";
+/// `TINY` again under the name of the page's default model: the page starts
+/// on the bundled model while it downloads, then moves to it.
+pub const DEFAULT: &str = "gpt2";
 /// `TINY` with `model.safetensors` truncated to half its length.
 pub const BROKEN: &str = "broken-gpt2";
 /// A seeded random checkpoint of gpt2's shape (124M parameters, f32), for
@@ -28,7 +31,7 @@ pub fn tiny_config() -> Gpt2Config {
 /// that test processes sharing `root` never see a partly written file.
 pub fn build(root: &Path) {
     let staging = root.join(format!(".staging-{}", std::process::id()));
-    for (repo, seed) in [(TINY, 1), (DRAFT, 2), (BROKEN, 1)] {
+    for (repo, seed) in [(TINY, 1), (DRAFT, 2), (BROKEN, 1), (DEFAULT, 1)] {
         let dir = staging.join(repo);
         RandomCheckpoint::new(tiny_config(), seed)
             .write(&dir)

@@ -56,8 +56,9 @@ pub struct ServeArgs {
 /// Which model, on which device.
 #[derive(Args)]
 pub struct ModelArgs {
-    /// A local folder (config.json, model.safetensors, tokenizer.json) or a Hub
-    /// name: gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, owner/repo.
+    /// A local folder (config.json, model.safetensors, tokenizer.json), a Hub
+    /// name (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2, owner/repo),
+    /// or the small pair shipped with the project: bundled, bundled-draft.
     #[arg(long)]
     pub model: String,
     /// Where to run the model (cuda: the first visible NVIDIA GPU; pick
