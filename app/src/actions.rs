@@ -163,6 +163,7 @@ pub fn generate(state: AppState) {
         };
         let result = if settings.lanes.is_empty() {
             state.lanes.set(Vec::new());
+            state.lane.set(0);
             run(state, settings.clone(), main, second).await
         } else {
             crate::lanes::run_all(state, &settings, main, second).await

@@ -70,6 +70,7 @@ pub async fn run(state: AppState, main: Rc<Loaded>) -> Result<BenchResult> {
         min_new_tokens: 0,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     let say = |what: String| state.bench.set(Some(BenchState::Running(what)));
 

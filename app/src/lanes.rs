@@ -179,8 +179,11 @@ pub fn remove(state: AppState, i: usize) {
             l.remove(i);
         }
     });
-    if state.lane.get_untracked() == i {
-        select(state, 0);
+    match state.lane.get_untracked() {
+        shown if shown == i => select(state, 0),
+        // The lanes after `i` move up one.
+        shown if shown > i => state.lane.set(shown - 1),
+        _ => {}
     }
 }
 

@@ -39,6 +39,9 @@ pub async fn run(
         min_new_tokens: 0,
         eos_token_id: tokenizer.eos_token_id(),
         forced: settings.forced.clone(),
+        // The funnel, the timeline's entropy and the redrawn chart read
+        // every greedy step's whole distribution.
+        whole_rows: true,
     };
     let stop = state.models.with_value(|m| m.stop.clone());
     let passes = RefCell::new(Vec::new());

@@ -113,6 +113,7 @@ fn greedy(model: &impl LanguageModel, tokens: usize) -> Vec<u32> {
         min_new_tokens: tokens,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     let prompt = [464, 2068, 7586, 21831, 18045, 625, 262, 16931];
     let out = block_on(run::<_, Model>(

@@ -21,6 +21,7 @@ fn options(max_new_tokens: usize, forced: Vec<(usize, u32)>) -> GenerateOptions 
         min_new_tokens: 0,
         eos_token_id: None,
         forced,
+        whole_rows: false,
     }
 }
 

@@ -74,6 +74,7 @@ fn options() -> GenerateOptions {
         min_new_tokens: NEW_TOKENS,
         eos_token_id: Some(50256),
         forced: Vec::new(),
+        whole_rows: false,
     }
 }
 

@@ -83,6 +83,7 @@ fn contrastive_matches_the_pytorch_reference() {
             min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
             eos_token_id: Some(case["eos_token_id"].as_u64().unwrap() as u32),
             forced: Vec::new(),
+            whole_rows: false,
         };
         let params = ContrastiveParams {
             alpha: f32_of(&case["alpha"]),
@@ -128,6 +129,7 @@ fn lambda_zero_is_greedy_on_the_expert() {
         min_new_tokens: 0,
         eos_token_id: Some(50256),
         forced: Vec::new(),
+        whole_rows: false,
     };
     for alpha in [0.0, 0.1, 1.0] {
         let params = ContrastiveParams {
@@ -161,6 +163,7 @@ fn bad_models_and_parameters_are_clear_errors() {
         min_new_tokens: 0,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     let params = ContrastiveParams::default();
     let err = block_on(contrastive(

@@ -110,6 +110,7 @@ fn greedy_ids_match_transformers_exactly() {
                 min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
                 eos_token_id: Some(50256),
                 forced: Vec::new(),
+                whole_rows: false,
             };
             let mut streamed = Vec::new();
             let mut on_step = |step: Step| {

@@ -51,6 +51,7 @@ fn settings(case: &Value) -> (GenerateOptions, SamplingParams) {
         min_new_tokens: n("min_new_tokens").unwrap_or(0),
         eos_token_id: Some(EOS),
         forced: Vec::new(),
+        whole_rows: false,
     };
     let negative_prompt = match &case["negative_prompt_ids"] {
         Value::Null => Vec::new(),
@@ -211,6 +212,7 @@ fn sampled_rows_keep_their_own_unconditional_context() {
         min_new_tokens: 0,
         eos_token_id: Some(24175),
         forced: Vec::new(),
+        whole_rows: false,
     };
     let mut steps: Vec<TokenStep> = Vec::new();
     let out = block_on(sample(&model, &prompt, &options, &params, 0, 6, &mut |s| {

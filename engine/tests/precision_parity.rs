@@ -139,6 +139,7 @@ fn greedy_follows_f32_until_a_near_tie() {
         min_new_tokens: 0,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     for precision in half_precisions() {
         let model = load("tiny", precision);

@@ -32,6 +32,7 @@ fn greedy_text(model: &CpuModel, tok: &Tokenizer, prompt: &str, n: usize) -> Str
         min_new_tokens: 0,
         eos_token_id: Some(50256),
         forced: Vec::new(),
+        whole_rows: false,
     };
     let out = block_on(greedy(
         model,

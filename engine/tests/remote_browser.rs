@@ -52,6 +52,7 @@ async fn greedy_over_the_browser_socket_gives_transformers_ids() {
             min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
             eos_token_id: Some(50256),
             forced: Vec::new(),
+            whole_rows: false,
         };
         let out = greedy(&model, &prompt, &options, &mut |_| {})
             .await

@@ -101,6 +101,7 @@ fn every_strategy_over_the_socket_gives_the_local_ids() {
         min_new_tokens: 0,
         eos_token_id: Some(target.config().eos_token_id),
         forced: Vec::new(),
+        whole_rows: false,
     };
     let prompt = [6214, 345, 1110];
     for strategy in strategies() {
@@ -187,6 +188,7 @@ fn contrastive_search_and_dola_over_the_socket_give_the_local_ids_and_steps() {
         min_new_tokens: 4,
         eos_token_id: Some(local.config().eos_token_id),
         forced: Vec::new(),
+        whole_rows: false,
     };
     let search = |penalty_alpha, top_k| {
         Strategy::ContrastiveSearch(ContrastiveSearchParams {

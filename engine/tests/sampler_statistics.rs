@@ -28,6 +28,7 @@ fn draws(model: &Fixed, params: &SamplingParams, seed: u64, rows: usize) -> Vec<
         min_new_tokens: 0,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     let mut steps = Vec::new();
     block_on(sample(
@@ -201,6 +202,7 @@ fn penalties_see_each_rows_context() {
         min_new_tokens: 0,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     let mut steps = Vec::new();
     block_on(sample(&model, &prompt, &options, &params, 3, 4, &mut |s| {

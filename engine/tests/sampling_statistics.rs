@@ -65,6 +65,7 @@ fn options(max_new_tokens: usize) -> GenerateOptions {
         min_new_tokens: 0,
         eos_token_id: Some(EOS),
         forced: Vec::new(),
+        whole_rows: false,
     }
 }
 
@@ -193,6 +194,7 @@ fn temperature_zero_is_greedy() {
             min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
             eos_token_id: Some(EOS),
             forced: Vec::new(),
+            whole_rows: false,
         };
         // transformers' greedy ids (the golden fixture), for every row.
         let want = ids(&case["new_ids"]);
@@ -255,6 +257,7 @@ fn rows_stop_at_end_of_text_independently() {
         min_new_tokens: 3,
         eos_token_id: Some(7),
         forced: Vec::new(),
+        whole_rows: false,
     };
     let (out, steps) = run(&model, &[1, 2], &options, &SamplingParams::default(), 5, 8);
     let lengths: Vec<usize> = out.iter().map(|g| g.ids.len()).collect();

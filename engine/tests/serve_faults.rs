@@ -88,6 +88,7 @@ fn greedy(model: &impl LanguageModel, on_step: &mut dyn FnMut(Step)) -> Vec<u32>
         min_new_tokens: 0,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     let out = block_on(run::<_, engine::backend::Model>(
         &Strategy::Greedy,

@@ -24,6 +24,7 @@ fn options(max_new_tokens: usize) -> GenerateOptions {
         min_new_tokens: 0,
         eos_token_id: Some(50256),
         forced: Vec::new(),
+        whole_rows: false,
     }
 }
 
@@ -149,6 +150,7 @@ fn end_of_text_and_min_new_tokens_as_greedy() {
             min_new_tokens,
             eos_token_id: Some(eos),
             forced: Vec::new(),
+            whole_rows: false,
         };
         let want = block_on(greedy(&target, &prompt, &opts, &mut |_| {})).unwrap();
         if min_new_tokens == 0 {

@@ -64,6 +64,7 @@ fn greedy_rounds_match_transformers_prompt_lookup() {
             min_new_tokens: count(&s["min_new_tokens"]),
             eos_token_id: Some(s["eos_token_id"].as_u64().unwrap() as u32),
             forced: Vec::new(),
+            whole_rows: false,
         };
         let (gamma, n) = (
             count(&case["gamma"]),
@@ -156,6 +157,7 @@ fn prompt_lookup_sampling_keeps_the_targets_distribution() {
         min_new_tokens: 0,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     // Top-k cuts tokens a copy may propose; the repetition penalty and the
     // n-gram ban read the context, and the ban stops copies (size 2 would
@@ -247,6 +249,7 @@ fn prompt_lookup_needs_no_second_model_and_checks_its_size() {
         min_new_tokens: 0,
         eos_token_id: Some(50256),
         forced: Vec::new(),
+        whole_rows: false,
     };
     let params = |n| SpeculativeParams {
         gamma: 4,

@@ -30,6 +30,7 @@ fn sample_runs(
         min_new_tokens: 0,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     for _ in 0..runs {
         let mut uniform = || rng.next_f64();
@@ -110,6 +111,7 @@ fn sampling_holds_end_of_text_back_until_min_new_tokens() {
         min_new_tokens: 3,
         eos_token_id: Some(eos),
         forced: Vec::new(),
+        whole_rows: false,
     };
     let mut rng = Uniform(SplitMix64::new(7));
     let mut ended = 0;

@@ -61,6 +61,7 @@ fn next_token_logprobs_and_greedy_match_transformers() {
                 min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
                 eos_token_id: Some(50256),
                 forced: Vec::new(),
+                whole_rows: false,
             };
             let got = block_on(greedy(&model, &prompt, &options, &mut |_| {}))
                 .unwrap()

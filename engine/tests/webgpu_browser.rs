@@ -79,6 +79,7 @@ async fn forward_matches_transformers_in_the_browser() {
             min_new_tokens: case["min_new_tokens"].as_u64().unwrap() as usize,
             eos_token_id: Some(50256),
             forced: Vec::new(),
+            whole_rows: false,
         };
         let out = greedy(&model, &prompt, &options, &mut |_| {})
             .await

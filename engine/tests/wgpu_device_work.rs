@@ -45,6 +45,7 @@ fn a_greedy_token_is_one_submission_of_few_dispatches_allocating_nothing() {
         min_new_tokens: 12,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     let kernel_sets = [
         (KernelSet::Gpu, "gpu", 5, 3),
@@ -78,6 +79,7 @@ fn beam_search_steps_allocate_nothing_once_both_cache_sets_exist() {
         min_new_tokens: 8,
         eos_token_id: None,
         forced: Vec::new(),
+        whole_rows: false,
     };
     let params = BeamParams {
         num_beams: 3,

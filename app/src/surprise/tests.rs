@@ -155,6 +155,7 @@ mod passes {
             min_new_tokens: 0,
             eos_token_id: None,
             forced: Vec::new(),
+            whole_rows: false,
         };
         let mut steps = Vec::new();
         let outcome = block_on(run(

@@ -98,9 +98,14 @@ pub fn with_selected_step<R>(
     let index = state.selected.get();
     let main = state.main_model();
     let tokenizer = main.as_ref().map(|m| &m.tokenizer);
-    let current = state
-        .settings
-        .with(|s| s.decoding(tokenizer).ok().and_then(|d| d.sampling()));
+    // The settings of the lane whose run is shown (lane 0's are the page's).
+    let lane = state.lane.get();
+    let current = state.settings.with(|s| {
+        s.lane(lane)
+            .decoding(tokenizer)
+            .ok()
+            .and_then(|d| d.sampling())
+    });
     state.run.with(|run| {
         let run = run.as_ref()?;
         let index = index.unwrap_or(run.steps.len().checked_sub(1)?);

@@ -129,6 +129,7 @@ mod tests {
             min_new_tokens: 0,
             eos_token_id: None,
             forced: Vec::new(),
+            whole_rows: false,
         }
     }
 

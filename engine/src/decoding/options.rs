@@ -17,6 +17,13 @@ pub struct GenerateOptions {
     /// the strategy's choice — a branch of the run. Greedy and sampling
     /// honour it ([`crate::decoding::run`] refuses it for the others).
     pub forced: Vec<(usize, u32)>,
+    /// Read each step's whole row of logits even where the strategy needs
+    /// only its top candidates (greedy's fast path, computed on the GPU), so
+    /// that every token step carries its logits: the page's views of the
+    /// whole distribution (the chain's funnel, the timeline's entropy, the
+    /// chart redrawn under other settings). The same ids, more bytes read
+    /// back per step.
+    pub whole_rows: bool,
 }
 
 /// A generated continuation.
@@ -147,6 +154,7 @@ mod tests {
             min_new_tokens: 0,
             eos_token_id: None,
             forced: Vec::new(),
+            whole_rows: false,
         };
         assert_eq!(options.positions(10, 64, usize::MAX), 64);
         let options = GenerateOptions {
@@ -163,6 +171,7 @@ mod tests {
             min_new_tokens: 0,
             eos_token_id: None,
             forced: vec![(0, 5), (3, 9)],
+            whole_rows: false,
         };
         assert!(options.check_forced(10).is_ok());
         assert_eq!(options.forced_at(3), Some(9));

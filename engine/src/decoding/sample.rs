@@ -87,9 +87,10 @@ pub async fn sample<M: LanguageModel>(
     // Greedy without processors that need the whole row asks the model for
     // the top candidates only (computed on the GPU where there is one).
     // A forced step reports the forced token among the step's candidates,
-    // which needs the whole row.
+    // which needs the whole row; so do callers that ask for every row.
     let from_top = params.is_greedy()
         && options.forced.is_empty()
+        && !options.whole_rows
         && !Stage::DEFAULT_ORDER
             .iter()
             .any(|&s| !s.is_warper() && params.is_set(s));

@@ -25,6 +25,7 @@ pub fn until_eos(max_new_tokens: usize) -> GenerateOptions {
         min_new_tokens: 0,
         eos_token_id: Some(EOS),
         forced: Vec::new(),
+        whole_rows: false,
     }
 }
 
@@ -52,6 +53,7 @@ pub fn options(settings: &Value) -> GenerateOptions {
         min_new_tokens: settings["min_new_tokens"].as_u64().unwrap() as usize,
         eos_token_id: Some(settings["eos_token_id"].as_u64().unwrap() as u32),
         forced: Vec::new(),
+        whole_rows: false,
     }
 }
 

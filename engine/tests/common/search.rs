@@ -59,6 +59,7 @@ pub fn options(settings: &Value) -> GenerateOptions {
         min_new_tokens: settings["min_new_tokens"].as_u64().unwrap() as usize,
         eos_token_id: Some(EOS),
         forced: Vec::new(),
+        whole_rows: false,
     }
 }
 

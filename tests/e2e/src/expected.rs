@@ -60,6 +60,8 @@ impl Native {
             min_new_tokens: 0,
             eos_token_id: Some(self.model.config().eos_token_id),
             forced: Vec::new(),
+            // As the page runs: every step's whole row (greedy's too).
+            whole_rows: true,
         }
     }
 

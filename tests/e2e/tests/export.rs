@@ -136,13 +136,37 @@ fn close(got: &[f64], want: &[f32], tolerance: f64, what: &str) {
     println!("{what}: largest |Δ| {largest:e} over {} steps", got.len());
 }
 
+/// The timeline points' entropies, each there.
+fn entropies(timeline: &[(usize, f64, Option<f64>)]) -> Vec<f64> {
+    timeline
+        .iter()
+        .map(|p| {
+            p.2.unwrap_or_else(|| panic!("a point without entropy: {p:?}"))
+        })
+        .collect()
+}
+
+/// The entropy of each of the engine's token steps, from its logits.
+fn step_entropies(steps: &[Step]) -> Vec<f32> {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Token {
+                logits: Some(l), ..
+            } => entropy(&log_softmax(l)),
+            other => panic!("the engine's step has no logits: {other:?}"),
+        })
+        .collect()
+}
+
 #[test]
 fn the_reproduce_command_gives_the_pages_ids_and_the_export_reads_back() {
     let native = fixture().native();
     let page = playground::open(Gpu::WebGpu, &[("model", TINY), ("prompt", PROMPT)]);
 
     // Greedy: the command's ids, and one point per step with the chosen
-    // token's probability (greedy's top-only steps have no entropy).
+    // token's probability and the model's entropy (the page reads greedy's
+    // whole rows).
     let ids = generate(&page, &[("strategy", "greedy"), ("max-new-tokens", "8")]);
     let (command, cli) = run_reproduce(&page);
     assert!(
@@ -152,10 +176,20 @@ fn the_reproduce_command_gives_the_pages_ids_and_the_export_reads_back() {
     assert_eq!(cli.sequences[0].ids, ids, "{command} vs the page");
     let timeline = points(&page);
     assert_eq!(timeline.len(), ids.len(), "timeline points: {timeline:?}");
-    assert!(timeline.iter().all(|p| p.2.is_none()), "{timeline:?}");
     let probs: Vec<f64> = timeline.iter().map(|p| p.1).collect();
     let want = chosen_probs(cli.steps.as_deref().unwrap_or_default());
     close(&probs, &want, 1e-5, "greedy's chosen probability");
+    let greedy = SamplingParams {
+        temperature: 0.0,
+        ..SamplingParams::default()
+    };
+    let (_, steps) = native.sample(PROMPT, 8, &greedy, 0);
+    close(
+        &entropies(&timeline),
+        &step_entropies(&steps),
+        1e-4,
+        "greedy's entropy",
+    );
 
     // A point selects its step, by click and by Enter.
     let point = |step: usize| format!("[data-testid=\"timeline-point\"][data-step=\"{step}\"]");
@@ -230,22 +264,12 @@ fn the_reproduce_command_gives_the_pages_ids_and_the_export_reads_back() {
         1e-5,
         "the chosen probability",
     );
-    let entropies: Vec<f64> = timeline
-        .iter()
-        .map(|p| {
-            p.2.unwrap_or_else(|| panic!("a sampling point without entropy: {p:?}"))
-        })
-        .collect();
-    let want: Vec<f32> = steps
-        .iter()
-        .map(|s| match s {
-            Step::Token {
-                logits: Some(l), ..
-            } => entropy(&log_softmax(l)),
-            other => panic!("the engine's step has no logits: {other:?}"),
-        })
-        .collect();
-    close(&entropies, &want, 1e-4, "the entropy");
+    close(
+        &entropies(&timeline),
+        &step_entropies(&steps),
+        1e-4,
+        "the entropy",
+    );
     page.scroll_to("timeline");
     page.screenshot("timeline-sample");
 

@@ -138,6 +138,12 @@ fn two_sampling_lanes_give_the_command_lines_ids_and_come_back_from_the_url() {
         LONG,
         "lane 1's ids in output after clicking it",
     );
+    // ... under lane 1's own settings: its chart is the step as the run
+    // made it, not redrawn under lane 0's temperature.
+    assert!(
+        page.exists("step-chart") && !page.exists("chart-note"),
+        "lane 1's chart is marked as redrawn under other settings"
+    );
 
     // The address holds both lanes: opened again, they come back as they were.
     let url = page.url();

@@ -81,6 +81,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         min_new_tokens: args.new_tokens,
         eos_token_id: Some(config.eos_token_id),
         forced: Vec::new(),
+        whole_rows: false,
     };
     let mut results = Vec::new();
     for &strategy in &args.strategies {

@@ -29,6 +29,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         min_new_tokens: args.min_new_tokens,
         eos_token_id: Some(model.config().eos_token_id),
         forced: args.force.clone(),
+        whole_rows: false,
     };
     // Before the prompt is printed: ids given directly and the strategy's
     // settings are checked here first.
