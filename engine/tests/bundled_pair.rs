@@ -8,7 +8,7 @@
 
 mod common;
 
-use engine::backend::{block_on, Precision};
+use engine::backend::{block_on, LanguageModel, Precision};
 use engine::config::Gpt2Config;
 use engine::decoding::rng::SplitMix64;
 use engine::decoding::{
@@ -20,10 +20,11 @@ use engine::loading::LoadedModel;
 use engine::tokenizer::Tokenizer;
 use engine::weights::SafetensorsFile;
 
-/// Held-out perplexity the target must stay under. `train_tiny.py` measured
-/// 26.4 on these windows (the model card gives the whole held-out split);
-/// the bound leaves room for another device's rounding, not for a worse model.
-const PERPLEXITY_BOUND: f64 = 30.0;
+/// Held-out perplexity the target must stay under: 23.7 measured on these
+/// windows (the model card gives 35.1 over the whole held-out split, whose
+/// later books are harder); the bound leaves room for another device's
+/// rounding, not for a worse model (the draft scores 37.0 here).
+const PERPLEXITY_BOUND: f64 = 28.0;
 /// Windows of the held-out text scored for the perplexity.
 const WINDOWS: usize = 24;
 /// Prompts taken from the held-out chapters, and new tokens per run.
@@ -200,4 +201,27 @@ fn samples_at_temperature_0_7_score_above_the_same_tokens_shuffled() {
             "prompt {i}: the sample's log-probability {sampled:.1} is not above its shuffle's {mixed:.1}"
         );
     }
+}
+
+#[test]
+fn only_the_bundled_models_are_files_over_4_mib() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(&root)
+        .output()
+        .expect("git ls-files: git is needed to list the committed files");
+    assert!(listed.status.success(), "git ls-files failed");
+    let mut large = Vec::new();
+    for path in listed.stdout.split(|&b| b == 0).filter(|p| !p.is_empty()) {
+        let path = String::from_utf8_lossy(path).to_string();
+        let size = std::fs::metadata(root.join(&path)).map_or(0, |m| m.len());
+        if size > 4 << 20 && !path.starts_with("models/") {
+            large.push(format!("{path} ({size} bytes)"));
+        }
+    }
+    assert!(
+        large.is_empty(),
+        "files over 4 MiB outside models/: {large:?}"
+    );
 }

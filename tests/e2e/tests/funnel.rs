@@ -144,5 +144,39 @@ fn the_funnel_traces_the_chain_as_the_engine_and_follows_the_sliders() {
         passes,
         "forward-count after the slider"
     );
+
+    // Greedy: its steps hold their whole rows too, and the funnel ends on
+    // the argmax alone.
+    let greedy = SamplingParams {
+        temperature: 0.0,
+        ..SamplingParams::default()
+    };
+    let (expected_ids, steps) = native.sample(PROMPT, 4, &greedy, 0);
+    let Some(Step::Token {
+        chosen,
+        logits: Some(logits),
+        ..
+    }) = steps.last()
+    else {
+        panic!("the engine's last greedy step has no logits: {steps:?}");
+    };
+    let mut context = native.encode(PROMPT);
+    context.extend(&expected_ids[..expected_ids.len() - 1]);
+    let inputs = StepInputs {
+        context: &context,
+        prompt_len,
+        ..StepInputs::default()
+    };
+    let (_, trace) = greedy.trace(logits, &inputs, *chosen);
+    page.set_input("top-k", "0");
+    let ids = generate(&page, &[("strategy", "greedy")]);
+    assert_eq!(ids, expected_ids, "the page's greedy ids vs the engine's");
+    let rows = stages(&page);
+    check(&rows, &trace, "greedy");
+    assert_eq!(
+        number(rows.last().unwrap(), "kept"),
+        1.0,
+        "greedy keeps one token"
+    );
     eprintln!("funnel e2e: {:.1} s", started.elapsed().as_secs_f64());
 }
