@@ -50,16 +50,6 @@ impl Server {
         format!("{}/mirror", self.url())
     }
 
-    /// How many requests asked for a path beginning with `prefix`.
-    pub fn requests_under(&self, prefix: &str) -> usize {
-        let counts = self.requests.lock().expect("request counts");
-        counts
-            .iter()
-            .filter(|(path, _)| path.starts_with(prefix))
-            .map(|(_, n)| n)
-            .sum()
-    }
-
     /// How many requests asked for `path` (without the query), whatever their answer.
     pub fn requests(&self, path: &str) -> usize {
         let counts = self.requests.lock().expect("request counts");
