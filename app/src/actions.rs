@@ -196,11 +196,7 @@ pub(crate) async fn second_model(
     state: AppState,
     settings: &Settings,
 ) -> Result<Rc<Loaded>, LoadError> {
-    let main_name = state
-        .main_model()
-        .map(|m| m.name.clone())
-        .unwrap_or_default();
-    let name = settings.second_for(&main_name);
+    let name = settings.second_for(&state.main_name.get_untracked());
     let have = state.models.with_value(|m| m.second.borrow().clone());
     if let Some(s) = have.filter(|s| s.name == name) {
         return Ok(s);

@@ -287,11 +287,10 @@ async fn fetch_tracked(
         report(p, false);
     };
     let bytes = match source {
-        Source::Hub { .. } => {
-            fetch_bytes(&source.location(file), limit, true, &mut on_progress).await?
-        }
-        Source::Bundled { .. } => {
-            fetch_bytes(&source.location(file), limit, false, &mut on_progress).await?
+        // Files served with the page are left to the browser's HTTP cache.
+        Source::Hub { .. } | Source::Bundled { .. } => {
+            let keep = matches!(source, Source::Hub { .. });
+            fetch_bytes(&source.location(file), limit, keep, &mut on_progress).await?
         }
         Source::Local { name, files } => {
             let found = files.iter().find(|f| f.name() == file).ok_or_else(|| {

@@ -118,10 +118,5 @@ pub(crate) async fn sleep_ms(ms: i32) {
 
 /// Lets the browser handle events and draw (a zero-delay timer).
 pub(crate) async fn yield_to_browser() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback(&resolve);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    sleep_ms(0).await
 }
