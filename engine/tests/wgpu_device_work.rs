@@ -101,3 +101,52 @@ fn beam_search_steps_allocate_nothing_once_both_cache_sets_exist() {
         assert_eq!(w.bind_groups_created, 0, "beam step {i}: {w:?}");
     }
 }
+
+/// On GPUs emulated on a CPU, building a pipeline with barriers takes up to
+/// half a second (SwiftShader): the tiled products, which only prompts of
+/// more than 8 tokens run, are built when first used, and the split
+/// attention of real GPUs never. With the real-GPU kernels every pipeline is
+/// built at load.
+#[test]
+fn emulated_kernels_build_the_prompts_tiled_products_when_first_used() {
+    let options = GenerateOptions {
+        max_new_tokens: 2,
+        min_new_tokens: 2,
+        eos_token_id: None,
+        forced: Vec::new(),
+        whole_rows: false,
+    };
+    let short = [464u32, 3290, 318];
+    let long: Vec<u32> = (0..12).map(|i| 464 + 7 * i).collect();
+    // The four products of the blocks (c_attn, attn's c_proj, c_fc, the
+    // MLP's c_proj); greedy's prompt pass takes the last position's logits
+    // only, one row, through the row kernel.
+    let tiled_products = 4;
+    for (kernels, later) in [(KernelSet::Emulated, tiled_products), (KernelSet::Gpu, 0)] {
+        let model = load(kernels);
+        let at_load = model.device_work().unwrap().pipelines_built;
+        let built_by = |prompt: &[u32]| {
+            let before = model.device_work().unwrap().pipelines_built;
+            block_on(greedy(&model, prompt, &options, &mut |_| {})).unwrap();
+            model.device_work().unwrap().pipelines_built - before
+        };
+        let (by_short, by_long, by_long_again) =
+            (built_by(&short), built_by(&long), built_by(&long));
+        eprintln!(
+            "{kernels:?}: {at_load} pipelines at load, then {by_short} for a 3-token prompt, \
+             {by_long} for a 12-token one, {by_long_again} for it again"
+        );
+        assert_eq!(
+            by_short, 0,
+            "{kernels:?}: pipelines built by a 3-token prompt"
+        );
+        assert_eq!(
+            by_long, later,
+            "{kernels:?}: pipelines built by a 12-token prompt"
+        );
+        assert_eq!(
+            by_long_again, 0,
+            "{kernels:?}: pipelines built by the second run"
+        );
+    }
+}

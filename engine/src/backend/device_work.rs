@@ -20,6 +20,8 @@ pub struct DeviceWork {
     pub buffers_created: u64,
     /// Bind groups created.
     pub bind_groups_created: u64,
+    /// Compute pipelines built (at load, or when a pass first needs one).
+    pub pipelines_built: u64,
 }
 
 impl Sub for DeviceWork {
@@ -34,6 +36,7 @@ impl Sub for DeviceWork {
             bind_groups_created: self
                 .bind_groups_created
                 .saturating_sub(earlier.bind_groups_created),
+            pipelines_built: self.pipelines_built.saturating_sub(earlier.pipelines_built),
         }
     }
 }
@@ -45,6 +48,7 @@ impl std::ops::AddAssign for DeviceWork {
         self.readback_bytes += other.readback_bytes;
         self.buffers_created += other.buffers_created;
         self.bind_groups_created += other.bind_groups_created;
+        self.pipelines_built += other.pipelines_built;
     }
 }
 

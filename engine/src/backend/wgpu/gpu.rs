@@ -2,7 +2,8 @@
 //! kernels built from WGSL and their bind groups, and errors turned into
 //! [`Error`]s.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use super::options::{GpuOptions, KernelSet};
 use super::recorder::WorkCounters;
@@ -39,10 +40,45 @@ pub(super) enum Access {
 }
 
 /// The compute pipelines of one WGSL module's entry points, sharing the
-/// layout of their bind group.
+/// layout of their bind group; each is built when first asked for, unless
+/// [`Gpu::kernel`] built it at once.
 pub(super) struct Kernel {
-    pub(super) pipelines: Vec<wgpu::ComputePipeline>,
+    name: String,
+    device: wgpu::Device,
+    module: wgpu::ShaderModule,
+    pipeline_layout: wgpu::PipelineLayout,
+    constants: Vec<(String, f64)>,
+    entries: Vec<(String, OnceLock<wgpu::ComputePipeline>)>,
     pub(super) layout: wgpu::BindGroupLayout,
+    built: Arc<AtomicU64>,
+}
+
+impl Kernel {
+    /// The pipeline of entry point `i` (in the order the kernel was given
+    /// them), built now if it was not yet.
+    pub(super) fn pipeline(&self, i: usize) -> &wgpu::ComputePipeline {
+        let (entry, cell) = &self.entries[i];
+        cell.get_or_init(|| {
+            WorkCounters::add(&self.built, 1);
+            let constants: Vec<(&str, f64)> = self
+                .constants
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect();
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&self.name),
+                    layout: Some(&self.pipeline_layout),
+                    module: &self.module,
+                    entry_point: Some(entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
+        })
+    }
 }
 
 impl Gpu {
@@ -171,8 +207,27 @@ impl Gpu {
     }
 
     /// Builds a compute kernel from WGSL with pipeline-overridable constants,
-    /// one pipeline per entry point.
+    /// one pipeline per entry point, every one of them now.
     pub(super) fn kernel(
+        &self,
+        name: &str,
+        source: &str,
+        entries: &[&str],
+        bindings: &[Access],
+        constants: &[(&str, f64)],
+    ) -> Kernel {
+        let kernel = self.kernel_built_on_use(name, source, entries, bindings, constants);
+        for i in 0..entries.len() {
+            kernel.pipeline(i);
+        }
+        kernel
+    }
+
+    /// [`Gpu::kernel`] with no pipeline built yet: each is built when first
+    /// asked for. On GPUs emulated on a CPU, building a pipeline with
+    /// barriers takes up to half a second; those a session may never run are
+    /// built this way.
+    pub(super) fn kernel_built_on_use(
         &self,
         name: &str,
         source: &str,
@@ -217,24 +272,19 @@ impl Gpu {
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
-        let pipelines = entries
-            .iter()
-            .map(|entry| {
-                self.device
-                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(name),
-                        layout: Some(&pipeline_layout),
-                        module: &module,
-                        entry_point: Some(entry),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants,
-                            zero_initialize_workgroup_memory: false,
-                        },
-                        cache: None,
-                    })
-            })
-            .collect();
-        Kernel { pipelines, layout }
+        Kernel {
+            name: name.to_string(),
+            device: self.device.clone(),
+            module,
+            pipeline_layout,
+            constants: constants.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            entries: entries
+                .iter()
+                .map(|e| (e.to_string(), OnceLock::new()))
+                .collect(),
+            layout,
+            built: self.work.pipelines_built.clone(),
+        }
     }
 
     /// A bind group giving `kernel` these buffers, in binding order.

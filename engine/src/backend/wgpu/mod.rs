@@ -1,8 +1,10 @@
 //! GPT-2 as hand-written WGSL compute shaders driven by `wgpu`: WebGPU in the
 //! browser, Vulkan, Metal or DX12 natively.
 //!
-//! Everything is created once: pipelines at load, buffers and bind groups
-//! when a pass needs more room than the last one (then reused). A forward
+//! Everything is created once: pipelines at load (on GPUs emulated on a CPU,
+//! those few passes run — the prompt's tiled products — when first used),
+//! buffers and bind groups when a pass needs more room than the last one
+//! (then reused). A forward
 //! pass is one command submission (embeddings, every block, the final layer
 //! norm, the logits and their copy for reading), and only the logits that
 //! were asked for are read back.

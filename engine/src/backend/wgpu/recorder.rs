@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::gpu::Gpu;
 use crate::backend::{DeviceWork, KernelTime};
@@ -49,6 +50,8 @@ pub(super) struct WorkCounters {
     pub readback_bytes: AtomicU64,
     pub buffers_created: AtomicU64,
     pub bind_groups_created: AtomicU64,
+    /// Shared with the kernels, which build pipelines when first asked.
+    pub pipelines_built: Arc<AtomicU64>,
 }
 
 impl WorkCounters {
@@ -64,6 +67,7 @@ impl WorkCounters {
             readback_bytes: get(&self.readback_bytes),
             buffers_created: get(&self.buffers_created),
             bind_groups_created: get(&self.bind_groups_created),
+            pipelines_built: get(&self.pipelines_built),
         }
     }
 }

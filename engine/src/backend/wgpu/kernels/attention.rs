@@ -40,13 +40,18 @@ impl Attention {
         );
         let mut split_constants = constants.to_vec();
         split_constants.push(("SPLITS", splits as f64));
-        let split = gpu.kernel(
+        // Only real GPUs' decode runs the split kernel; on GPUs emulated on
+        // a CPU, where building it takes half a second, it is never built.
+        let split = gpu.kernel_built_on_use(
             "attention_split",
             &source(include_str!("attention_split.wgsl"), false),
             &["main"],
             &bindings,
             &split_constants,
         );
+        if !gpu.emulated_kernels {
+            split.pipeline(0);
+        }
         Attention {
             whole,
             split,
@@ -80,7 +85,7 @@ impl Attention {
         context: u32,
     ) {
         let bytes = self.bytes(tokens, context);
-        let pipeline = &self.whole.pipelines[0];
+        let pipeline = self.whole.pipeline(0);
         rec.dispatch(
             Kind::Attention,
             pipeline,
@@ -100,7 +105,7 @@ impl Attention {
         splits: u32,
     ) {
         let bytes = self.bytes(tokens, context);
-        let pipeline = &self.split.pipelines[0];
+        let pipeline = self.split.pipeline(0);
         let workgroups = [splits, self.heads, tokens];
         rec.dispatch(Kind::Attention, pipeline, group, workgroups, bytes);
     }

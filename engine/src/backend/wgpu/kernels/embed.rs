@@ -31,7 +31,7 @@ impl Embed {
     }
 
     pub fn encode(&self, rec: &mut Recorder<'_>, group: &wgpu::BindGroup, tokens: u32) {
-        let p = &self.kernel.pipelines[0];
+        let p = self.kernel.pipeline(0);
         dispatch(
             rec,
             Kind::Embeddings,

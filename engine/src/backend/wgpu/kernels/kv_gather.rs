@@ -51,7 +51,7 @@ impl KvGather {
         dispatch(
             rec,
             Kind::KvCopy,
-            &self.kernel.pipelines[0],
+            self.kernel.pipeline(0),
             group,
             (x, g.out_rows),
             (g.out_rows as u64) * (g.len as u64) * self.c as u64 * 16,

@@ -39,7 +39,7 @@ impl LayerNorm {
         dispatch(
             rec,
             Kind::LayerNorm,
-            &self.kernel.pipelines[0],
+            self.kernel.pipeline(0),
             group,
             (rows, 1),
             (rows as u64) * self.c * 12,

@@ -101,11 +101,11 @@ impl MatmulShape {
     }
 }
 
-/// The entry points of `matmul.wgsl`.
+/// The entry points of `matmul.wgsl`, in the kernel's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(in crate::backend::wgpu) enum Path {
-    Tiled,
-    RowDot,
+    Tiled = 0,
+    RowDot = 1,
 }
 
 /// Rows up to which the matrix-vector kernels are used.
@@ -120,13 +120,20 @@ pub(in crate::backend::wgpu) struct Matmul {
 
 impl Matmul {
     pub fn new(gpu: &Gpu, shape: MatmulShape, f16: bool, kind: Kind) -> Self {
-        let kernel = gpu.kernel(
+        let kernel = gpu.kernel_built_on_use(
             "matmul",
             &shape.source(include_str!("matmul.wgsl"), f16),
             &["tiled", "rowdot"],
             &shape.bindings(),
             &shape.constants(),
         );
+        kernel.pipeline(Path::RowDot as usize);
+        // Building the tiled kernel on a GPU emulated on a CPU takes half a
+        // second (SwiftShader), five times a model, and only prompts of more
+        // than MATVEC_ROWS tokens run it: there it is built when first used.
+        if !gpu.emulated_kernels {
+            kernel.pipeline(Path::Tiled as usize);
+        }
         Matmul {
             kernel,
             shape,
@@ -159,12 +166,12 @@ impl Matmul {
         rows: u32,
         path: Path,
     ) {
-        let p = &self.kernel.pipelines;
         let n = self.shape.n as u32;
         let bytes = self.shape.bytes(rows, self.f16);
-        let (pipeline, workgroups) = match path {
-            Path::Tiled => (&p[0], (n.div_ceil(64), rows.div_ceil(64))),
-            Path::RowDot => (&p[1], (n.div_ceil(256), rows)),
+        let pipeline = self.kernel.pipeline(path as usize);
+        let workgroups = match path {
+            Path::Tiled => (n.div_ceil(64), rows.div_ceil(64)),
+            Path::RowDot => (n.div_ceil(256), rows),
         };
         dispatch(rec, self.kind, pipeline, group, workgroups, bytes);
     }

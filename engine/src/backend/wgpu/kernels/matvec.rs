@@ -114,7 +114,7 @@ impl Matvec {
     pub fn encode(&self, rec: &mut Recorder<'_>, group: &wgpu::BindGroup, rows: u32) {
         let n = self.shape.n as u32;
         let bytes = self.shape.bytes(rows, self.f16);
-        let pipeline = &self.kernel.pipelines[0];
+        let pipeline = self.kernel.pipeline(0);
         dispatch(
             rec,
             self.kind,

@@ -38,7 +38,7 @@ impl Summary {
 
     pub fn encode(&self, rec: &mut Recorder<'_>, group: &wgpu::BindGroup, rows: u32) {
         let bytes = rows as u64 * self.v * 4;
-        let pipeline = &self.kernel.pipelines[0];
+        let pipeline = self.kernel.pipeline(0);
         dispatch(rec, Kind::Summary, pipeline, group, (rows, 1), bytes);
     }
 
