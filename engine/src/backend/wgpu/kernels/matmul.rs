@@ -131,6 +131,8 @@ impl Matmul {
         // Building the tiled kernel on a GPU emulated on a CPU takes half a
         // second (SwiftShader), five times a model, and only prompts of more
         // than MATVEC_ROWS tokens run it: there it is built when first used.
+        // It pays for itself there too: on lavapipe, a 64-token prompt of
+        // distilgpt2's shape reads at 52 tokens/s tiled, 17 with row dots.
         if !gpu.emulated_kernels {
             kernel.pipeline(Path::Tiled as usize);
         }
