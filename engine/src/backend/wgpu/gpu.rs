@@ -40,8 +40,8 @@ pub(super) enum Access {
 }
 
 /// The compute pipelines of one WGSL module's entry points, sharing the
-/// layout of their bind group; each is built when first asked for, unless
-/// [`Gpu::kernel`] built it at once.
+/// layout of their bind group; each is built when first asked for, or all
+/// at once by [`Kernel::built`].
 pub(super) struct Kernel {
     name: String,
     device: wgpu::Device,
@@ -54,6 +54,14 @@ pub(super) struct Kernel {
 }
 
 impl Kernel {
+    /// The kernel with every pipeline built.
+    pub(super) fn built(self) -> Kernel {
+        for i in 0..self.entries.len() {
+            self.pipeline(i);
+        }
+        self
+    }
+
     /// The pipeline of entry point `i` (in the order the kernel was given
     /// them), built now if it was not yet.
     pub(super) fn pipeline(&self, i: usize) -> &wgpu::ComputePipeline {
@@ -206,28 +214,12 @@ impl Gpu {
         Ok(value)
     }
 
-    /// Builds a compute kernel from WGSL with pipeline-overridable constants,
-    /// one pipeline per entry point, every one of them now.
+    /// A compute kernel from WGSL with pipeline-overridable constants, one
+    /// pipeline per entry point, none built yet: each is built when first
+    /// asked for, or all at once by [`Kernel::built`]. On GPUs emulated on a
+    /// CPU, building a pipeline with barriers takes up to half a second: those
+    /// a session may never run are left to be built on use.
     pub(super) fn kernel(
-        &self,
-        name: &str,
-        source: &str,
-        entries: &[&str],
-        bindings: &[Access],
-        constants: &[(&str, f64)],
-    ) -> Kernel {
-        let kernel = self.kernel_built_on_use(name, source, entries, bindings, constants);
-        for i in 0..entries.len() {
-            kernel.pipeline(i);
-        }
-        kernel
-    }
-
-    /// [`Gpu::kernel`] with no pipeline built yet: each is built when first
-    /// asked for. On GPUs emulated on a CPU, building a pipeline with
-    /// barriers takes up to half a second; those a session may never run are
-    /// built this way.
-    pub(super) fn kernel_built_on_use(
         &self,
         name: &str,
         source: &str,

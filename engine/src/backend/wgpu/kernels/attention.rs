@@ -31,18 +31,20 @@ impl Attention {
             ("H", heads as f64),
             ("D", (c / heads) as f64),
         ];
-        let whole = gpu.kernel(
-            "attention",
-            &source(include_str!("attention.wgsl"), false),
-            &["main"],
-            &bindings,
-            &constants,
-        );
+        let whole = gpu
+            .kernel(
+                "attention",
+                &source(include_str!("attention.wgsl"), false),
+                &["main"],
+                &bindings,
+                &constants,
+            )
+            .built();
         let mut split_constants = constants.to_vec();
         split_constants.push(("SPLITS", splits as f64));
         // Only real GPUs' decode runs the split kernel; on GPUs emulated on
         // a CPU, where building it takes half a second, it is never built.
-        let split = gpu.kernel_built_on_use(
+        let split = gpu.kernel(
             "attention_split",
             &source(include_str!("attention_split.wgsl"), false),
             &["main"],

@@ -12,13 +12,15 @@ impl Embed {
     /// For embeddings of width `c` and the vocabulary slice `v0 .. v0 + vn`.
     pub fn new(gpu: &Gpu, c: usize, v0: usize, vn: usize, f16: bool) -> Self {
         use Access::*;
-        let kernel = gpu.kernel(
-            "embed",
-            &source(include_str!("embed.wgsl"), f16),
-            &["main"],
-            &[Uniform, Read, Read, Read, ReadWrite],
-            &[("C", c as f64), ("V0", v0 as f64), ("VN", vn as f64)],
-        );
+        let kernel = gpu
+            .kernel(
+                "embed",
+                &source(include_str!("embed.wgsl"), f16),
+                &["main"],
+                &[Uniform, Read, Read, Read, ReadWrite],
+                &[("C", c as f64), ("V0", v0 as f64), ("VN", vn as f64)],
+            )
+            .built();
         Embed {
             kernel,
             c: c as u32,

@@ -27,13 +27,15 @@ pub(in crate::backend::wgpu) struct KvGather {
 impl KvGather {
     pub fn new(gpu: &Gpu, c: usize) -> Self {
         use Access::*;
-        let kernel = gpu.kernel(
-            "kv_gather",
-            &source(include_str!("kv_gather.wgsl"), false),
-            &["main"],
-            &[Uniform, Read, Read, Read, ReadWrite, ReadWrite],
-            &[("C", c as f64)],
-        );
+        let kernel = gpu
+            .kernel(
+                "kv_gather",
+                &source(include_str!("kv_gather.wgsl"), false),
+                &["main"],
+                &[Uniform, Read, Read, Read, ReadWrite, ReadWrite],
+                &[("C", c as f64)],
+            )
+            .built();
         KvGather {
             kernel,
             c: c as u32,

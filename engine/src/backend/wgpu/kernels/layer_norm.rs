@@ -13,17 +13,19 @@ impl LayerNorm {
     /// are computed (the final layer norm).
     pub fn new(gpu: &Gpu, c: usize, eps: f64, select: bool) -> Self {
         use Access::*;
-        let kernel = gpu.kernel(
-            "layer_norm",
-            &source(include_str!("layer_norm.wgsl"), false),
-            &["main"],
-            &[Uniform, Read, Read, Read, ReadWrite],
-            &[
-                ("C", c as f64),
-                ("EPS", eps),
-                ("SELECT", if select { 1.0 } else { 0.0 }),
-            ],
-        );
+        let kernel = gpu
+            .kernel(
+                "layer_norm",
+                &source(include_str!("layer_norm.wgsl"), false),
+                &["main"],
+                &[Uniform, Read, Read, Read, ReadWrite],
+                &[
+                    ("C", c as f64),
+                    ("EPS", eps),
+                    ("SELECT", if select { 1.0 } else { 0.0 }),
+                ],
+            )
+            .built();
         LayerNorm {
             kernel,
             c: c as u64,

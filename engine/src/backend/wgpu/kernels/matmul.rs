@@ -120,7 +120,7 @@ pub(in crate::backend::wgpu) struct Matmul {
 
 impl Matmul {
     pub fn new(gpu: &Gpu, shape: MatmulShape, f16: bool, kind: Kind) -> Self {
-        let kernel = gpu.kernel_built_on_use(
+        let kernel = gpu.kernel(
             "matmul",
             &shape.source(include_str!("matmul.wgsl"), f16),
             &["tiled", "rowdot"],

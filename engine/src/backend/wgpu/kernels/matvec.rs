@@ -88,13 +88,15 @@ impl Matvec {
             "{}\n{weights}\n{prologue_source}",
             include_str!("matvec.wgsl")
         );
-        let kernel = gpu.kernel(
-            "matvec",
-            &shape.source(&body, f16),
-            &["main"],
-            &bindings,
-            &constants,
-        );
+        let kernel = gpu
+            .kernel(
+                "matvec",
+                &shape.source(&body, f16),
+                &["main"],
+                &bindings,
+                &constants,
+            )
+            .built();
         Matvec {
             kernel,
             shape,

@@ -13,13 +13,15 @@ pub(in crate::backend::wgpu) struct Summary {
 impl Summary {
     pub fn new(gpu: &Gpu, vocab: usize) -> Self {
         use Access::*;
-        let kernel = gpu.kernel(
-            "summary",
-            &source(include_str!("summary.wgsl"), false),
-            &["main"],
-            &[Uniform, Read, Read, ReadWrite],
-            &[("V", vocab as f64)],
-        );
+        let kernel = gpu
+            .kernel(
+                "summary",
+                &source(include_str!("summary.wgsl"), false),
+                &["main"],
+                &[Uniform, Read, Read, ReadWrite],
+                &[("V", vocab as f64)],
+            )
+            .built();
         Summary {
             kernel,
             v: vocab as u64,
