@@ -154,8 +154,9 @@ fn run<T: Weight>(tile: TileFn<T>, w: Rows<T>, x: Input, cols: Range<usize>, out
                 std::array::from_fn(|q| w.data[(j + q).min(cols.end - 1) * w.ld..].as_ptr());
             // Input rows four at a time; five left go as 3 + 2, not 4 + 1, as
             // the one-row kernel streams from memory what the tile above left
-            // in cache (speculative verification's γ + 1 = 5 rows: 24.4 →
-            // 22.4 ms per gpt2 pass, 1.35 → 1.26 one-row passes).
+            // in cache (speculative verification's γ + 1 = 5 rows: 23.2 →
+            // 22.4 ms per gpt2 pass, 1.34 → 1.26 one-row passes; three
+            // alternated runs of `gpt2 bench`, each the median of 3).
             let mut r = r0;
             while r < r_end {
                 let left = r_end - r;

@@ -21,8 +21,9 @@ const FAR: usize = NEAR + 4096;
 /// Bytes ahead that the interleaved tiles, which read four rows at once,
 /// prefetch into L1 (`NEAR_TILE`) and L2 (`FAR_TILE`): with the L2 requests a
 /// 4-beam pass of gpt2 went from 22.4 to 22.0 ms, γ + 1 = 5 verified rows
-/// from 24.6 to 23.6 ms (against 18.4 ms for one row; medians of 3, three
-/// alternated runs of `gpt2 bench --strategies greedy,beam,speculative`).
+/// from 24.6 to 23.6 ms (against 18.4 ms for one row; the mean of three
+/// alternated runs of `gpt2 bench --strategies greedy,beam,speculative`,
+/// each the median of 3).
 const NEAR_TILE: usize = 1024;
 const FAR_TILE: usize = 4096;
 

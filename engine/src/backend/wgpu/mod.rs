@@ -2,10 +2,10 @@
 //! browser, Vulkan, Metal or DX12 natively.
 //!
 //! Everything is created once: pipelines at load (on GPUs emulated on a CPU,
-//! those few passes run — the prompt's tiled products — when first used),
-//! buffers and bind groups when a pass needs more room than the last one
-//! (then reused). A forward
-//! pass is one command submission (embeddings, every block, the final layer
+//! the prompt's tiled products when a prompt first needs them, and real
+//! GPUs' split attention never), buffers and bind groups when a pass needs
+//! more room than the last one (then reused). A forward pass is one command
+//! submission (embeddings, every block, the final layer
 //! norm, the logits and their copy for reading), and only the logits that
 //! were asked for are read back.
 
