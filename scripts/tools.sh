@@ -41,3 +41,30 @@ install_axe_core() {
     npm install --no-save --no-audit --no-fund --prefix "$dir" "axe-core@$AXE_CORE_VERSION"
   fi
 }
+
+# The page's threaded build (scripts/page-threads) rebuilds Rust's standard
+# library with atomics, which takes a compiler and its library's source of
+# the very same version: Debian's rustc-web packages (rustup's nightly with
+# rust-src would do as well, but is not among the package registries).
+THREADS_RUSTC=/usr/bin/rustc
+THREADS_RUSTDOC=/usr/bin/rustdoc
+THREADS_CARGO=/usr/bin/cargo
+THREADS_LIBRARY=/usr/lib/rustlib/src/rust/library
+THREADS_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm)
+
+threads_toolchain_present() {
+  [ -x "$THREADS_RUSTC" ] && [ -x "$THREADS_CARGO" ] && [ -d "$THREADS_LIBRARY/std" ] \
+    && "$THREADS_RUSTC" --print target-list 2>/dev/null | grep -qx wasm32-unknown-unknown \
+    && command -v rust-lld >/dev/null
+}
+
+install_threads_toolchain() {
+  threads_toolchain_present && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "The page's CPU threads need: apt-get install ${THREADS_PACKAGES[*]} (as root, on Debian);" \
+      "without them the page is built for one CPU thread." >&2
+    return 0
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${THREADS_PACKAGES[@]}"
+}

@@ -86,7 +86,9 @@ pub fn load_main(state: AppState, local: Option<Source>) {
 /// Makes `loaded` the main model (and forgets the second model, which was
 /// picked for the one before).
 pub(crate) fn install_main(state: AppState, loaded: Rc<Loaded>) {
-    state.device.set(loaded.model.device_name());
+    state
+        .device
+        .set(crate::threads::device_label(&loaded.model));
     state.main_name.set(loaded.name.clone());
     state.models.with_value(|m| {
         *m.main.borrow_mut() = Some(loaded);

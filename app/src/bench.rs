@@ -117,7 +117,7 @@ pub async fn run(state: AppState, main: Rc<Loaded>) -> Result<BenchResult> {
     };
     Ok(BenchResult {
         model: main.name.clone(),
-        device: main.model.device_name(),
+        device: crate::threads::device_label(&main.model),
         adapter,
         kernel_set,
         prompt_tokens: prompt.len(),

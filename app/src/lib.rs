@@ -34,13 +34,18 @@ pub mod settings;
 pub mod speed;
 pub mod state;
 pub mod surprise;
+pub mod threads;
 pub mod timeline;
 pub mod tracked;
 pub mod views;
 pub mod webgpu;
 
-/// Mounts the page on `<body>`.
+/// Mounts the page on `<body>` (in the page's window; in the CPU's worker
+/// threads, which run the same module, nothing).
 pub fn start() {
+    if web_sys::window().is_none() {
+        return;
+    }
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(app::App);
 }

@@ -210,7 +210,12 @@ pub async fn load_model(
         .map_err(LoadError::Other)?;
     let device = match settings.device {
         DeviceChoice::WebGpu => Device::Wgpu(Default::default()),
-        DeviceChoice::Cpu => Device::Cpu,
+        DeviceChoice::Cpu => {
+            crate::threads::start_cpu_team()
+                .await
+                .map_err(LoadError::Other)?;
+            Device::Cpu
+        }
         DeviceChoice::Server => {
             return Err(LoadError::Other(format!(
                 "{repo} is on the server's disk, not fetched: the page loads a server's models \

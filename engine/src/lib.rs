@@ -7,6 +7,13 @@
 //! that trait) and, natively, [`hub`] (model folders and Hub downloads) and [`remote`] (a model served by
 //! `gpt2 serve` over a WebSocket).
 
+// The page's threaded build (shared memory, built with `-Z build-std`): its
+// idle CPU workers sleep on `memory.atomic.wait32`.
+#![cfg_attr(
+    all(target_arch = "wasm32", target_feature = "atomics"),
+    feature(stdarch_wasm_atomic_wait)
+)]
+
 pub mod backend;
 pub mod benchmark;
 pub mod config;

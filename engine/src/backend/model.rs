@@ -130,6 +130,14 @@ impl Model {
         }
     }
 
+    /// The CPU backend's thread count; `None` on other backends.
+    pub fn cpu_threads(&self) -> Option<usize> {
+        match self {
+            Model::Cpu(m) => Some(m.threads()),
+            _ => None,
+        }
+    }
+
     /// The CPU backend's kernels and thread count, e.g. `avx512, 2 threads`;
     /// `None` on other backends.
     pub fn cpu_kernels(&self) -> Option<String> {

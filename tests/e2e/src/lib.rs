@@ -46,6 +46,8 @@ pub fn repo_root() -> PathBuf {
 pub struct Fixture {
     pub server: Server,
     pub mirror: PathBuf,
+    site: PathBuf,
+    isolated: OnceLock<Server>,
 }
 
 /// The shared fixture, made on first use. Fails when the page is not built.
@@ -65,6 +67,8 @@ pub fn fixture() -> &'static Fixture {
         Fixture {
             server: Server::start(&site, &mirror),
             mirror,
+            site,
+            isolated: OnceLock::new(),
         }
     })
 }
@@ -72,11 +76,24 @@ pub fn fixture() -> &'static Fixture {
 impl Fixture {
     /// The page's URL with `params` and the mirror as its Hub.
     pub fn page_url(&self, params: &[(&str, &str)]) -> String {
-        let hub = self.server.hub_url();
+        Self::url_on(&self.server, params)
+    }
+
+    /// The same page, and mirror, served cross-origin isolated: the page
+    /// loads its threaded build.
+    pub fn isolated_page_url(&self, params: &[(&str, &str)]) -> String {
+        let server = self
+            .isolated
+            .get_or_init(|| Server::start_isolated(&self.site, &self.mirror));
+        Self::url_on(server, params)
+    }
+
+    fn url_on(server: &Server, params: &[(&str, &str)]) -> String {
+        let hub = server.hub_url();
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter().copied().chain([("hub", hub.as_str())]))
             .finish();
-        format!("{}/?{query}", self.server.url())
+        format!("{}/?{query}", server.url())
     }
 
     /// The page's URL with `params` and `fragment` (after a `#`).

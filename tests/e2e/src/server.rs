@@ -2,7 +2,9 @@
 //! and a Hugging Face Hub mirror at `/mirror/<repo>/resolve/main/<file>`.
 //! One thread per connection, `Connection: close`, files streamed from disk on
 //! every request (so a rebuilt page is served as it is now), and a count of
-//! the requests for every path.
+//! the requests for every path. An isolated server also sends COOP
+//! `same-origin` and COEP `require-corp`, which make the page cross-origin
+//! isolated (its threaded build, with the CPU on Web Workers).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -22,6 +24,15 @@ impl Server {
     /// Serves `site` at `/` (`index.html` for `/`) and the model folders of
     /// `mirror` (`mirror/<repo>/<file>`) at `/mirror/<repo>/resolve/main/<file>`.
     pub fn start(site: &Path, mirror: &Path) -> Server {
+        Server::serve(site, mirror, false)
+    }
+
+    /// The same, cross-origin isolated.
+    pub fn start_isolated(site: &Path, mirror: &Path) -> Server {
+        Server::serve(site, mirror, true)
+    }
+
+    fn serve(site: &Path, mirror: &Path, isolated: bool) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
         let port = listener.local_addr().expect("local address").port();
         let requests = Arc::new(Mutex::new(HashMap::new()));
@@ -33,7 +44,7 @@ impl Server {
                 let counts = Arc::clone(&counts);
                 thread::spawn(move || {
                     // A client that hangs up mid-transfer is not the server's problem.
-                    let _ = handle(stream, &roots.0, &roots.1, &counts);
+                    let _ = handle(stream, &roots.0, &roots.1, &counts, isolated);
                 });
             }
         });
@@ -62,7 +73,13 @@ fn handle(
     site: &Path,
     mirror: &Path,
     counts: &Mutex<HashMap<String, usize>>,
+    isolated: bool,
 ) -> io::Result<()> {
+    let isolation = if isolated {
+        "Cross-Origin-Opener-Policy: same-origin\r\nCross-Origin-Embedder-Policy: require-corp\r\n"
+    } else {
+        ""
+    };
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
@@ -90,17 +107,28 @@ fn handle(
     let mut out = stream;
     match method.as_str() {
         "GET" | "HEAD" => {}
-        "OPTIONS" => return respond(&mut out, "204 No Content", "text/plain", 0, &[]),
-        _ => return respond_text(&mut out, "405 Method Not Allowed", "method not allowed"),
+        "OPTIONS" => return respond(&mut out, "204 No Content", "text/plain", 0, isolation, &[]),
+        _ => {
+            let text = "method not allowed";
+            return respond_text(&mut out, "405 Method Not Allowed", isolation, text);
+        }
     }
+    let not_found = format!("not found: {path}");
     let Some(file) = resolve(&path, site, mirror) else {
-        return respond_text(&mut out, "404 Not Found", &format!("not found: {path}"));
+        return respond_text(&mut out, "404 Not Found", isolation, &not_found);
     };
     let Ok(mut body) = File::open(&file) else {
-        return respond_text(&mut out, "404 Not Found", &format!("not found: {path}"));
+        return respond_text(&mut out, "404 Not Found", isolation, &not_found);
     };
     let length = body.metadata()?.len();
-    respond(&mut out, "200 OK", content_type(&file), length, &[])?;
+    respond(
+        &mut out,
+        "200 OK",
+        content_type(&file),
+        length,
+        isolation,
+        &[],
+    )?;
     if method == "GET" {
         io::copy(&mut body, &mut out)?;
     }
@@ -143,14 +171,10 @@ fn content_type(file: &Path) -> &'static str {
     }
 }
 
-fn respond_text(out: &mut TcpStream, status: &str, text: &str) -> io::Result<()> {
-    respond(
-        out,
-        status,
-        "text/plain; charset=utf-8",
-        text.len() as u64,
-        text.as_bytes(),
-    )
+fn respond_text(out: &mut TcpStream, status: &str, extra: &str, text: &str) -> io::Result<()> {
+    let length = text.len() as u64;
+    let kind = "text/plain; charset=utf-8";
+    respond(out, status, kind, length, extra, text.as_bytes())
 }
 
 fn respond(
@@ -158,6 +182,7 @@ fn respond(
     status: &str,
     content_type: &str,
     length: u64,
+    extra_headers: &str,
     body: &[u8],
 ) -> io::Result<()> {
     write!(
@@ -170,6 +195,7 @@ fn respond(
          Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n\
          Access-Control-Expose-Headers: Content-Length\r\n\
          Cache-Control: no-store\r\n\
+         {extra_headers}\
          Connection: close\r\n\r\n"
     )?;
     out.write_all(body)

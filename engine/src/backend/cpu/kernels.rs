@@ -184,6 +184,21 @@ fn run<T: Weight>(tile: TileFn<T>, w: Rows<T>, x: Input, cols: Range<usize>, out
     }
 }
 
+/// Runs the many-rows product once, so that `gemm`'s lazily made tables
+/// (cache sizes, the kernel it picks) exist before several threads use it.
+pub(crate) fn warm_up() {
+    let (m, n, k) = (GEMM_MIN_ROWS, 16, 16);
+    let (x, w) = (vec![1.0f32; m * k], vec![1.0f32; n * k]);
+    let mut y = vec![0.0f32; m * n];
+    gemm_f32(
+        Rows::dense(&w, n, k),
+        Rows::dense(&x, m, k),
+        0..n,
+        Out::store(&mut y, n),
+    );
+    debug_assert!(y.iter().all(|&v| v == k as f32));
+}
+
 /// The many-rows product: `gemm` on f32 weights, half-precision ones widened
 /// to f32 first (once per call, a cost spread over the rows).
 fn gemm_rows(w: MatrixRef, x: Input, cols: Range<usize>, out: Out) {

@@ -25,6 +25,17 @@ mod x86;
 
 pub use cache::CpuCache;
 pub use kernels::KernelPath;
+pub use team::{global_started as team_started, Spawn};
+
+/// Makes the process's CPU team `threads` threads, those beyond the caller's
+/// started by `spawn` (Web Workers, in a browser), before any CPU model is
+/// made; returns the team's size. Wait until [`team_started`] reaches it
+/// before running a model. The kernels' one-time set-up runs here, on the
+/// calling thread: in a browser that thread may not wait for a worker.
+pub fn start_team(threads: usize, spawn: Spawn) -> usize {
+    kernels::warm_up();
+    team::start_global(threads, spawn)
+}
 
 use crate::backend::{
     check_forward, check_hidden, Hidden, HiddenRequest, LanguageModel, Logits, Precision,

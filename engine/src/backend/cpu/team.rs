@@ -5,11 +5,16 @@
 //!
 //! Waiting spins briefly, then yields, then (between jobs) sleeps: spinning
 //! alone would starve a thread that shares its core with another process.
+//!
+//! The thread that posts a job never sleeps nor takes a lock a worker holds:
+//! in a browser that thread is the page's, which may not block. There the
+//! workers are Web Workers that the page starts ([`start_global`]), and they
+//! sleep on `memory.atomic.wait32`, which a worker may do.
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::{Error, Result};
 
@@ -76,9 +81,13 @@ type Job = dyn Fn(&Ctx) + Sync;
 
 struct Shared {
     /// Bumped to start a job; workers run the job of the generation they see.
-    generation: AtomicUsize,
-    job: Mutex<Option<&'static Job>>,
-    wake: Condvar,
+    generation: AtomicU32,
+    /// The job of the current generation: written before the generation is
+    /// bumped, cleared after every worker is done with it.
+    job: UnsafeCell<Option<&'static Job>>,
+    bell: Bell,
+    /// Workers that have started.
+    started: AtomicUsize,
     /// Workers done with the current job.
     done: AtomicUsize,
     arrived: AtomicUsize,
@@ -88,12 +97,18 @@ struct Shared {
     counters: Vec<AtomicUsize>,
 }
 
+// SAFETY: `job` is written only by the thread running `Team::run`, while no
+// worker reads it (before the generation that publishes it, after every
+// worker has reported done); everything else is atomic or `Sync`.
+unsafe impl Sync for Shared {}
+
 impl Shared {
     fn new() -> Shared {
         Shared {
-            generation: AtomicUsize::new(0),
-            job: Mutex::new(None),
-            wake: Condvar::new(),
+            generation: AtomicU32::new(0),
+            job: UnsafeCell::new(None),
+            bell: Bell::default(),
+            started: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             arrived: AtomicUsize::new(0),
             phase: AtomicUsize::new(0),
@@ -111,6 +126,9 @@ impl Shared {
         }
     }
 }
+
+/// Numbers the native worker threads' names.
+static NEXT_NAME: AtomicUsize = AtomicUsize::new(1);
 
 /// A fixed team of `threads` threads, the caller being one of them.
 pub(crate) struct Team {
@@ -133,29 +151,62 @@ fn wait_until(ready: impl Fn() -> bool) {
     }
 }
 
+/// Starts a worker thread running the closure; false when it cannot.
+pub type Spawn<'a> = &'a dyn Fn(Box<dyn FnOnce() + Send>) -> bool;
+
+static GLOBAL: OnceLock<Team> = OnceLock::new();
+
+/// Makes the process's team `threads` threads, the ones beyond the caller
+/// started by `spawn`: for platforms whose `std` starts none (WebAssembly in
+/// a browser, where they are Web Workers). Returns the team's size, which is
+/// that of the team already made if there is one (the first CPU model made
+/// it). Wait for [`global_started`] to reach it before running a model: a
+/// job waits for every worker, and a worker that never starts never comes.
+pub fn start_global(threads: usize, spawn: Spawn) -> usize {
+    GLOBAL
+        .get_or_init(|| Team::with_spawn(threads, spawn))
+        .threads()
+}
+
+/// How many threads of the process's team are running (the caller's
+/// counts as one); 0 before the team is made.
+pub fn global_started() -> usize {
+    GLOBAL
+        .get()
+        .map_or(0, |t| 1 + t.shared.started.load(Ordering::Acquire))
+}
+
 impl Team {
     /// The process's team: `GPT2_THREADS` threads (or `RAYON_NUM_THREADS`),
-    /// else one per core; one thread in a browser.
+    /// else one per core; one thread in a browser unless the page started
+    /// more with [`start_global`].
     pub fn global() -> &'static Team {
-        static TEAM: OnceLock<Team> = OnceLock::new();
-        TEAM.get_or_init(|| Team::new(default_threads()))
+        GLOBAL.get_or_init(|| Team::new(default_threads()))
     }
 
     /// A team of `threads` threads, or of as many as the platform can start
     /// (one where it has no threads, as in a browser without them).
     pub fn new(threads: usize) -> Team {
+        Team::with_spawn(threads, &|f| {
+            let ith = NEXT_NAME.fetch_add(1, Ordering::Relaxed);
+            std::thread::Builder::new()
+                .name(format!("gpt2-cpu-{ith}"))
+                .spawn(f)
+                .is_ok()
+        })
+    }
+
+    /// A team of `threads` threads whose workers `spawn` starts.
+    pub fn with_spawn(threads: usize, spawn: Spawn) -> Team {
         let wanted = threads.max(1);
         let shared = Arc::new(Shared::new());
         // Workers learn the team size when they run a job, so that the team
-        // can shrink if the OS refuses a thread.
+        // can shrink if the platform refuses a thread.
         let size = Arc::new(AtomicUsize::new(wanted));
         let mut threads = 1;
         while threads < wanted {
             let (shared, team_size, ith) = (shared.clone(), size.clone(), threads);
-            let started = std::thread::Builder::new()
-                .name(format!("gpt2-cpu-{ith}"))
-                .spawn(move || worker(&shared, ith, &team_size));
-            if started.is_err() {
+            if !spawn(Box::new(move || worker(&shared, ith, &team_size))) {
                 break;
             }
             threads += 1;
@@ -189,18 +240,18 @@ impl Team {
         s.failed.store(false, Ordering::Relaxed);
         s.done.store(0, Ordering::Relaxed);
         s.arrived.store(0, Ordering::Relaxed);
-        {
-            let mut slot = s.job.lock().unwrap_or_else(|e| e.into_inner());
-            *slot = Some(job_static);
-            s.generation.fetch_add(1, Ordering::Release);
-            s.wake.notify_all();
-        }
+        // SAFETY: no worker reads the slot now: each finished the last job
+        // (below) and reads it again only after the generation changes.
+        unsafe { *s.job.get() = Some(job_static) };
+        s.generation.fetch_add(1, Ordering::Release);
+        s.bell.ring(&s.generation);
         let mine = caught(|| job(&s.ctx(0, self.threads)));
         if mine.is_err() {
             s.failed.store(true, Ordering::Relaxed);
         }
         wait_until(|| s.done.load(Ordering::Acquire) == self.threads - 1);
-        *s.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        // SAFETY: every worker is done with the job.
+        unsafe { *s.job.get() = None };
         mine?;
         if s.failed.load(Ordering::Relaxed) {
             return Err(Error::Backend(
@@ -218,7 +269,8 @@ fn caught(f: impl FnOnce()) -> Result<()> {
 }
 
 fn worker(s: &Shared, ith: usize, size: &AtomicUsize) {
-    let mut seen = 0usize;
+    s.started.fetch_add(1, Ordering::Release);
+    let mut seen = 0u32;
     loop {
         // Spin a little for the next job (decode steps follow each other
         // closely), then sleep until one is posted.
@@ -227,19 +279,63 @@ fn worker(s: &Shared, ith: usize, size: &AtomicUsize) {
             std::hint::spin_loop();
             spins += 1;
         }
-        let job = {
-            let mut slot = s.job.lock().unwrap_or_else(|e| e.into_inner());
-            while s.generation.load(Ordering::Acquire) == seen || slot.is_none() {
-                slot = s.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
-            }
-            seen = s.generation.load(Ordering::Acquire);
-            slot.expect("a job is posted")
-        };
+        s.bell.sleep_while(&s.generation, seen);
+        seen = s.generation.load(Ordering::Acquire);
+        // SAFETY: the generation just seen published the slot, which stays
+        // as it is until this worker reports done.
+        let job = unsafe { *s.job.get() }.expect("a job is posted with its generation");
         let nth = size.load(Ordering::Acquire);
         if caught(|| job(&s.ctx(ith, nth))).is_err() {
             s.failed.store(true, Ordering::Relaxed);
         }
         s.done.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Where idle workers sleep until the generation changes. Natively a
+/// condition variable, whose lock only the ringer and sleepers take briefly.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
+#[derive(Default)]
+struct Bell {
+    lock: Mutex<()>,
+    wake: std::sync::Condvar,
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
+impl Bell {
+    fn sleep_while(&self, generation: &AtomicU32, seen: u32) {
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        while generation.load(Ordering::Acquire) == seen {
+            guard = self.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Wakes every sleeper; called after the generation changed.
+    fn ring(&self, _generation: &AtomicU32) {
+        drop(self.lock.lock().unwrap_or_else(|e| e.into_inner()));
+        self.wake.notify_all();
+    }
+}
+
+/// In WebAssembly with threads: workers wait on the generation's own word,
+/// and the page's thread, which may not block on a lock, only notifies it.
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+#[derive(Default)]
+struct Bell;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+impl Bell {
+    fn sleep_while(&self, generation: &AtomicU32, seen: u32) {
+        use std::arch::wasm32::memory_atomic_wait32;
+        while generation.load(Ordering::Acquire) == seen {
+            // SAFETY: the pointer is the atomic's own, aligned word.
+            unsafe { memory_atomic_wait32(generation.as_ptr().cast(), seen as i32, -1) };
+        }
+    }
+
+    fn ring(&self, generation: &AtomicU32) {
+        // SAFETY: as above.
+        unsafe { std::arch::wasm32::memory_atomic_notify(generation.as_ptr().cast(), u32::MAX) };
     }
 }
 
