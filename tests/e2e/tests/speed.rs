@@ -222,7 +222,57 @@ fn cpu_fallback_speed_on_a_gpt2_shaped_model() {
     let fixture = fixture();
     mirror::build_gpt2_shaped(&fixture.mirror);
     let url = fixture.page_url(&[("model", GPT2_SHAPED), ("device", "cpu"), ("bench", "1")]);
-    let page = Page::open(Gpu::NoWebGpu, &url);
+    let (decode, prefill, device) = cpu_bench(&url);
+    assert_eq!(device, "cpu");
+    println!(
+        "the CPU fallback on {GPT2_SHAPED} (gpt2's shape): decode {decode:.2} tokens/s, \
+         prefill {prefill:.2} tokens/s"
+    );
+}
+
+/// The same on the page's threaded build (served cross-origin isolated)
+/// against its plain one, alternated `GPT2_E2E_RUNS` times (3 unless told):
+/// `cargo test -p e2e --release --test speed -- --ignored --nocapture cpu_threads`.
+#[test]
+#[ignore = "a 500 MB gpt2-shaped model on the CPU inside WebAssembly, several times"]
+fn cpu_threads_speed_on_a_gpt2_shaped_model() {
+    let fixture = fixture();
+    mirror::build_gpt2_shaped(&fixture.mirror);
+    let params = [("model", GPT2_SHAPED), ("device", "cpu"), ("bench", "1")];
+    let runs: usize = std::env::var("GPT2_E2E_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let (mut plain, mut threaded) = (Vec::new(), Vec::new());
+    let mut threaded_device = String::new();
+    for run in 1..=runs {
+        let (decode, prefill, device) = cpu_bench(&fixture.page_url(&params));
+        println!("run {run}, {device}: decode {decode:.2} tokens/s, prefill {prefill:.2}");
+        plain.push((decode, prefill));
+        let (decode, prefill, device) = cpu_bench(&fixture.isolated_page_url(&params));
+        println!("run {run}, {device}: decode {decode:.2} tokens/s, prefill {prefill:.2}");
+        threaded.push((decode, prefill));
+        threaded_device = device;
+    }
+    let median = |v: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(pick).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
+    };
+    let (d1, p1) = (median(&plain, |r| r.0), median(&plain, |r| r.1));
+    let (dn, pn) = (median(&threaded, |r| r.0), median(&threaded, |r| r.1));
+    println!(
+        "medians of {runs}: one thread decode {d1:.2} tokens/s, prefill {p1:.2}; \
+         {threaded_device}: decode {dn:.2} ({:.2}×), prefill {pn:.2} ({:.2}×)",
+        dn / d1,
+        pn / p1
+    );
+}
+
+/// Runs `?bench=1` at `url` on the CPU; its decode and prefill tokens/s and
+/// its device line.
+fn cpu_bench(url: &str) -> (f64, f64, String) {
+    let page = Page::open(Gpu::NoWebGpu, url);
     page.wait_for(
         |p| {
             let state = p.attr("bench", "data-state").unwrap_or_default();
@@ -233,12 +283,9 @@ fn cpu_fallback_speed_on_a_gpt2_shaped_model() {
         "bench's data-state done",
     );
     let bench = &page.data_of_all("bench", None)[0];
-    assert_eq!(bench.get("device").map(String::as_str), Some("cpu"));
+    let device = bench.get("device").cloned().unwrap_or_default();
     let decode = positive(bench, "decodeTps");
     let prefill = positive(bench, "prefillTps");
-    let report = page.values("bench-report").join("\n");
-    println!(
-        "the CPU fallback on {GPT2_SHAPED} (gpt2's shape): decode {decode:.2} tokens/s, \
-         prefill {prefill:.2} tokens/s\n{report}"
-    );
+    println!("{}", page.values("bench-report").join("\n"));
+    (decode, prefill, device)
 }
