@@ -3,6 +3,7 @@
 
 pub mod candle;
 pub mod cpu;
+pub mod decode_step;
 mod device_work;
 mod hidden;
 mod model;
