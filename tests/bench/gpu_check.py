@@ -327,6 +327,22 @@ def cmd_table(results, out_path):
                     extra = ["–"] * (1 + len(WORK_FIELDS))
                 L.append("| " + " | ".join([model, dtype, ctx, label, num(pre, ".0f"), num(dec, ".1f"),
                                             num(ceiling, ".0f"), of, vs] + extra) + " |")
+                fused = (load_json(path) or {}).get("fused_step") if device == "cuda" else None
+                if isinstance(fused, dict):
+                    if "error" in fused:
+                        L.append(f"| {model} | {dtype} | {ctx} | cuda fused step | failed: {fused['error']} |"
+                                 + " |" * (len(head) - 5))
+                        continue
+                    fpre, fdec = fused.get("prefill_tokens_per_second"), fused.get("decode_tokens_per_second")
+                    fof = f"{fdec / ceiling:.0%}" if ceiling and isinstance(fdec, (int, float)) else ABSENT
+                    fvs = "–"
+                    if hf and isinstance(fdec, (int, float)):
+                        fvs = f"{fdec / hf['decode_tokens_per_second']:.2f}x"
+                    agree = {True: "same ids", False: "ids differ", None: "ids not compared"}[
+                        fused.get("ids_agree_with_greedy")]
+                    flabel = f"cuda fused step ({fused.get('launches_per_token')} launches, {agree})"
+                    L.append("| " + " | ".join([model, dtype, ctx, flabel, num(fpre, ".0f"), num(fdec, ".1f"),
+                                                num(ceiling, ".0f"), fof, fvs] + ["–"] * (1 + len(WORK_FIELDS))) + " |")
     if L[-1].startswith("|---"):
         L.append("| no bench ran |" + " |" * (len(head) - 1))
     L.append("")

@@ -103,7 +103,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         Value::Null
     };
-    let out = report(args, &loaded.model, &prompt, &results, profile);
+    #[allow(unused_mut)]
+    let mut out = report(args, &loaded.model, &prompt, &results, profile);
+    #[cfg(feature = "cuda")]
+    if crate::bench_fused::wanted(args) {
+        if !args.model.json {
+            eprintln!("timing greedy by the fused CUDA step ...");
+        }
+        let greedy = results
+            .iter()
+            .find(|(s, _)| *s == Strategy::Greedy)
+            .and_then(|(_, v)| serde_json::from_value::<Vec<u32>>(v["ids"].clone()).ok());
+        out["fused_step"] = crate::bench_fused::run(args, &prompt, greedy.as_deref());
+    }
     if args.model.json {
         println!("{out}");
     } else {

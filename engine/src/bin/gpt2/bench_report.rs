@@ -127,6 +127,24 @@ pub(crate) fn print_table(out: &Value) {
             f("pass_seconds") * 1e3
         );
     }
+    let fused = &out["fused_step"];
+    if let Some(e) = fused["error"].as_str() {
+        println!("greedy by the fused CUDA step: failed: {e}");
+    } else if !fused.is_null() {
+        let f = |k: &str| fused[k].as_f64().unwrap_or(f64::NAN);
+        let agree = match fused["ids_agree_with_greedy"].as_bool() {
+            Some(true) => "the same ids as greedy",
+            Some(false) => "ids DIFFERENT from greedy's",
+            None => "greedy not timed to compare ids",
+        };
+        println!(
+            "{:<19}{:>18.1}{:>18.1}   {} launches a token; {agree}",
+            "greedy (fused)",
+            f("prefill_tokens_per_second"),
+            f("decode_tokens_per_second"),
+            fused["launches_per_token"]
+        );
+    }
     let p = &out["speculative_prediction"];
     if !p.is_null() {
         let f = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);

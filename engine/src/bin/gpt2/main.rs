@@ -4,6 +4,8 @@
 mod args;
 mod bench;
 mod bench_device;
+#[cfg(feature = "cuda")]
+mod bench_fused;
 mod bench_report;
 mod generate;
 mod load;
