@@ -17,10 +17,14 @@ use std::sync::OnceLock;
 use engine::backend::decode_step::launch::Arg;
 use engine::backend::decode_step::reference::Reference;
 use engine::backend::decode_step::{Buf, Op, Plan, SPAN};
+use engine::backend::Precision;
 use engine::config::Gpt2Config;
-use engine::weights::random::{write_safetensors, RandomCheckpoint};
-use engine::weights::{expected_tensors, Gpt2Checkpoint, SafetensorsFile};
+use engine::weights::Gpt2Checkpoint;
 use half::{bf16, f16};
+
+#[path = "common/decode_step.rs"]
+mod shared;
+use shared::{even, fill, odd, outputs, rounded_checkpoint, worst};
 
 /// The emulated kernels' driver, built once per test process.
 fn driver() -> &'static Path {
@@ -237,101 +241,16 @@ fn u32_bytes(v: &[u32]) -> Vec<u8> {
     bytemuck::cast_slice(v).to_vec()
 }
 
-/// A seeded checkpoint of `config`, every value rounded to `kind` (so that
-/// the reference, in f32, and the kernels, reading `kind`, hold the same
-/// weights).
-fn checkpoint(config: &Gpt2Config, seed: u64, kind: &str) -> Gpt2Checkpoint {
-    let random = RandomCheckpoint::new(config.clone(), seed);
-    let tensors: Vec<(String, &str, Vec<usize>, Vec<u8>)> = expected_tensors(config)
-        .into_iter()
-        .map(|(name, shape)| {
-            let numel = shape.iter().product();
-            let values: Vec<f32> = random
-                .values(&name, numel)
-                .into_iter()
-                .map(|x| match kind {
-                    "f16" => f16::from_f32(x).to_f32(),
-                    "bf16" => bf16::from_f32(x).to_f32(),
-                    _ => x,
-                })
-                .collect();
-            (name, "F32", shape, f32_bytes(&values))
-        })
-        .collect();
-    let file =
-        SafetensorsFile::from_bytes(write_safetensors(&tensors), "rounded.safetensors").unwrap();
-    Gpt2Checkpoint::new(file, config).unwrap()
-}
-
-/// Odd shapes: heads of 5 dimensions, rows of 20 and 80 values (not
-/// multiples of 8, so half-precision weights take the one-value loads), a
-/// cache of 300 positions (two attention splits).
-fn odd() -> Gpt2Config {
-    Gpt2Config {
-        n_layer: 1,
-        n_embd: 20,
-        n_head: 4,
-        n_positions: 300,
-        vocab_size: 97,
-        ..Gpt2Config::preset("gpt2").unwrap()
-    }
-}
-
-/// Multiples of 8 everywhere: every weight type takes the 16-byte loads.
-fn even() -> Gpt2Config {
-    Gpt2Config {
-        n_embd: 32,
-        n_head: 2,
-        ..odd()
-    }
-}
-
-/// A deterministic spread of values in about [-2, 2].
-fn noise(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s % 4001) as f32 / 1000.0 - 2.0
-        })
-        .collect()
-}
-
-fn worst(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
-        .fold(0.0, f32::max)
-}
-
 /// Every op of a 2-row step at position `pos`, from random buffers, on the
 /// emulated kernels and on the reference; the largest relative difference
 /// of each op's outputs.
-fn each_op(config: &Gpt2Config, kind: &str, pos: u32) {
-    let ckpt = checkpoint(config, 5, kind);
+fn each_op(config: &Gpt2Config, precision: Precision, pos: u32) {
+    let kind = precision.name();
+    let ckpt = rounded_checkpoint(config, 5, precision);
     let plan = Plan::decode(config, 2, config.n_positions, true);
     assert_eq!(plan.span, SPAN);
     let mut reference = Reference::new(&plan, &ckpt).unwrap();
-    for (i, buf) in plan.buffers().into_iter().enumerate() {
-        if !matches!(buf, Buf::Ids | Buf::Pos | Buf::History) {
-            let mut values = noise(plan.len(buf), i as u32 + 1);
-            if buf == Buf::Part {
-                // Each split's l is a sum of exponentials: positive.
-                let d = config.n_embd / config.n_head;
-                for (j, v) in values.iter_mut().enumerate() {
-                    if j % (d + 2) == 1 {
-                        *v = v.abs() + 0.5;
-                    }
-                }
-            }
-            reference.set_buf(buf, &values);
-        }
-    }
-    reference.set_ids(&[3, 96]);
-    reference.set_pos(pos);
+    fill(&plan, &mut reference, pos);
     let v = config.vocab_size;
     for i in 0..plan.ops.len() {
         let mut memory = Memory::new(&plan, &reference, &ckpt, kind);
@@ -346,34 +265,21 @@ fn each_op(config: &Gpt2Config, kind: &str, pos: u32) {
         }
         memory.run(&plan, &[i], kind);
         reference.run(i);
-        let outputs: Vec<Buf> = match &plan.ops[i] {
-            Op::Embed => vec![Buf::X],
-            Op::Matvec { output, kv, .. } => {
-                let mut o = vec![*output];
-                if let Some(l) = kv {
-                    o.extend([Buf::Keys(*l), Buf::Values(*l)]);
-                }
-                o
-            }
-            Op::Attention { .. } => vec![Buf::Part],
-            Op::Argmax => {
-                assert_eq!(memory.u32(Buf::Ids), reference.ids(), "argmax ids");
-                assert_eq!(memory.u32(Buf::Ids), [5, 96], "argmax ids with ties");
-                assert_eq!(
-                    memory.u32(Buf::Pos),
-                    [pos + 1],
-                    "argmax moves the position on"
-                );
-                assert_eq!(
-                    memory.u32(Buf::History),
-                    reference.history(),
-                    "argmax history"
-                );
-                reference.set_pos(pos);
-                continue;
-            }
-        };
-        for buf in outputs {
+        if plan.ops[i] == Op::Argmax {
+            assert_eq!(memory.u32(Buf::Ids), reference.ids(), "argmax ids");
+            assert_eq!(memory.u32(Buf::Ids), [5, 96], "argmax ids with ties");
+            assert_eq!(
+                memory.u32(Buf::Pos),
+                [pos + 1],
+                "argmax moves the position on"
+            );
+            assert_eq!(
+                memory.u32(Buf::History),
+                reference.history(),
+                "argmax history"
+            );
+        }
+        for buf in outputs(&plan.ops[i]) {
             let w = worst(&memory.f32(buf), reference.buf(buf));
             println!(
                 "{kind}, C {}, D {}, pos {pos}: op {i} ({}) {buf:?}: largest difference {w:.2e}",
@@ -392,17 +298,17 @@ fn each_op(config: &Gpt2Config, kind: &str, pos: u32) {
 
 #[test]
 fn each_kernel_matches_the_reference_on_odd_shapes() {
-    for kind in ["f32", "f16", "bf16"] {
+    for precision in [Precision::F32, Precision::F16, Precision::Bf16] {
         // Both splits hold positions; then the second is past the context.
-        each_op(&odd(), kind, 270);
-        each_op(&odd(), kind, 100);
+        each_op(&odd(), precision, 270);
+        each_op(&odd(), precision, 100);
     }
 }
 
 #[test]
 fn each_kernel_matches_the_reference_with_sixteen_byte_loads() {
-    for kind in ["f32", "f16", "bf16"] {
-        each_op(&even(), kind, 257);
+    for precision in [Precision::F32, Precision::F16, Precision::Bf16] {
+        each_op(&even(), precision, 257);
     }
 }
 
@@ -413,7 +319,7 @@ fn greedy_steps_on_the_emulated_kernels_give_the_references_ids() {
         n_positions: 64,
         ..even()
     };
-    let ckpt = checkpoint(&config, 9, "f32");
+    let ckpt = rounded_checkpoint(&config, 9, Precision::F32);
     let plan = Plan::decode(&config, 1, 64, true);
     let mut reference = Reference::new(&plan, &ckpt).unwrap();
     let mut memory = Memory::new(&plan, &reference, &ckpt, "f32");
