@@ -24,7 +24,7 @@ use half::{bf16, f16};
 
 #[path = "common/decode_step.rs"]
 mod shared;
-use shared::{even, fill, odd, outputs, rounded_checkpoint, worst};
+use shared::{check_op, even, fill, odd, rounded_checkpoint, worst};
 
 /// The emulated kernels' driver, built once per test process.
 fn driver() -> &'static Path {
@@ -279,20 +279,9 @@ fn each_op(config: &Gpt2Config, precision: Precision, pos: u32) {
                 "argmax history"
             );
         }
-        for buf in outputs(&plan.ops[i]) {
-            let w = worst(&memory.f32(buf), reference.buf(buf));
-            println!(
-                "{kind}, C {}, D {}, pos {pos}: op {i} ({}) {buf:?}: largest difference {w:.2e}",
-                config.n_embd,
-                config.n_embd / config.n_head,
-                plan.launch(i, kind).kernel
-            );
-            assert!(
-                w < 2e-5,
-                "{kind}: op {i} ({:?}) writes {buf:?} {w} away from the reference",
-                plan.ops[i]
-            );
-        }
+        let d = config.n_embd / config.n_head;
+        let label = format!("{kind}, C {}, D {d}, pos {pos}", config.n_embd);
+        check_op(&plan, i, &reference, &label, |buf| memory.f32(buf));
     }
 }
 

@@ -119,3 +119,33 @@ pub fn outputs(op: &Op) -> Vec<Buf> {
         Op::Argmax => Vec::new(),
     }
 }
+
+/// Checks what op `i` wrote (`got` reads a buffer back) against the
+/// reference, which has run it too; prints each buffer's largest difference.
+pub fn check_op(
+    plan: &Plan,
+    i: usize,
+    reference: &Reference,
+    label: &str,
+    got: impl Fn(Buf) -> Vec<f32>,
+) {
+    for buf in outputs(&plan.ops[i]) {
+        let w = worst(&got(buf), reference.buf(buf));
+        println!(
+            "{label}: op {i} ({:?}) {buf:?}: largest difference {w:.2e}",
+            kernel_of(&plan.ops[i])
+        );
+        assert!(
+            w < 2e-5,
+            "{label}: op {i} ({:?}) writes {buf:?} {w} away from the reference",
+            plan.ops[i]
+        );
+    }
+}
+
+fn kernel_of(op: &Op) -> String {
+    match op {
+        Op::Matvec { .. } => op.product_kernel().unwrap_or("?").to_string(),
+        other => format!("{other:?}"),
+    }
+}
