@@ -31,6 +31,7 @@
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod launch;
+pub mod model;
 pub mod reference;
 
 use crate::config::Gpt2Config;

@@ -14,8 +14,8 @@ use crate::{Error, Result};
 const EMPTY: f32 = -3.0e38;
 
 /// A plan's buffers and weights on the CPU.
-pub struct Reference<'a> {
-    plan: &'a Plan,
+pub struct Reference {
+    plan: Plan,
     weights: HashMap<String, Vec<f32>>,
     bufs: HashMap<Buf, Vec<f32>>,
     ids: Vec<u32>,
@@ -23,9 +23,9 @@ pub struct Reference<'a> {
     history: Vec<u32>,
 }
 
-impl<'a> Reference<'a> {
+impl Reference {
     /// The plan's buffers, zeroed, and every weight it names from `ckpt`.
-    pub fn new(plan: &'a Plan, ckpt: &Gpt2Checkpoint) -> Result<Self> {
+    pub fn new(plan: &Plan, ckpt: &Gpt2Checkpoint) -> Result<Self> {
         let mut names = vec!["wte.weight".to_string(), "wpe.weight".to_string()];
         for op in &plan.ops {
             if let Op::Matvec {
@@ -56,7 +56,7 @@ impl<'a> Reference<'a> {
             .map(|b| (b, vec![0.0; plan.len(b)]))
             .collect();
         Ok(Reference {
-            plan,
+            plan: plan.clone(),
             weights,
             bufs,
             ids: vec![0; plan.rows],
@@ -74,6 +74,11 @@ impl<'a> Reference<'a> {
     /// Sets the positions already in the cache.
     pub fn set_pos(&mut self, pos: u32) {
         self.pos = pos;
+    }
+
+    /// The plan it runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     pub fn ids(&self) -> &[u32] {
