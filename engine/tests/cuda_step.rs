@@ -19,7 +19,7 @@ use shared::{check_op, fill, odd, rounded_checkpoint};
 fn each_op(config: &Gpt2Config, precision: Precision, pos: u32) {
     let ckpt = rounded_checkpoint(config, 5, precision);
     let plan = Plan::decode(config, 2, config.n_positions, true);
-    let mut gpu = CudaStep::new(0, &ckpt, plan.clone(), precision).unwrap();
+    let mut gpu = CudaStep::load(0, &ckpt, plan.clone(), precision).unwrap();
     let mut reference = Reference::new(&plan, &ckpt).unwrap();
     fill(&plan, &mut reference, pos);
     for i in 0..plan.ops.len() {
@@ -65,7 +65,7 @@ fn greedy_by_the_captured_graph_gives_the_cpu_backends_ids() {
     };
     let ckpt = rounded_checkpoint(&config, 11, Precision::F32);
     let plan = Plan::decode(&config, 1, 128, true);
-    let mut gpu = CudaStep::new(0, &ckpt, plan, Precision::F32).unwrap();
+    let mut gpu = CudaStep::load(0, &ckpt, plan, Precision::F32).unwrap();
     let prompt = [17u32, 4, 88, 51, 300];
     for &id in &prompt {
         gpu.set_ids(&[id]).unwrap();

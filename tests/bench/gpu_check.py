@@ -263,10 +263,11 @@ def cmd_table(results, out_path):
             cell += f" ({secs} s)"
         rows.setdefault(name, {})[device] = cell
     if rows:
-        L.append("| test binary | CUDA | wgpu |")
-        L.append("|---|---|---|")
+        L.append("| test binary | CUDA | CUDA, fused step | wgpu |")
+        L.append("|---|---|---|---|")
         for name, cells in rows.items():
-            L.append(f"| {name} | {cells.get('cuda', 'not run')} | {cells.get('wgpu', 'not run')} |")
+            L.append(f"| {name} | {cells.get('cuda', 'not run')} | {cells.get('cuda-fused', 'not run')} "
+                     f"| {cells.get('wgpu', 'not run')} |")
     else:
         L.append("none ran")
     L.append("")
@@ -327,7 +328,17 @@ def cmd_table(results, out_path):
                     extra = ["–"] * (1 + len(WORK_FIELDS))
                 L.append("| " + " | ".join([model, dtype, ctx, label, num(pre, ".0f"), num(dec, ".1f"),
                                             num(ceiling, ".0f"), of, vs] + extra) + " |")
-                fused = (load_json(path) or {}).get("fused_step") if device == "cuda" else None
+                fused_run = load_json(os.path.join(results, f"bench-cuda-fused-{model}-{dtype}-{ctx}.json"))
+                fused = (fused_run or {}).get("fused_step") if device == "cuda" else None
+                if device == "cuda" and fused_run:
+                    # The fused step as the model: greedy through the strategies' host loop.
+                    h = first_strategy(fused_run)
+                    hdec = h.get("decode_tokens_per_second")
+                    hof = f"{hdec / ceiling:.0%}" if ceiling and isinstance(hdec, (int, float)) else ABSENT
+                    same = h.get("ids") == s.get("ids") if h.get("ids") and s.get("ids") else None
+                    hlabel = "cuda fused step, host loop (" + {True: "candle's ids", False: "ids differ from candle's", None: "ids not compared"}[same] + ")"
+                    L.append("| " + " | ".join([model, dtype, ctx, hlabel, num(h.get("prefill_tokens_per_second"), ".0f"),
+                                                num(hdec, ".1f"), num(ceiling, ".0f"), hof, "–"] + ["–"] * (1 + len(WORK_FIELDS))) + " |")
                 if isinstance(fused, dict):
                     if "error" in fused:
                         L.append(f"| {model} | {dtype} | {ctx} | cuda fused step | failed: {fused['error']} |"
@@ -338,9 +349,9 @@ def cmd_table(results, out_path):
                     fvs = "–"
                     if hf and isinstance(fdec, (int, float)):
                         fvs = f"{fdec / hf['decode_tokens_per_second']:.2f}x"
-                    agree = {True: "same ids", False: "ids differ", None: "ids not compared"}[
-                        fused.get("ids_agree_with_greedy")]
-                    flabel = f"cuda fused step ({fused.get('launches_per_token')} launches, {agree})"
+                    same = fused.get("ids") == s.get("ids") if fused.get("ids") and s.get("ids") else None
+                    agree = {True: "candle's ids", False: "ids differ from candle's", None: "ids not compared"}[same]
+                    flabel = f"cuda fused step, graph loop ({fused.get('launches_per_token')} launches, {agree})"
                     L.append("| " + " | ".join([model, dtype, ctx, flabel, num(fpre, ".0f"), num(fdec, ".1f"),
                                                 num(ceiling, ".0f"), fof, fvs] + ["–"] * (1 + len(WORK_FIELDS))) + " |")
     if L[-1].startswith("|---"):

@@ -3,6 +3,11 @@
 
 use super::candle::{CandleCache, CandleModel};
 use super::cpu::{CpuCache, CpuModel};
+#[cfg(feature = "cuda")]
+use super::decode_step::{
+    cuda::CudaMaker,
+    model::{StepCache, StepModel},
+};
 #[cfg(feature = "wgpu")]
 use super::wgpu::{GpuOptions, WgpuCache, WgpuModel};
 use super::{
@@ -49,6 +54,10 @@ pub enum Model {
     Wgpu(WgpuModel),
     /// A model of a `gpt2 serve` server, over its WebSocket.
     Remote(RemoteModel),
+    /// The fused CUDA decode step (`GPT2_CUDA_STEP=fused` with `--device
+    /// cuda`; off by default until verified on a GPU).
+    #[cfg(feature = "cuda")]
+    Fused(StepModel<CudaMaker>),
 }
 
 /// The cache of a [`Model`].
@@ -59,6 +68,8 @@ pub enum Cache {
     #[cfg(feature = "wgpu")]
     Wgpu(WgpuCache),
     Remote(RemoteCache),
+    #[cfg(feature = "cuda")]
+    Fused(StepCache<CudaMaker>),
 }
 
 impl Model {
@@ -81,6 +92,12 @@ impl Model {
     ) -> Result<Model> {
         Ok(match device {
             Device::Cpu => Model::Cpu(CpuModel::load(ckpt, config, precision)?),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(ordinal) if fused_step_wanted() => {
+                cuda_device(*ordinal)?;
+                let maker = CudaMaker::load(*ordinal, ckpt, config, precision)?;
+                Model::Fused(StepModel::new(config, maker))
+            }
             Device::Cuda(ordinal) => {
                 let gpu = cuda_device(*ordinal)?;
                 Model::Candle(CandleModel::load(ckpt, config, &gpu, precision)?)
@@ -172,8 +189,19 @@ impl Model {
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => format!("wgpu: {}", m.device_info()),
             Model::Remote(m) => m.device_name(),
+            #[cfg(feature = "cuda")]
+            Model::Fused(m) => format!(
+                "cuda (fused step: {} launches a token)",
+                m.config().n_layer * super::decode_step::LAUNCHES_PER_BLOCK + 2
+            ),
         }
     }
+}
+
+/// Whether `GPT2_CUDA_STEP=fused` asks for the fused decode step on CUDA.
+#[cfg(feature = "cuda")]
+fn fused_step_wanted() -> bool {
+    std::env::var("GPT2_CUDA_STEP").is_ok_and(|v| v.trim() == "fused")
 }
 
 /// Opens CUDA device `ordinal`, or says why it cannot be used.
@@ -202,6 +230,8 @@ impl KvCache for Cache {
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.len(),
             Cache::Remote(c) => c.len(),
+            #[cfg(feature = "cuda")]
+            Cache::Fused(c) => c.len(),
         }
     }
 
@@ -212,6 +242,8 @@ impl KvCache for Cache {
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.rows(),
             Cache::Remote(c) => c.rows(),
+            #[cfg(feature = "cuda")]
+            Cache::Fused(c) => c.rows(),
         }
     }
 
@@ -222,6 +254,8 @@ impl KvCache for Cache {
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.truncate(len),
             Cache::Remote(c) => c.truncate(len),
+            #[cfg(feature = "cuda")]
+            Cache::Fused(c) => c.truncate(len),
         }
     }
 
@@ -232,6 +266,8 @@ impl KvCache for Cache {
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.reorder(rows),
             Cache::Remote(c) => c.reorder(rows),
+            #[cfg(feature = "cuda")]
+            Cache::Fused(c) => c.reorder(rows),
         }
     }
 
@@ -242,6 +278,8 @@ impl KvCache for Cache {
             #[cfg(feature = "wgpu")]
             Cache::Wgpu(c) => c.reserve(positions),
             Cache::Remote(c) => c.reserve(positions),
+            #[cfg(feature = "cuda")]
+            Cache::Fused(c) => c.reserve(positions),
         }
     }
 }
@@ -256,6 +294,8 @@ impl LanguageModel for Model {
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => m.config(),
             Model::Remote(m) => m.config(),
+            #[cfg(feature = "cuda")]
+            Model::Fused(m) => m.config(),
         }
     }
 
@@ -266,6 +306,8 @@ impl LanguageModel for Model {
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => Cache::Wgpu(m.new_cache(rows)?),
             Model::Remote(m) => Cache::Remote(m.new_cache(rows)?),
+            #[cfg(feature = "cuda")]
+            Model::Fused(m) => Cache::Fused(m.new_cache(rows)?),
         })
     }
 
@@ -276,6 +318,8 @@ impl LanguageModel for Model {
             #[cfg(feature = "wgpu")]
             (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward(c, tokens, last).await,
             (Model::Remote(m), Cache::Remote(c)) => m.forward(c, tokens, last).await,
+            #[cfg(feature = "cuda")]
+            (Model::Fused(m), Cache::Fused(c)) => m.forward(c, tokens, last).await,
             _ => Err(Error::input(
                 "this cache belongs to a model on another device: use the model's own new_cache",
             )),
@@ -296,6 +340,8 @@ impl LanguageModel for Model {
             #[cfg(feature = "wgpu")]
             (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward_top(c, tokens, last, k, extra).await,
             (Model::Remote(m), Cache::Remote(c)) => m.forward_top(c, tokens, last, k, extra).await,
+            #[cfg(feature = "cuda")]
+            (Model::Fused(m), Cache::Fused(c)) => m.forward_top(c, tokens, last, k, extra).await,
             _ => Err(Error::input(
                 "this cache belongs to a model on another device: use the model's own new_cache",
             )),
@@ -315,6 +361,8 @@ impl LanguageModel for Model {
             #[cfg(feature = "wgpu")]
             (Model::Wgpu(m), Cache::Wgpu(c)) => m.forward_hidden(c, tokens, last, want).await,
             (Model::Remote(m), Cache::Remote(c)) => m.forward_hidden(c, tokens, last, want).await,
+            #[cfg(feature = "cuda")]
+            (Model::Fused(m), Cache::Fused(c)) => m.forward_hidden(c, tokens, last, want).await,
             _ => Err(Error::input(
                 "this cache belongs to a model on another device: use the model's own new_cache",
             )),
@@ -328,6 +376,8 @@ impl LanguageModel for Model {
             #[cfg(feature = "wgpu")]
             Model::Wgpu(m) => m.device_work(),
             Model::Remote(m) => m.device_work(),
+            #[cfg(feature = "cuda")]
+            Model::Fused(m) => m.device_work(),
         }
     }
 }

@@ -5,13 +5,16 @@
 //! the argmax feeds the next step and keeps the ids in [`Buf::History`],
 //! which the host reads when it wants them.
 //!
+//! [`CudaMaker`] makes a step per cache, all on one copy of the weights, for
+//! the model contract ([`super::model`]).
+//!
 //! Off by default (`GPT2_CUDA_STEP=fused` turns it on where it is used) until
 //! it is verified on a GPU: `engine/tests/cuda_step.rs` checks every kernel
 //! against [`super::reference`] and the steps' greedy ids against the CPU
 //! backend.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cudarc::driver::sys::{CUfunction_attribute, CUgraphInstantiate_flags, CUstreamCaptureMode};
 use cudarc::driver::{
@@ -22,8 +25,10 @@ use cudarc::nvrtc::Ptx;
 use half::{bf16, f16};
 
 use super::launch::{kernel_names, Arg, MAX_ROWS};
+use super::model::{MakeRunner, StepRunner};
 use super::{Buf, Op, Plan, Prologue, SPAN};
 use crate::backend::Precision;
+use crate::config::Gpt2Config;
 use crate::weights::{transpose, Gpt2Checkpoint};
 use crate::{Error, Result};
 
@@ -48,43 +53,39 @@ enum DeviceData {
     Half(CudaSlice<u16>),
 }
 
-/// The step's plan, kernels, weights and buffers on one GPU.
-pub struct CudaStep {
-    plan: Plan,
+/// The kernels and the weights on one GPU, shared by the steps (the caches)
+/// of a model.
+pub struct CudaWeights {
+    config: Gpt2Config,
     stream: Arc<CudaStream>,
     functions: HashMap<String, CudaFunction>,
     /// `f32`, `f16` or `bf16`: the kernels' suffix for the weight matrices.
     kind: &'static str,
     weights: HashMap<String, DeviceWeight>,
+    /// Dynamic shared memory the products are allowed, bytes.
+    shared_allowed: Mutex<usize>,
+}
+
+/// One step's plan, buffers and captured graph, on a model's [`CudaWeights`].
+pub struct CudaStep {
+    gpu: Arc<CudaWeights>,
+    plan: Plan,
     f32_bufs: HashMap<Buf, CudaSlice<f32>>,
     u32_bufs: HashMap<Buf, CudaSlice<u32>>,
     ptrs: HashMap<Buf, u64>,
     graph: Option<CudaGraph>,
 }
 
-impl CudaStep {
-    /// Loads the kernels and `ckpt`'s weights onto GPU `ordinal` (matrices in
-    /// `precision`, as `[n, k]`; norms and biases in f32) and allocates the
-    /// plan's buffers.
-    pub fn new(
+impl CudaWeights {
+    /// Loads the kernels and `ckpt`'s weights onto GPU `ordinal`: matrices in
+    /// `precision`, as `[n, k]`; norms and biases in f32.
+    pub fn load(
         ordinal: usize,
         ckpt: &Gpt2Checkpoint,
-        plan: Plan,
+        config: &Gpt2Config,
         precision: Precision,
-    ) -> Result<CudaStep> {
-        if plan.span != SPAN {
-            return Err(Error::Backend(format!(
-                "the CUDA kernels split attention in spans of {SPAN} positions, the plan in {}",
-                plan.span
-            )));
-        }
-        if plan.rows == 0 || plan.rows > MAX_ROWS {
-            return Err(Error::input(format!(
-                "the CUDA decode step takes 1 to {MAX_ROWS} rows, not {}",
-                plan.rows
-            )));
-        }
-        let d = plan.config.n_embd / plan.config.n_head;
+    ) -> Result<Arc<CudaWeights>> {
+        let d = config.n_embd / config.n_head;
         if d > SPAN {
             return Err(Error::Backend(format!(
                 "heads of {d} dimensions: the CUDA attention kernel takes at most {SPAN}"
@@ -97,45 +98,37 @@ impl CudaStep {
         let module = ctx
             .load_module(Ptx::from_src(PTX))
             .map_err(|e| cuda_error("loading the kernels", e))?;
-        let kind = match precision {
-            Precision::F32 => "f32",
-            Precision::F16 => "f16",
-            Precision::Bf16 => "bf16",
-        };
+        let kind = precision.name();
         let mut functions = HashMap::new();
-        let names = kernel_names(kind);
-        for name in names {
+        for name in kernel_names(kind) {
             let f = module
                 .load_function(&name)
                 .map_err(|e| cuda_error(&format!("finding kernel {name}"), e))?;
             functions.insert(name, f);
         }
-
-        let mut step = CudaStep {
-            plan,
+        let mut gpu = CudaWeights {
+            config: config.clone(),
             stream,
             functions,
             kind,
             weights: HashMap::new(),
-            f32_bufs: HashMap::new(),
-            u32_bufs: HashMap::new(),
-            ptrs: HashMap::new(),
-            graph: None,
+            shared_allowed: Mutex::new(DEFAULT_SHARED),
         };
-        step.upload_weights(ckpt, precision)?;
-        step.allocate()?;
-        step.allow_shared_memory()?;
-        Ok(step)
+        gpu.upload_weights(ckpt, precision)?;
+        Ok(Arc::new(gpu))
     }
 
     fn upload_weights(&mut self, ckpt: &Gpt2Checkpoint, precision: Precision) -> Result<()> {
-        let c = self.plan.config.n_embd;
+        let cfg = &self.config;
+        let c = cfg.n_embd;
         let mut matrices: Vec<(String, usize, usize, bool)> = vec![
-            ("wte.weight".into(), self.plan.config.vocab_size, c, true),
-            ("wpe.weight".into(), self.plan.config.n_positions, c, true),
+            ("wte.weight".into(), cfg.vocab_size, c, true),
+            ("wpe.weight".into(), cfg.n_positions, c, true),
         ];
         let mut vectors = Vec::new();
-        for op in &self.plan.ops {
+        // The weights do not depend on the rows or the cache.
+        let plan = Plan::decode(cfg, 1, 1, false);
+        for op in &plan.ops {
             if let Op::Matvec {
                 prologue,
                 weight,
@@ -207,24 +200,63 @@ impl CudaStep {
             .clone_htod(host)
             .map_err(|e| cuda_error("copying weights to the GPU", e))
     }
+}
+
+impl CudaStep {
+    /// A step of `plan` on `gpu`'s weights: its buffers allocated, zeroed.
+    pub fn new(gpu: Arc<CudaWeights>, plan: Plan) -> Result<CudaStep> {
+        if plan.span != SPAN {
+            return Err(Error::Backend(format!(
+                "the CUDA kernels split attention in spans of {SPAN} positions, the plan in {}",
+                plan.span
+            )));
+        }
+        if plan.rows == 0 || plan.rows > MAX_ROWS {
+            return Err(Error::input(format!(
+                "the CUDA decode step takes 1 to {MAX_ROWS} rows, not {}",
+                plan.rows
+            )));
+        }
+        let mut step = CudaStep {
+            gpu,
+            plan,
+            f32_bufs: HashMap::new(),
+            u32_bufs: HashMap::new(),
+            ptrs: HashMap::new(),
+            graph: None,
+        };
+        step.allocate()?;
+        step.allow_shared_memory()?;
+        Ok(step)
+    }
+
+    /// The weights and a step of `plan` on GPU `ordinal`, in one (tests).
+    pub fn load(
+        ordinal: usize,
+        ckpt: &Gpt2Checkpoint,
+        plan: Plan,
+        precision: Precision,
+    ) -> Result<CudaStep> {
+        let gpu = CudaWeights::load(ordinal, ckpt, &plan.config, precision)?;
+        CudaStep::new(gpu, plan)
+    }
 
     fn allocate(&mut self) -> Result<()> {
+        let stream = &self.gpu.stream;
         for buf in self.plan.buffers() {
             let len = self.plan.len(buf);
             let ptr = if matches!(buf, Buf::Ids | Buf::Pos | Buf::History) {
-                let s = self
-                    .stream
+                let s = stream
                     .alloc_zeros::<u32>(len)
                     .map_err(|e| cuda_error("allocating the step's buffers", e))?;
-                let ptr = s.device_ptr(&self.stream).0;
+                let ptr = s.device_ptr(stream).0;
                 self.u32_bufs.insert(buf, s);
                 ptr
             } else {
-                let s = self
-                    .stream
+                let s = stream
                     .alloc_zeros::<f32>(len)
                     .map_err(|e| cuda_error("allocating the step's buffers", e))?;
-                let ptr = s.device_ptr(&self.stream).0;
+                let ptr = s.device_ptr(stream).0;
                 self.f32_bufs.insert(buf, s);
                 ptr
             };
@@ -237,8 +269,13 @@ impl CudaStep {
     /// for it (up to 227 KiB a block on an H100).
     fn allow_shared_memory(&self) -> Result<()> {
         let most = self.plan.most_shared();
-        if most > DEFAULT_SHARED {
-            for (name, f) in &self.functions {
+        let mut allowed = self
+            .gpu
+            .shared_allowed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if most > *allowed {
+            for (name, f) in &self.gpu.functions {
                 if name.starts_with("matvec_") {
                     f.set_attribute(
                         CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
@@ -247,6 +284,7 @@ impl CudaStep {
                     .map_err(|e| cuda_error(&format!("{most} bytes of shared memory"), e))?;
                 }
             }
+            *allowed = most;
         }
         Ok(())
     }
@@ -284,21 +322,24 @@ impl CudaStep {
 
     fn write(&mut self, buf: Buf, values: &[u32]) -> Result<()> {
         let dst = self.u32_bufs.get_mut(&buf).expect("a u32 buffer");
-        self.stream
+        self.gpu
+            .stream
             .memcpy_htod(values, dst)
             .map_err(|e| cuda_error("writing the step's input", e))
     }
 
     /// A u32 buffer, read back (waits for the GPU).
     pub fn read_u32(&self, buf: Buf) -> Result<Vec<u32>> {
-        self.stream
+        self.gpu
+            .stream
             .clone_dtoh(&self.u32_bufs[&buf])
             .map_err(|e| cuda_error("reading back", e))
     }
 
     /// An f32 buffer, read back (waits for the GPU).
     pub fn read_f32(&self, buf: Buf) -> Result<Vec<f32>> {
-        self.stream
+        self.gpu
+            .stream
             .clone_dtoh(&self.f32_bufs[&buf])
             .map_err(|e| cuda_error("reading back", e))
     }
@@ -306,7 +347,8 @@ impl CudaStep {
     /// Overwrites an f32 buffer (the kernel tests set their inputs so).
     pub fn write_f32(&mut self, buf: Buf, values: &[f32]) -> Result<()> {
         let dst = self.f32_bufs.get_mut(&buf).expect("an f32 buffer");
-        self.stream
+        self.gpu
+            .stream
             .memcpy_htod(values, dst)
             .map_err(|e| cuda_error("writing a buffer", e))
     }
@@ -314,7 +356,8 @@ impl CudaStep {
     /// Runs one step: the captured graph (captured on first use).
     pub fn step(&mut self) -> Result<()> {
         if self.graph.is_none() {
-            self.stream
+            self.gpu
+                .stream
                 .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
                 .map_err(|e| cuda_error("starting the capture", e))?;
             let launched = (0..self.plan.ops.len()).try_for_each(|i| self.launch(i));
@@ -335,15 +378,16 @@ impl CudaStep {
 
     /// Waits for the GPU.
     pub fn synchronize(&self) -> Result<()> {
-        self.stream
+        self.gpu
+            .stream
             .synchronize()
             .map_err(|e| cuda_error("waiting for the GPU", e))
     }
 
     /// Launches op `i` of the plan (on its own: the kernel tests run them so).
     pub fn launch(&self, i: usize) -> Result<()> {
-        let launch = self.plan.launch(i, self.kind);
-        let f = &self.functions[&launch.kernel];
+        let launch = self.plan.launch(i, self.gpu.kind);
+        let f = &self.gpu.functions[&launch.kernel];
         // Every argument as a value the builder can point at until the launch.
         enum Value {
             Ptr(u64),
@@ -355,13 +399,13 @@ impl CudaStep {
             .iter()
             .map(|a| match a {
                 Arg::Buf(b) => Value::Ptr(self.ptrs[b]),
-                Arg::Weight(name) => Value::Ptr(self.weights[name].ptr),
+                Arg::Weight(name) => Value::Ptr(self.gpu.weights[name].ptr),
                 Arg::Null => Value::Ptr(0),
                 Arg::I32(v) => Value::I32(*v),
                 Arg::F32(v) => Value::F32(*v),
             })
             .collect();
-        let mut b = self.stream.launch_builder(f);
+        let mut b = self.gpu.stream.launch_builder(f);
         for v in &values {
             match v {
                 Value::Ptr(p) => b.arg(p),
@@ -380,5 +424,77 @@ impl CudaStep {
         unsafe { b.launch(config) }
             .map(|_| ())
             .map_err(|e| cuda_error(&format!("launching op {i} ({})", launch.kernel), e))
+    }
+}
+
+/// Steps of a model's weights on the GPU, one per cache.
+pub struct CudaMaker {
+    pub gpu: Arc<CudaWeights>,
+}
+
+impl CudaMaker {
+    /// The weights of `ckpt` on GPU `ordinal`, in `precision`.
+    pub fn load(
+        ordinal: usize,
+        ckpt: &Gpt2Checkpoint,
+        config: &Gpt2Config,
+        precision: Precision,
+    ) -> Result<CudaMaker> {
+        Ok(CudaMaker {
+            gpu: CudaWeights::load(ordinal, ckpt, config, precision)?,
+        })
+    }
+}
+
+impl MakeRunner for CudaMaker {
+    type Runner = CudaStep;
+
+    fn make(&self, rows: usize) -> Result<CudaStep> {
+        let config = &self.gpu.config;
+        let plan = Plan::decode(config, rows, config.n_positions, false);
+        CudaStep::new(self.gpu.clone(), plan)
+    }
+}
+
+impl StepRunner for CudaStep {
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn set_ids(&mut self, ids: &[u32]) -> Result<()> {
+        CudaStep::set_ids(self, ids)
+    }
+
+    fn set_pos(&mut self, pos: u32) -> Result<()> {
+        CudaStep::set_pos(self, pos)
+    }
+
+    fn run(&mut self) -> Result<()> {
+        self.step()
+    }
+
+    fn logits(&self) -> Result<Vec<f32>> {
+        self.read_f32(Buf::Logits)
+    }
+
+    fn copy_rows(&mut self, from: &Self, rows: &[usize], len: usize) -> Result<()> {
+        let (cap, c) = (self.plan.cap, self.plan.config.n_embd);
+        let from_cap = from.plan.cap;
+        let n = len * c;
+        for l in 0..self.plan.config.n_layer {
+            for buf in [Buf::Keys(l), Buf::Values(l)] {
+                let src = &from.f32_bufs[&buf];
+                let dst = self.f32_bufs.get_mut(&buf).expect("a cache buffer");
+                for (i, &r) in rows.iter().enumerate() {
+                    let s = src.slice(r * from_cap * c..r * from_cap * c + n);
+                    let mut d = dst.slice_mut(i * cap * c..i * cap * c + n);
+                    self.gpu
+                        .stream
+                        .memcpy_dtod(&s, &mut d)
+                        .map_err(|e| cuda_error("copying cache rows", e))?;
+                }
+            }
+        }
+        Ok(())
     }
 }

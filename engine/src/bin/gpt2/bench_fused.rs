@@ -40,7 +40,7 @@ fn measure(args: &BenchArgs, prompt: &[u32], greedy_ids: Option<&[u32]>) -> Resu
     let cap = prompt.len() + args.new_tokens;
     let plan = Plan::decode(&config, 1, cap, true);
     let launches = plan.ops.len();
-    let mut step = CudaStep::new(0, &ckpt, plan, args.model.dtype.precision())?;
+    let mut step = CudaStep::load(0, &ckpt, plan, args.model.dtype.precision())?;
     let (mut prefill, mut decode, mut ids) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..args.warmup.saturating_add(args.runs) {
         step.set_pos(0)?;
