@@ -362,6 +362,7 @@ impl CudaStep {
                 .map_err(|e| cuda_error("starting the capture", e))?;
             let launched = (0..self.plan.ops.len()).try_for_each(|i| self.launch(i));
             let graph = self
+                .gpu
                 .stream
                 .end_capture(CUgraphInstantiate_flags(0))
                 .map_err(|e| cuda_error("capturing the step", e))?;
