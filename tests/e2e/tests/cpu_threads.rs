@@ -122,3 +122,31 @@ fn a_page_served_plainly_runs_the_cpu_on_one_thread() {
     );
     assert_eq!(ids, fixture.native().greedy(prompt, 12));
 }
+
+#[test]
+fn an_isolated_page_runs_webgpu_from_its_threaded_build_too() {
+    let fixture = fixture();
+    let url = fixture.isolated_page_url(&[("model", TINY)]);
+    let page = Page::open(Gpu::WebGpu, &url);
+    page.wait_for_state("ready", LONG);
+    assert_eq!(
+        script_value(
+            &page,
+            "return performance.getEntriesByType('resource').some(r => r.name.includes('/threads/app-'))"
+        ),
+        json!(true),
+        "the isolated page did not load its threaded build"
+    );
+    let device = page.text("device").unwrap_or_default();
+    assert!(device.contains("wgpu"), "the device line says {device:?}");
+    let prompt = "See you later, alligator";
+    let ids = generate(
+        &page,
+        &[
+            ("strategy", "greedy"),
+            ("prompt", prompt),
+            ("max-new-tokens", "12"),
+        ],
+    );
+    assert_eq!(ids, fixture.native().greedy(prompt, 12));
+}
