@@ -12,9 +12,9 @@ use std::path::PathBuf;
 
 use wasmparser::{KnownCustom, Name, Operator, Parser, Payload, TypeRef};
 
-/// The page's `.wasm` in `dist/`.
-fn page_wasm() -> PathBuf {
-    let dist = e2e::repo_root().join("dist");
+/// The page's `.wasm` in `dir` (`dist/`).
+fn page_wasm(dir: &str) -> PathBuf {
+    let dist = e2e::repo_root().join(dir);
     let found: Vec<PathBuf> = std::fs::read_dir(&dist)
         .unwrap_or_else(|e| {
             panic!(
@@ -25,7 +25,11 @@ fn page_wasm() -> PathBuf {
         .map(|entry| entry.expect("a dist/ entry").path())
         .filter(|path| path.to_string_lossy().ends_with("_bg.wasm"))
         .collect();
-    assert_eq!(found.len(), 1, "the page's .wasm files in dist/: {found:?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "the page's .wasm files in {dir}/: {found:?}"
+    );
     found.into_iter().next().unwrap()
 }
 
@@ -116,8 +120,11 @@ fn count(wasm: &[u8], prefixes: &[&str]) -> (Counts, Counts) {
 
 #[test]
 fn the_page_is_built_with_simd128() {
-    let path = page_wasm();
-    let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_simd128(&page_wasm("dist"));
+}
+
+fn assert_simd128(path: &std::path::Path) {
+    let wasm = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let (all, engine) = count(&wasm, &["engine::", "<engine::"]);
     println!(
         "{}:\n  all functions: {all:?}\n  the engine's: {engine:?}",
