@@ -42,6 +42,18 @@ fn open_on_cpu(url: &str) -> (Page, String) {
     (page, device)
 }
 
+/// Twelve greedy tokens on the page are the engine's.
+fn assert_greedy_is_the_engines(page: &Page) {
+    let prompt = "See you later, alligator";
+    let settings = [
+        ("strategy", "greedy"),
+        ("prompt", prompt),
+        ("max-new-tokens", "12"),
+    ];
+    let ids = generate(page, &settings);
+    assert_eq!(ids, fixture().native().greedy(prompt, 12), "greedy ids");
+}
+
 #[test]
 fn an_isolated_page_runs_the_cpu_on_a_team_of_web_workers() {
     let fixture = fixture();
@@ -111,16 +123,7 @@ fn a_page_served_plainly_runs_the_cpu_on_one_thread() {
         json!(false)
     );
     assert_eq!(device, format!("{TINY} on cpu"), "the device line");
-    let prompt = "See you later, alligator";
-    let ids = generate(
-        &page,
-        &[
-            ("strategy", "greedy"),
-            ("prompt", prompt),
-            ("max-new-tokens", "12"),
-        ],
-    );
-    assert_eq!(ids, fixture.native().greedy(prompt, 12));
+    assert_greedy_is_the_engines(&page);
 }
 
 #[test]
@@ -139,14 +142,5 @@ fn an_isolated_page_runs_webgpu_from_its_threaded_build_too() {
     );
     let device = page.text("device").unwrap_or_default();
     assert!(device.contains("wgpu"), "the device line says {device:?}");
-    let prompt = "See you later, alligator";
-    let ids = generate(
-        &page,
-        &[
-            ("strategy", "greedy"),
-            ("prompt", prompt),
-            ("max-new-tokens", "12"),
-        ],
-    );
-    assert_eq!(ids, fixture.native().greedy(prompt, 12));
+    assert_greedy_is_the_engines(&page);
 }

@@ -213,30 +213,17 @@ impl StepRunner for Reference {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::checkpoint;
     use super::*;
     use crate::backend::cpu::CpuModel;
     use crate::backend::{block_on, Precision};
     use crate::decoding::{self, BeamParams, GenerateOptions};
-    use crate::weights::random::RandomCheckpoint;
-    use crate::weights::SafetensorsFile;
 
     fn setup(span: usize) -> (CpuModel, StepModel<ReferenceMaker>) {
-        let config = Gpt2Config {
-            n_layer: 2,
-            n_embd: 24,
-            n_head: 3,
-            n_positions: 40,
-            vocab_size: 97,
-            ..Gpt2Config::preset("gpt2").unwrap()
-        };
-        let bytes = RandomCheckpoint::new(config.clone(), 4).safetensors_bytes();
-        let ckpt = |b: Vec<u8>| {
-            let file = SafetensorsFile::from_bytes(b, "random.safetensors").unwrap();
-            Gpt2Checkpoint::new(file, &config).unwrap()
-        };
-        let cpu = CpuModel::load(&ckpt(bytes.clone()), &config, Precision::F32).unwrap();
+        let config = super::super::tests::tiny();
+        let cpu = CpuModel::load(&checkpoint(&config, 4), &config, Precision::F32).unwrap();
         let maker = ReferenceMaker {
-            checkpoint: ckpt(bytes),
+            checkpoint: checkpoint(&config, 4),
             config: config.clone(),
             span,
         };

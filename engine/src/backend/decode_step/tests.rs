@@ -5,7 +5,7 @@ use crate::backend::{block_on, LanguageModel, Precision};
 use crate::weights::random::RandomCheckpoint;
 use crate::weights::{Gpt2Checkpoint, SafetensorsFile};
 
-fn tiny() -> Gpt2Config {
+pub(super) fn tiny() -> Gpt2Config {
     Gpt2Config {
         n_layer: 2,
         n_embd: 24,
@@ -16,7 +16,7 @@ fn tiny() -> Gpt2Config {
     }
 }
 
-fn checkpoint(config: &Gpt2Config, seed: u64) -> Gpt2Checkpoint {
+pub(super) fn checkpoint(config: &Gpt2Config, seed: u64) -> Gpt2Checkpoint {
     let bytes = RandomCheckpoint::new(config.clone(), seed).safetensors_bytes();
     let file = SafetensorsFile::from_bytes(bytes, "random.safetensors").unwrap();
     Gpt2Checkpoint::new(file, config).unwrap()
