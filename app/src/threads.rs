@@ -112,9 +112,9 @@ self.onmessage = async ({ data: [bindings, module, memory, work] }) => {
     }
 
     /// Starts a Web Worker running `work`; false when the browser refuses.
-    fn spawn(work: Box<dyn FnOnce() + Send>) -> bool {
+    fn spawn(ith: usize, work: Box<dyn FnOnce() + Send>) -> bool {
         let work = Box::into_raw(Box::new(work));
-        match start_worker(work as u32) {
+        match start_worker(ith, work as u32) {
             Ok(()) => true,
             Err(e) => {
                 web_sys::console::error_2(&"a CPU thread could not start:".into(), &e);
@@ -125,11 +125,11 @@ self.onmessage = async ({ data: [bindings, module, memory, work] }) => {
         }
     }
 
-    fn start_worker(work: u32) -> Result<(), JsValue> {
+    fn start_worker(ith: usize, work: u32) -> Result<(), JsValue> {
         let script = worker_url()?;
         let options = web_sys::WorkerOptions::new();
         options.set_type(web_sys::WorkerType::Module);
-        options.set_name("gpt2-cpu");
+        options.set_name(&format!("gpt2-cpu-{ith}"));
         let worker = web_sys::Worker::new_with_options(&script, &options)?;
         let message = js_sys::Array::of4(
             &BINDINGS_URL.with(|u| JsValue::from_str(u)),

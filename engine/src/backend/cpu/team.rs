@@ -127,9 +127,6 @@ impl Shared {
     }
 }
 
-/// Numbers the native worker threads' names.
-static NEXT_NAME: AtomicUsize = AtomicUsize::new(1);
-
 /// A fixed team of `threads` threads, the caller being one of them.
 pub(crate) struct Team {
     threads: usize,
@@ -151,8 +148,9 @@ fn wait_until(ready: impl Fn() -> bool) {
     }
 }
 
-/// Starts a worker thread running the closure; false when it cannot.
-pub type Spawn<'a> = &'a dyn Fn(Box<dyn FnOnce() + Send>) -> bool;
+/// Starts worker thread `ith` (1, 2, ...) running the closure; false when it
+/// cannot.
+pub type Spawn<'a> = &'a dyn Fn(usize, Box<dyn FnOnce() + Send>) -> bool;
 
 static GLOBAL: OnceLock<Team> = OnceLock::new();
 
@@ -187,8 +185,7 @@ impl Team {
     /// A team of `threads` threads, or of as many as the platform can start
     /// (one where it has no threads, as in a browser without them).
     pub fn new(threads: usize) -> Team {
-        Team::with_spawn(threads, &|f| {
-            let ith = NEXT_NAME.fetch_add(1, Ordering::Relaxed);
+        Team::with_spawn(threads, &|ith, f| {
             std::thread::Builder::new()
                 .name(format!("gpt2-cpu-{ith}"))
                 .spawn(f)
@@ -206,7 +203,7 @@ impl Team {
         let mut threads = 1;
         while threads < wanted {
             let (shared, team_size, ith) = (shared.clone(), size.clone(), threads);
-            if !spawn(Box::new(move || worker(&shared, ith, &team_size))) {
+            if !spawn(ith, Box::new(move || worker(&shared, ith, &team_size))) {
                 break;
             }
             threads += 1;
