@@ -93,59 +93,23 @@ impl Memory {
             };
             m.insert(key(buf), bytes);
         }
-        let c = plan.config.n_embd;
-        let mut matrices = vec![
-            ("wte.weight".to_string(), plan.config.vocab_size, c, true),
-            ("wpe.weight".to_string(), plan.config.n_positions, c, true),
-        ];
-        for op in &plan.ops {
-            if let Op::Matvec {
-                weight,
-                transposed,
-                k,
-                n,
-                bias,
-                prologue,
-                ..
-            } = op
-            {
-                matrices.push((weight.clone(), *n, *k, *transposed));
-                for name in bias.iter() {
-                    m.insert(name.clone(), f32_bytes(&ckpt.f32(name).unwrap()));
-                }
-                if let engine::backend::decode_step::Prologue::LayerNorm { weight, bias } = prologue
-                {
-                    for name in [weight, bias] {
-                        m.insert(name.clone(), f32_bytes(&ckpt.f32(name).unwrap()));
-                    }
-                }
-            }
-        }
-        for (name, n, k, nk) in matrices {
-            let v = ckpt.f32(&name).unwrap();
-            let v = if nk {
-                v
-            } else {
-                let mut t = vec![0f32; n * k];
-                for i in 0..k {
-                    for j in 0..n {
-                        t[j * k + i] = v[i * n + j];
-                    }
-                }
-                t
-            };
-            let bytes = match kind {
-                "f16" => v
+        for w in plan.weights() {
+            let values = ckpt.f32(&w.name).unwrap();
+            let bytes = match (w.matrix, kind) {
+                (None, _) => f32_bytes(&values),
+                (Some(mat), "f16") => mat
+                    .rows(values)
                     .iter()
                     .flat_map(|&x| f16::from_f32(x).to_le_bytes())
                     .collect(),
-                "bf16" => v
+                (Some(mat), "bf16") => mat
+                    .rows(values)
                     .iter()
                     .flat_map(|&x| bf16::from_f32(x).to_le_bytes())
                     .collect(),
-                _ => f32_bytes(&v),
+                (Some(mat), _) => f32_bytes(&mat.rows(values)),
             };
-            m.insert(name, bytes);
+            m.insert(w.name, bytes);
         }
         m
     }

@@ -87,7 +87,7 @@ pub fn worst(got: &[f32], want: &[f32]) -> f32 {
 pub fn fill(plan: &Plan, reference: &mut Reference, pos: u32) {
     let d = plan.config.n_embd / plan.config.n_head;
     for (i, buf) in plan.buffers().into_iter().enumerate() {
-        if matches!(buf, Buf::Ids | Buf::Pos | Buf::History) {
+        if buf.is_u32() {
             continue;
         }
         let mut values = noise(plan.len(buf), i as u32 + 1);

@@ -26,10 +26,10 @@ use half::{bf16, f16};
 
 use super::launch::{kernel_names, Arg, MAX_ROWS};
 use super::model::{MakeRunner, StepRunner};
-use super::{Buf, Op, Plan, Prologue, SPAN};
+use super::{Buf, Plan, SPAN};
 use crate::backend::Precision;
 use crate::config::Gpt2Config;
-use crate::weights::{transpose, Gpt2Checkpoint};
+use crate::weights::Gpt2Checkpoint;
 use crate::{Error, Result};
 
 /// The kernels, as nvcc compiled them for this build.
@@ -119,70 +119,21 @@ impl CudaWeights {
     }
 
     fn upload_weights(&mut self, ckpt: &Gpt2Checkpoint, precision: Precision) -> Result<()> {
-        let cfg = &self.config;
-        let c = cfg.n_embd;
-        let mut matrices: Vec<(String, usize, usize, bool)> = vec![
-            ("wte.weight".into(), cfg.vocab_size, c, true),
-            ("wpe.weight".into(), cfg.n_positions, c, true),
-        ];
-        let mut vectors = Vec::new();
         // The weights do not depend on the rows or the cache.
-        let plan = Plan::decode(cfg, 1, 1, false);
-        for op in &plan.ops {
-            if let Op::Matvec {
-                prologue,
-                weight,
-                transposed,
-                bias,
-                k,
-                n,
-                ..
-            } = op
-            {
-                matrices.push((weight.clone(), *n, *k, *transposed));
-                vectors.extend(bias.clone());
-                if let Prologue::LayerNorm { weight, bias } = prologue {
-                    vectors.extend([weight.clone(), bias.clone()]);
-                }
-            }
-        }
-        for (name, n, k, already_nk) in matrices {
-            if self.weights.contains_key(&name) {
-                continue;
-            }
-            let values = ckpt.f32(&name)?;
-            let nk = if already_nk {
-                values
-            } else {
-                // Conv1D's [k, n] to the kernels' [n, k].
-                let mut out = vec![0f32; n * k];
-                transpose(&values, k, n, &mut out);
-                out
-            };
-            let data = match precision {
-                Precision::F32 => DeviceData::F32(self.upload(&nk)?),
-                Precision::F16 => DeviceData::Half(
-                    self.upload(
-                        &nk.iter()
-                            .map(|&v| f16::from_f32(v).to_bits())
-                            .collect::<Vec<_>>(),
-                    )?,
+        for w in Plan::decode(&self.config, 1, 1, false).weights() {
+            let values = ckpt.f32(&w.name)?;
+            let bits = |to: fn(f32) -> u16, v: &[f32]| v.iter().map(|&x| to(x)).collect::<Vec<_>>();
+            let data = match (w.matrix, precision) {
+                (None, _) => DeviceData::F32(self.upload(&values)?),
+                (Some(m), Precision::F32) => DeviceData::F32(self.upload(&m.rows(values))?),
+                (Some(m), Precision::F16) => DeviceData::Half(
+                    self.upload(&bits(|x| f16::from_f32(x).to_bits(), &m.rows(values)))?,
                 ),
-                Precision::Bf16 => DeviceData::Half(
-                    self.upload(
-                        &nk.iter()
-                            .map(|&v| bf16::from_f32(v).to_bits())
-                            .collect::<Vec<_>>(),
-                    )?,
+                (Some(m), Precision::Bf16) => DeviceData::Half(
+                    self.upload(&bits(|x| bf16::from_f32(x).to_bits(), &m.rows(values)))?,
                 ),
             };
-            self.insert_weight(name, data);
-        }
-        for name in vectors {
-            if !self.weights.contains_key(&name) {
-                let data = DeviceData::F32(self.upload(&ckpt.f32(&name)?)?);
-                self.insert_weight(name, data);
-            }
+            self.insert_weight(w.name, data);
         }
         Ok(())
     }
@@ -245,7 +196,7 @@ impl CudaStep {
         let stream = &self.gpu.stream;
         for buf in self.plan.buffers() {
             let len = self.plan.len(buf);
-            let ptr = if matches!(buf, Buf::Ids | Buf::Pos | Buf::History) {
+            let ptr = if buf.is_u32() {
                 let s = stream
                     .alloc_zeros::<u32>(len)
                     .map_err(|e| cuda_error("allocating the step's buffers", e))?;

@@ -69,6 +69,45 @@ pub enum Buf {
     History,
 }
 
+impl Buf {
+    /// Whether it holds u32 (the ids, the position, the history) rather
+    /// than f32.
+    pub fn is_u32(self) -> bool {
+        matches!(self, Buf::Ids | Buf::Pos | Buf::History)
+    }
+}
+
+/// A weight a plan reads, by its checkpoint name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weight {
+    pub name: String,
+    /// The matrix the kernels read as `[n, k]`; `None` for a vector (a
+    /// norm's or a bias), which stays f32.
+    pub matrix: Option<Matrix>,
+}
+
+/// A weight matrix's shape in the kernels' layout.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Matrix {
+    pub n: usize,
+    pub k: usize,
+    /// The checkpoint holds it as `[n, k]` already (`wte`, `wpe`), not as
+    /// Conv1D's `[k, n]`.
+    pub stored_nk: bool,
+}
+
+impl Matrix {
+    /// The checkpoint's values in the kernels' `[n, k]` layout.
+    pub fn rows(&self, values: Vec<f32>) -> Vec<f32> {
+        if self.stored_nk {
+            return values;
+        }
+        let mut out = vec![0f32; self.n * self.k];
+        crate::weights::transpose(&values, self.k, self.n, &mut out);
+        out
+    }
+}
+
 /// What a product does to its input row on the way in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Prologue {
@@ -316,6 +355,45 @@ impl Plan {
         for l in 0..self.config.n_layer {
             all.extend([Buf::Keys(l), Buf::Values(l)]);
         }
+        all
+    }
+
+    /// Every weight the step reads, each once: the embeddings' matrices,
+    /// then each product's matrix, bias and layer norm.
+    pub fn weights(&self) -> Vec<Weight> {
+        let (c, cfg) = (self.config.n_embd, &self.config);
+        let matrix = |name: &str, n, k, stored_nk| Weight {
+            name: name.to_string(),
+            matrix: Some(Matrix { n, k, stored_nk }),
+        };
+        let vector = |name: &String| Weight {
+            name: name.clone(),
+            matrix: None,
+        };
+        let mut all = vec![
+            matrix("wte.weight", cfg.vocab_size, c, true),
+            matrix("wpe.weight", cfg.n_positions, c, true),
+        ];
+        for op in &self.ops {
+            if let Op::Matvec {
+                prologue,
+                weight,
+                transposed,
+                bias,
+                k,
+                n,
+                ..
+            } = op
+            {
+                all.push(matrix(weight, *n, *k, *transposed));
+                all.extend(bias.iter().map(vector));
+                if let Prologue::LayerNorm { weight, bias } = prologue {
+                    all.extend([vector(weight), vector(bias)]);
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|w| seen.insert(w.name.clone()));
         all
     }
 

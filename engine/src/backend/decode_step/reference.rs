@@ -26,33 +26,15 @@ pub struct Reference {
 impl Reference {
     /// The plan's buffers, zeroed, and every weight it names from `ckpt`.
     pub fn new(plan: &Plan, ckpt: &Gpt2Checkpoint) -> Result<Self> {
-        let mut names = vec!["wte.weight".to_string(), "wpe.weight".to_string()];
-        for op in &plan.ops {
-            if let Op::Matvec {
-                prologue,
-                weight,
-                bias,
-                ..
-            } = op
-            {
-                names.push(weight.clone());
-                names.extend(bias.clone());
-                if let Prologue::LayerNorm { weight, bias } = prologue {
-                    names.extend([weight.clone(), bias.clone()]);
-                }
-            }
-        }
-        let mut weights = HashMap::new();
-        for name in names {
-            if let std::collections::hash_map::Entry::Vacant(slot) = weights.entry(name) {
-                let values = ckpt.f32(slot.key())?;
-                slot.insert(values);
-            }
-        }
+        let weights = plan
+            .weights()
+            .into_iter()
+            .map(|w| Ok((w.name.clone(), ckpt.f32(&w.name)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
         let bufs = plan
             .buffers()
             .into_iter()
-            .filter(|b| !matches!(b, Buf::Ids | Buf::Pos | Buf::History))
+            .filter(|b| !b.is_u32())
             .map(|b| (b, vec![0.0; plan.len(b)]))
             .collect();
         Ok(Reference {
