@@ -15,6 +15,8 @@ pub mod wgpu;
 
 pub use device_work::{DeviceWork, KernelTime};
 pub use hidden::{check_hidden, layer_norm_row, Hidden, HiddenRequest};
+#[cfg(feature = "cuda")]
+pub use model::fused_step_wanted;
 pub use model::{Cache, Device, Model};
 pub use precision::Precision;
 pub use profile::{profile_greedy, GreedyProfile, KernelProfile};

@@ -5,7 +5,7 @@ use super::candle::{CandleCache, CandleModel};
 use super::cpu::{CpuCache, CpuModel};
 #[cfg(feature = "cuda")]
 use super::decode_step::{
-    cuda::CudaMaker,
+    cuda::{CudaMaker, CudaWeights},
     model::{StepCache, StepModel},
 };
 #[cfg(feature = "wgpu")]
@@ -167,6 +167,16 @@ impl Model {
         }
     }
 
+    /// The fused CUDA step's weights on the GPU, where the model runs on it
+    /// (for more steps on the same weights: greedy's on-device loop).
+    #[cfg(feature = "cuda")]
+    pub fn fused_step_weights(&self) -> Option<std::sync::Arc<CudaWeights>> {
+        match self {
+            Model::Fused(m) => Some(m.maker().gpu.clone()),
+            _ => None,
+        }
+    }
+
     /// Where the model runs, for people.
     pub fn device_name(&self) -> String {
         match self {
@@ -200,7 +210,7 @@ impl Model {
 
 /// Whether `GPT2_CUDA_STEP=fused` asks for the fused decode step on CUDA.
 #[cfg(feature = "cuda")]
-fn fused_step_wanted() -> bool {
+pub fn fused_step_wanted() -> bool {
     std::env::var("GPT2_CUDA_STEP").is_ok_and(|v| v.trim() == "fused")
 }
 

@@ -60,6 +60,11 @@ impl<M: MakeRunner> StepModel<M> {
             maker: Arc::new(maker),
         }
     }
+
+    /// What makes its steps (on a GPU: the weights there).
+    pub fn maker(&self) -> &M {
+        &self.maker
+    }
 }
 
 impl<M: MakeRunner> KvCache for StepCache<M> {

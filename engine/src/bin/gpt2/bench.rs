@@ -114,7 +114,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .iter()
             .find(|(s, _)| *s == Strategy::Greedy)
             .and_then(|(_, v)| serde_json::from_value::<Vec<u32>>(v["ids"].clone()).ok());
-        out["fused_step"] = crate::bench_fused::run(args, &prompt, greedy.as_deref());
+        out["fused_step"] =
+            crate::bench_fused::run(args, &loaded.model, &prompt, greedy.as_deref());
     }
     if args.model.json {
         println!("{out}");

@@ -1,46 +1,54 @@
-//! `gpt2 bench --device cuda` with `GPT2_CUDA_STEP=fused`: greedy decoding
-//! by the fused CUDA decode step as well (`engine::backend::decode_step`:
-//! five launches a block, captured once as a CUDA graph, the argmax on the
-//! device feeding the next step), beside candle's tensor ops. Off unless
-//! asked for, until the step is verified on a GPU; its failure is reported
-//! in the JSON (`fused_step.error`), not as the bench's.
+//! `gpt2 bench --device cuda` with `GPT2_CUDA_STEP=fused`: the model runs on
+//! the fused CUDA decode step (`engine::backend::decode_step`: five launches
+//! a block, captured once as a CUDA graph), so the strategies time it with
+//! the host picking each token; this adds greedy's on-device loop on the same
+//! weights, the argmax feeding the next step. Off unless asked for, until the
+//! step is verified on a GPU; its failure is reported in the JSON
+//! (`fused_step.error`), not as the bench's.
 
 use std::time::Instant;
 
 use engine::backend::decode_step::cuda::CudaStep;
 use engine::backend::decode_step::{Buf, Plan, LAUNCHES_PER_BLOCK};
-use engine::config::Gpt2Config;
-use engine::hub::{self, NoProgress};
-use engine::weights::{Gpt2Checkpoint, SafetensorsFile};
-use engine::Result;
+use engine::backend::{fused_step_wanted, LanguageModel, Model};
+use engine::{Error, Result};
 use serde_json::{json, Value};
 
 use crate::args::{BenchArgs, DeviceArg};
 
 /// Whether the fused step is asked for, on this device.
 pub fn wanted(args: &BenchArgs) -> bool {
-    matches!(args.model.device, DeviceArg::Cuda)
-        && std::env::var("GPT2_CUDA_STEP").is_ok_and(|v| v.trim() == "fused")
+    matches!(args.model.device, DeviceArg::Cuda) && fused_step_wanted()
 }
 
-/// Greedy by the fused step, `args.runs` times after `args.warmup`: medians
-/// of prefill (one step per prompt token) and decode tokens/s, and whether
-/// its ids are `greedy_ids` (candle's, from the same run).
-pub fn run(args: &BenchArgs, prompt: &[u32], greedy_ids: Option<&[u32]>) -> Value {
-    match measure(args, prompt, greedy_ids) {
+/// Greedy by the fused step's on-device loop, on `model`'s weights (the
+/// model runs on the fused step), `args.runs` times after `args.warmup`:
+/// medians of prefill (one step per prompt token) and decode tokens/s, and
+/// whether its ids are `greedy_ids` (the greedy strategy's, through the
+/// same kernels with the host picking each token).
+pub fn run(args: &BenchArgs, model: &Model, prompt: &[u32], greedy_ids: Option<&[u32]>) -> Value {
+    match measure(args, model, prompt, greedy_ids) {
         Ok(v) => v,
         Err(e) => json!({ "error": e.to_string() }),
     }
 }
 
-fn measure(args: &BenchArgs, prompt: &[u32], greedy_ids: Option<&[u32]>) -> Result<Value> {
-    let files = hub::resolve(&args.model.model, &NoProgress)?;
-    let config = Gpt2Config::from_file(&files.config)?;
-    let ckpt = Gpt2Checkpoint::new(SafetensorsFile::open(&files.weights)?, &config)?;
+fn measure(
+    args: &BenchArgs,
+    model: &Model,
+    prompt: &[u32],
+    greedy_ids: Option<&[u32]>,
+) -> Result<Value> {
+    let gpu = model.fused_step_weights().ok_or_else(|| {
+        Error::Backend(format!(
+            "the model runs on {}, not the fused step",
+            model.device_name()
+        ))
+    })?;
     let cap = prompt.len() + args.new_tokens;
-    let plan = Plan::decode(&config, 1, cap, true);
+    let plan = Plan::decode(model.config(), 1, cap, true);
     let launches = plan.ops.len();
-    let mut step = CudaStep::load(0, &ckpt, plan, args.model.dtype.precision())?;
+    let mut step = CudaStep::new(gpu, plan)?;
     let (mut prefill, mut decode, mut ids) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..args.warmup.saturating_add(args.runs) {
         step.set_pos(0)?;
